@@ -1,0 +1,3 @@
+"""retrainer: orchestrated retraining for production ML models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,281 @@
+"""Configuration: typed settings loaded from a YAML file, overridable from the environment.
+
+Environment variables win over the file: ``RETRAINER_<SECTION>__<FIELD>``, for example
+``RETRAINER_PROMOTION__MODE=manual`` or ``RETRAINER_MLFLOW__TRACKING_URI=postgresql://…``.
+Relative paths in the file are resolved against the file's folder, so a config works
+from whatever directory the command is run in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Task = Literal["classification", "regression"]
+PromotionMode = Literal["auto", "manual"]
+
+ENV_PREFIX = "RETRAINER_"
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix; the message names the file and the setting."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSettings(_Section):
+    """What is predicted, from which columns."""
+
+    name: str = Field("model", description="Registered model name in MLflow; also names the suite file.")
+    target: str = Field(..., description="Label column.")
+    task: Task | None = Field(None, description="Inferred from the target when absent.")
+    features: list[str] | None = Field(None, description="Feature columns; inferred when absent.")
+    categorical: list[str] | None = Field(None, description="Categorical features; inferred when absent.")
+    id_column: str | None = Field(None, description="Row id; inferred ('id' or '*_id' with unique values).")
+    time_column: str | None = Field(None, description="Event time; inferred from dtype or name.")
+    estimator: str | None = Field(
+        None,
+        description="A named scikit-learn pipeline (see retrainer.training.ESTIMATORS); "
+        "default: hist_gradient_boosting.",
+    )
+
+
+class PolicySettings(_Section):
+    """Every threshold the retraining decision uses (see retrainer.policy)."""
+
+    drift_share_threshold: float = Field(
+        0.3, ge=0, le=1, description="Dataset drift when more than this share of features drift."
+    )
+    drift_persistence_batches: int = Field(
+        2, ge=1, description="Dataset drift must persist this many batches to retrain on drift alone."
+    )
+    max_relative_drop: float = Field(
+        0.05, ge=0, description="Retrain when the champion's metric is worse than its own validation "
+        "metric by more than this fraction (0.05 = 5 %).",
+    )
+    max_champion_age_days: float | None = Field(
+        30.0, gt=0, description="Retrain a champion older than this even without drift; null disables."
+    )
+    cooldown_batches: int = Field(
+        1, ge=0, description="Batches after a retrain during which drift alone cannot retrain again."
+    )
+    min_new_labelled_rows: int = Field(
+        200, ge=0, description="Labelled rows a batch must bring before a retrain is worth it."
+    )
+
+
+class DriftSettings(_Section):
+    """How drift is measured (Evidently's stat tests)."""
+
+    sample_size: int = Field(
+        10_000, ge=100, description="Drift runs on a uniform sample of at most this many rows."
+    )
+    stattests: dict[str, str] = Field(
+        default_factory=dict, description="Per-column Evidently stat test names, e.g. {x1: psi}."
+    )
+    thresholds: dict[str, float] = Field(default_factory=dict, description="Per-column thresholds.")
+    render_report: Literal["on_drift", "always", "never"] = Field(
+        "on_drift", description="When to render the full Evidently HTML report."
+    )
+
+
+class TrainingSettings(_Section):
+    window_batches: int = Field(3, ge=1, description="Most recent accepted batches a challenger trains on.")
+    holdout_fraction: float = Field(
+        0.3, gt=0, lt=1, description="Share of the triggering batch kept out of training for the gate."
+    )
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of the training window used for the model's own validation metric."
+    )
+    seed: int = 0
+
+
+class PromotionSettings(_Section):
+    mode: PromotionMode = Field("auto", description="auto: a passing gate moves @champion; manual: tag only.")
+    margin: float = Field(
+        0.0, ge=0, description="Minimum improvement of the primary metric (absolute) for the gate."
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence of the bootstrap interval.")
+    bootstrap_resamples: int = Field(1000, ge=100)
+    min_holdout_rows: int = Field(
+        30, ge=2, description="A holdout smaller than this gives no trustworthy interval: the gate fails."
+    )
+
+
+class StorageSettings(_Section):
+    workdir: Path = Field(Path("."), description="Where state, accepted batches and quarantine live.")
+    suites_dir: Path | None = Field(
+        None, description="Folder of expectation suites; default: expectations/ beside the config file."
+    )
+
+    def model_dir(self, model: str) -> Path:
+        return self.workdir / "models" / model
+
+    def accepted_dir(self, model: str) -> Path:
+        return self.model_dir(model) / "accepted"
+
+    def quarantine_dir(self, model: str) -> Path:
+        return self.model_dir(model) / "quarantine"
+
+    def timeline_path(self, model: str) -> Path:
+        return self.model_dir(model) / "timeline.jsonl"
+
+    def suite_path(self, model: str) -> Path:
+        assert self.suites_dir is not None, "resolved by load_config"
+        return self.suites_dir / f"{model}.json"
+
+
+class AliasNames(_Section):
+    champion: str = "champion"
+    challenger: str = "challenger"
+    previous_champion: str = "previous-champion"
+
+
+class MlflowSettings(_Section):
+    """Tracking and registry settings; ``mlflow_config/mlflow.yaml`` holds the production ones."""
+
+    tracking_uri: str | None = Field(None, description="Default: sqlite:///<workdir>/mlflow.db.")
+    artifact_location: str | None = Field(
+        None, description="Artifact root for new experiments; default: <workdir>/mlartifacts."
+    )
+    registered_model: str | None = Field(None, description="Registered model name; default: model.name.")
+    training_experiment: str = Field("{model}-training", description="'{model}' is replaced by model.name.")
+    cycles_experiment: str = Field("{model}-cycles", description="One run per monitoring cycle.")
+    aliases: AliasNames = Field(default_factory=AliasNames)
+
+
+class RetrainerConfig(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+
+    model: ModelSettings
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the YAML file (passed as init values), so a deployment
+        # can change one setting without editing the committed file.
+        return (env_settings, init_settings)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The configured MLflow store, or a SQLite file under the work dir (zero set-up)."""
+        return self.mlflow.tracking_uri or f"sqlite:///{(self.storage.workdir / 'mlflow.db').as_posix()}"
+
+    @property
+    def artifact_location(self) -> str:
+        return self.mlflow.artifact_location or (self.storage.workdir / "mlartifacts").resolve().as_uri()
+
+    @property
+    def training_experiment(self) -> str:
+        return self.mlflow.training_experiment.format(model=self.model.name)
+
+    @property
+    def cycles_experiment(self) -> str:
+        return self.mlflow.cycles_experiment.format(model=self.model.name)
+
+    @property
+    def registered_model(self) -> str:
+        return self.mlflow.registered_model or self.model.name
+
+    @property
+    def suite_path(self) -> Path:
+        return self.storage.suite_path(self.model.name)
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """Plain data for writing the config back out (paths as strings)."""
+        return self.model_dump(mode="json")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (model:, policy:, …) at the top level")
+    return data
+
+
+def _resolve(base: Path, value: Any) -> Any:
+    if value is None:
+        return None
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _sqlite_uri_relative_to(base: Path, uri: str) -> str:
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + (base / uri[len(prefix):]).resolve().as_posix()
+    return uri
+
+
+def build_config(data: dict[str, Any], base_dir: Path, source: str = "config") -> RetrainerConfig:
+    """Validate plain data into a config; relative paths are taken from ``base_dir``."""
+    data = {key: (dict(value) if isinstance(value, dict) else value) for key, value in data.items()}
+    for section in ("storage", "mlflow"):
+        value = data.get(section)
+        if value is not None and not isinstance(value, dict) and not (section == "mlflow" and isinstance(value, str)):
+            kind = "a mapping" if section == "storage" else "a mapping or the path of an MLflow settings file"
+            raise ConfigError(f"{source}: setting '{section}': expected {kind}")
+    mlflow_section = data.get("mlflow")
+    if isinstance(mlflow_section, str):
+        # `mlflow: ../mlflow_config/mlflow.yaml` shares one MLflow settings file between models.
+        mlflow_file = _resolve(base_dir, mlflow_section)
+        data["mlflow"] = _read_yaml(mlflow_file)
+        mlflow_base = mlflow_file.parent
+    else:
+        mlflow_base = base_dir
+    storage = data.setdefault("storage", {}) or {}
+    data["storage"] = storage
+    storage["workdir"] = _resolve(base_dir, storage.get("workdir", "."))
+    storage["suites_dir"] = _resolve(base_dir, storage.get("suites_dir") or "expectations")
+    mlflow = data.get("mlflow") or {}
+    if isinstance(mlflow.get("tracking_uri"), str):
+        mlflow["tracking_uri"] = _sqlite_uri_relative_to(mlflow_base, mlflow["tracking_uri"])
+    try:
+        return RetrainerConfig(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{source}: setting '{where}': {first['msg']}") from None
+
+
+def load_config(path: str | Path) -> RetrainerConfig:
+    """Load a config file; raises ConfigError with a one-line reason."""
+    path = Path(path).expanduser().resolve()
+    return build_config(_read_yaml(path), path.parent, source=str(path))
+
+
+def write_config(config: RetrainerConfig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config.to_yaml_dict(), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,121 @@
+"""Batches on disk: reading one (with a one-line reason when it cannot be read), the store
+of accepted batches that training windows come from, the quarantine, and the journal of
+cycles that is the policy's memory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrainer.records import BatchRecord
+
+BATCH_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+class BatchReadError(Exception):
+    """A batch file that cannot be used as data; the message is the one-line reason."""
+
+
+def list_batch_files(folder: Path) -> list[Path]:
+    """Batch files of a folder in file-name order (CSV or parquet; other files are not batches)."""
+    if not folder.is_dir():
+        raise BatchReadError(f"{folder}: not a folder of batch files")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in BATCH_SUFFIXES)
+
+
+def batch_name(path: Path) -> str:
+    return path.stem
+
+
+def read_batch(path: Path) -> pd.DataFrame:
+    """Read a CSV or parquet batch; raises BatchReadError with the reason it is unusable."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise BatchReadError(f"cannot open file ({exc.strerror})") from None
+    if size == 0:
+        raise BatchReadError("empty file (0 bytes)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path, encoding="utf-8", low_memory=False)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            raise BatchReadError(f"unsupported file type '{suffix}' (use .csv or .parquet)")
+    except UnicodeDecodeError:
+        raise BatchReadError(_encoding_reason(path)) from None
+    except pd.errors.EmptyDataError:
+        raise BatchReadError("no columns: the file has no header line") from None
+    except pd.errors.ParserError as exc:
+        raise BatchReadError(f"malformed CSV: {str(exc).splitlines()[0]}") from None
+    except BatchReadError:
+        raise
+    except Exception as exc:  # pyarrow raises many types for a broken or truncated parquet file
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BatchReadError(f"unreadable {suffix.lstrip('.')} file: {first_line}") from None
+    if frame.empty:
+        raise BatchReadError("no rows: the file holds a header only" if len(frame.columns) else "no rows and no columns")
+    return frame
+
+
+def _encoding_reason(path: Path) -> str:
+    # pandas decodes in chunks, so its error offset is within a chunk; find the file offset.
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
+    return "not UTF-8 text; save the file as UTF-8"
+
+
+class AcceptedStore:
+    """Accepted batches (features and labels), one parquet file each: training windows come from here."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def add(self, index: int, name: str, frame: pd.DataFrame) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{index:06d}__{name}.parquet"
+        frame.to_parquet(path, index=False)
+        return path
+
+    def indices(self) -> list[int]:
+        return sorted(int(p.name.split("__", 1)[0]) for p in self.folder.glob("*.parquet"))
+
+    def load(self, first_index: int, last_index: int) -> pd.DataFrame:
+        """Accepted batches with index in [first_index, last_index], concatenated in order."""
+        frames = [
+            pd.read_parquet(p)
+            for p in sorted(self.folder.glob("*.parquet"))
+            if first_index <= int(p.name.split("__", 1)[0]) <= last_index
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def quarantine_batch(source: Path, name: str, folder: Path, result: dict[str, Any], summary: str) -> Path:
+    """Copy a rejected batch, untouched, beside its validation result and a short summary."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}{source.suffix}"
+    shutil.copy2(source, target)
+    (folder / f"{name}.validation.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    (folder / f"{name}.summary.txt").write_text(summary + "\n", encoding="utf-8")
+    return target
+
+
+def append_record(record: BatchRecord, journal: Path) -> None:
+    """The model's journal of cycles: one JSON line per batch, the policy's memory."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    with journal.open("a", encoding="utf-8") as out:
+        out.write(record.model_dump_json() + "\n")
+
+
+def read_journal(journal: Path) -> list[BatchRecord]:
+    if not journal.exists():
+        return []
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    return [BatchRecord.model_validate_json(line) for line in lines if line.strip()]

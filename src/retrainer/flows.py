@@ -1,0 +1,101 @@
+"""Prefect flows: they only wire tasks. One definition of each flow, imported by the CLI and
+by the deployment entrypoints in the repository's `flows/` folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from retrainer import tasks
+from retrainer.data import batch_name
+from retrainer.observability import StageTimer
+from retrainer.records import BatchRecord
+
+
+@flow(name="initialise-champion", log_prints=True)
+def initialise_champion(config_path: str, batch_paths: list[str]) -> list[dict[str, Any]]:
+    """Train champion v1 on the first batches and draft the expectation suite from them."""
+    rt = tasks.runtime(config_path)
+    decision_id = tasks.new_decision_id()
+    reads = [tasks.read_batch(path) for path in batch_paths]
+    frames = [read.frame for read in reads if read.frame is not None]
+    import pandas as pd
+
+    frame = pd.concat(frames, ignore_index=True)
+    champion = tasks.initialise(rt, frame, decision_id)
+    tasks.draft(rt, frame)
+    records = []
+    for index, (path, read) in enumerate(zip(batch_paths, reads)):
+        tasks.accept(rt, index, batch_name(Path(path)), read)
+        record = BatchRecord(batch=batch_name(Path(path)), rows=read.rows, valid=True, decision="init",
+                             reasons=["initial champion"], batch_index=index, decision_id=decision_id,
+                             champion_version=champion.version, new_champion_version=champion.version)
+        records.append(tasks.record_cycle(rt, record, tasks.ValidationOutcome(valid=True), None, []).model_dump())
+    return records
+
+
+@flow(name="retrain-evaluate-promote", log_prints=True)
+def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: int, decision_id: str,
+                             reasons: list[str]) -> dict[str, Any]:
+    """Train a challenger on accepted data, score both models on the same holdout, promote on a pass."""
+    rt = tasks.runtime(config_path)
+    champion = tasks.find_champion(rt)
+    window = tasks.assemble_window(rt, window_start, batch_index)
+    trained = tasks.train_model(rt, window.train)
+    challenger = tasks.register(rt, trained, window.train, rt.config.mlflow.aliases.challenger, reasons, decision_id,
+                                {"window_batches": ",".join(map(str, window.batches))})
+    verdict = tasks.evaluate(rt, champion, challenger, window.holdout)
+    promoted = tasks.promote(rt, challenger, champion, verdict)
+    print(verdict.summary())
+    return {"challenger_version": challenger.version, "promoted": promoted,
+            "new_champion_version": challenger.version if promoted else None, "gate": verdict.to_dict()}
+
+
+@flow(name="monitor-batch", log_prints=True)
+def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
+    """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record."""
+    rt = tasks.runtime(config_path)
+    timer, name, past = StageTimer(), batch_name(Path(batch_path)), tasks.history(rt)
+    index, decision_id = (past[-1].batch_index + 1 if past else 0), tasks.new_decision_id()
+    with timer.stage("read"):
+        batch = tasks.read_batch(batch_path)
+    champion = tasks.find_champion(rt)
+    with timer.stage("score"):
+        scoring = tasks.score_batch(rt, champion, batch)
+    with timer.stage("validate"):
+        outcome = tasks.validate(rt, batch)
+    drift = None
+    if outcome.valid:
+        with timer.stage("drift"):
+            drift = tasks.measure_drift(rt, champion, batch, scoring)
+    with timer.stage("decide"):
+        decision = tasks.decide(rt, index, batch, champion, outcome, drift, scoring, past)
+    if decision.action == "reject_batch":
+        tasks.quarantine(rt, batch_path, name, outcome)
+    else:
+        tasks.accept(rt, index, name, batch)
+    promotion: dict[str, Any] = {}
+    if decision.action == "retrain":
+        with timer.stage("retrain"):
+            promotion = retrain_evaluate_promote(config_path, index, decision.window_start or index, decision_id,
+                                                 decision.reasons)
+    with timer.stage("record"):
+        reports = []
+        if drift is not None and rt.config.drift.render_report != "never" and (
+            drift.drifted_features or decision.action == "retrain" or rt.config.drift.render_report == "always"):
+            reports = tasks.render_report(rt, champion, batch, rt.config.storage.model_dir(rt.config.model.name)
+                                          / "reports" / f"{index:06d}__{name}")
+        record = BatchRecord(
+            batch=name, rows=batch.rows, valid=outcome.valid, validation_failures=outcome.failures,
+            validation_warnings=outcome.warnings, drift_share=drift.share if drift else None,
+            dataset_drift=decision.dataset_drift if drift else None,
+            drifted_features=drift.drifted_features if drift else [],
+            prediction_drift=drift.prediction_drift if drift else None, champion_version=champion.version,
+            metric_name=tasks.primary_metric(rt.schema.task).name, metric=scoring.metric,
+            decision=decision.action, reasons=decision.reasons, batch_index=index, decision_id=decision_id,
+            **promotion,
+        )
+    record.stage_seconds = timer.rounded()
+    return tasks.record_cycle(rt, record, outcome, drift, reports).model_dump()

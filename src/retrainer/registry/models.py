@@ -1,0 +1,216 @@
+"""Model versions in the MLflow registry: log and register, load, aliases, promotion.
+
+Aliases, not stages: ``@champion`` serves, ``@challenger`` is the latest candidate,
+``@previous-champion`` is where a rollback goes. A version's tags and description say why it
+exists, so a person reading the MLflow UI needs nothing else.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrainer.config import RetrainerConfig
+from retrainer.registry.tracking import experiment_id
+
+TAG_PREFIX = "retrainer."
+REGISTERED_BY = TAG_PREFIX + "registered_by"
+REFERENCE_ARTIFACT = "reference/training_data.parquet"
+
+
+class RegistryError(Exception):
+    """A registry state the pipeline cannot work from; the message says what to do."""
+
+
+class PromotionConflict(RegistryError):
+    """@champion moved while a promotion was being decided: nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    version: str
+    run_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+    created: datetime | None = None
+
+    def tag(self, key: str) -> str | None:
+        return self.tags.get(TAG_PREFIX + key)
+
+    @property
+    def validation_metric(self) -> float | None:
+        value = self.tag("validation_metric")
+        return float(value) if value is not None else None
+
+    @property
+    def trained_until(self) -> datetime | None:
+        value = self.tag("trained_until")
+        return datetime.fromisoformat(value) if value else self.created
+
+
+def _skops_trusted_types(model: Any) -> list[str]:
+    # MLflow saves scikit-learn models with skops, which refuses unknown types on load.
+    # We trust exactly the types of the pipeline we just trained ourselves.
+    import skops.io
+
+    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+
+
+class ModelRegistry:
+    """The registered model of one config, and the versions this pipeline made."""
+
+    def __init__(self, client: Any, config: RetrainerConfig) -> None:
+        self.client = client
+        self.config = config
+        self.name = config.registered_model
+        self.aliases = config.mlflow.aliases
+        self._models: dict[str, Any] = {}
+        self._references: dict[str, pd.DataFrame] = {}
+
+    # -- reading ---------------------------------------------------------------------------
+    def version_by_alias(self, alias: str) -> ModelVersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            version = self.client.get_model_version_by_alias(self.name, alias)
+        except MlflowException:
+            return None
+        return self._info(version)
+
+    def version(self, number: str) -> ModelVersionInfo:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._info(self.client.get_model_version(self.name, str(number)))
+        except MlflowException:
+            raise RegistryError(f"model '{self.name}' has no version {number}") from None
+
+    def champion(self) -> ModelVersionInfo | None:
+        return self.version_by_alias(self.aliases.champion)
+
+    def aliases_now(self) -> dict[str, str | None]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(self.name)
+        except MlflowException:
+            return {}
+        return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+    def load_model(self, info: ModelVersionInfo) -> Any:
+        """The scikit-learn pipeline of a version this pipeline registered (cached: versions are immutable)."""
+        if info.version not in self._models:
+            if info.tags.get(REGISTERED_BY) != "retrainer":
+                raise RegistryError(
+                    f"version {info.version} of '{self.name}' was not registered by retrainer; "
+                    "refusing to load it (point @champion at a retrainer version)"
+                )
+            import mlflow.sklearn
+
+            self._models[info.version] = mlflow.sklearn.load_model(f"models:/{self.name}/{info.version}")
+        return self._models[info.version]
+
+    def load_reference(self, info: ModelVersionInfo) -> pd.DataFrame:
+        """The training data snapshot stored with the version's run: the drift reference."""
+        if info.version not in self._references:
+            with tempfile.TemporaryDirectory() as folder:
+                path = self.client.download_artifacts(info.run_id, REFERENCE_ARTIFACT, folder)
+                self._references[info.version] = pd.read_parquet(path)
+        return self._references[info.version]
+
+    # -- writing ---------------------------------------------------------------------------
+    def register(
+        self,
+        pipeline: Any,
+        reference: pd.DataFrame,
+        input_example: pd.DataFrame,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        description: str,
+        run_name: str,
+    ) -> ModelVersionInfo:
+        """Log a trained pipeline and its training data in one run, and register it as a new version."""
+        import mlflow
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        version_tags = {TAG_PREFIX + k: str(v) for k, v in tags.items()}
+        version_tags[REGISTERED_BY] = "retrainer"
+        experiment = experiment_id(self.client, self.config.training_experiment, self.config.artifact_location)
+        with mlflow.start_run(experiment_id=experiment, run_name=run_name) as run:
+            mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(version_tags)
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / Path(REFERENCE_ARTIFACT).name
+                reference.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+            logged = mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                # Given explicitly: inferring requirements costs ~6 s per model.
+                pip_requirements=[f"scikit-learn=={_sklearn_version()}", "pandas", "numpy"],
+                signature=infer_signature(input_example, pipeline.predict(input_example)),
+                skops_trusted_types=_skops_trusted_types(pipeline),
+            )
+        version = self.client.create_model_version(
+            self.name, logged.model_uri, run_id=run.info.run_id, tags=version_tags, description=description,
+            model_id=logged.model_id,
+        )
+        self._models[str(version.version)] = pipeline
+        self._references[str(version.version)] = reference
+        return self._info(version)
+
+    def ensure_registered_model(self) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.name)
+        except MlflowException:
+            self.client.create_registered_model(
+                self.name, description="Managed by retrainer: @champion serves; see each version's description."
+            )
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(self.name, alias, str(version))
+
+    def tag_version(self, version: str, key: str, value: str) -> None:
+        self.client.set_model_version_tag(self.name, str(version), TAG_PREFIX + key, value)
+
+    def promote(self, version: str, expected_champion: str | None) -> str | None:
+        """Move @champion to `version`, keeping the old one as @previous-champion.
+
+        Compare-and-set: if @champion no longer points where it did when the gate was
+        evaluated, nothing moves and PromotionConflict is raised.
+        """
+        current = self.champion()
+        current_version = current.version if current else None
+        if current_version != expected_champion:
+            raise PromotionConflict(
+                f"@{self.aliases.champion} of '{self.name}' moved to {current_version} "
+                f"(expected {expected_champion}); not promoting version {version}"
+            )
+        self.version(version)  # refuse a version that does not exist before touching any alias
+        if current_version is not None:
+            self.set_alias(self.aliases.previous_champion, current_version)
+        self.set_alias(self.aliases.champion, version)
+        challenger = self.version_by_alias(self.aliases.challenger)
+        if challenger is not None and challenger.version == str(version):
+            # A promoted challenger is the champion now; leaving both aliases on it misleads the UI.
+            self.client.delete_registered_model_alias(self.name, self.aliases.challenger)
+        return current_version
+
+    def _info(self, version: Any) -> ModelVersionInfo:
+        created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=timezone.utc)
+        return ModelVersionInfo(str(version.version), str(version.run_id), dict(version.tags or {}), created)
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)

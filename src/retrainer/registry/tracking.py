@@ -1,0 +1,76 @@
+"""The MLflow connection and the one run each monitoring cycle leaves behind."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from retrainer.config import RetrainerConfig
+
+
+def _quiet_mlflow() -> None:
+    # MLflow logs store migrations and "Created version" at INFO on every call; the
+    # pipeline's own timeline says what happened.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def connect(config: RetrainerConfig) -> Any:
+    """An MlflowClient on the configured store, with the model's experiments created."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    _quiet_mlflow()
+    mlflow.set_tracking_uri(config.tracking_uri)
+    mlflow.set_registry_uri(config.tracking_uri)
+    client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+    for name in (config.training_experiment, config.cycles_experiment):
+        experiment_id(client, name, config.artifact_location)
+    return client
+
+
+def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location))
+
+
+def log_cycle(
+    client: Any,
+    config: RetrainerConfig,
+    run_name: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    documents: dict[str, Any],
+    files: list[Path],
+) -> str:
+    """One finished MLflow run for one cycle: the decision record and its evidence as artifacts."""
+    from mlflow.entities import Metric, Param
+    from mlflow.utils.time import get_current_time_millis
+
+    run = client.create_run(
+        experiment_id(client, config.cycles_experiment, config.artifact_location),
+        run_name=run_name,
+        tags=tags,
+    )
+    run_id = run.info.run_id
+    now = get_current_time_millis()
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and v == v],
+        params=[Param(k, str(v)[:6000]) for k, v in params.items() if v is not None],
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        for name, document in documents.items():
+            path = Path(folder) / name
+            path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+            client.log_artifact(run_id, str(path))
+    for path in files:
+        client.log_artifact(run_id, str(path), artifact_path="reports")
+    client.set_terminated(run_id, "FINISHED")
+    return str(run_id)

@@ -1,0 +1,184 @@
+"""Which columns are what: target, task, features (numeric vs categorical), id and time.
+
+Pure pandas: inferred once from the first champion's training data, then fixed in the
+config so every later batch is read the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from retrainer.config import ModelSettings, Task
+
+ID_NAMES = ("id", "uid", "uuid", "guid", "pk", "key", "row_id")
+TIME_NAMES = ("timestamp", "event_time", "time", "date", "datetime", "ts", "created_at")
+# An integer target with at most this many distinct values is a class label, not a quantity.
+MAX_CLASSES = 20
+# A string column whose values are mostly distinct is an identifier or free text, not a category.
+MAX_CATEGORY_SHARE = 0.5
+
+
+class SchemaError(Exception):
+    """The data does not fit the configured columns; the message names the column."""
+
+
+@dataclass(frozen=True)
+class BatchSchema:
+    target: str
+    task: Task
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    id_column: str | None = None
+    time_column: str | None = None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns a batch must have to be scored (the label may come later)."""
+        return self.features
+
+
+def _looks_like_time(name: str, column: pd.Series) -> bool:
+    if ptypes.is_datetime64_any_dtype(column):
+        return True
+    if name.lower() in TIME_NAMES and not ptypes.is_numeric_dtype(column):
+        parsed = pd.to_datetime(column.dropna().head(100), errors="coerce", utc=True)
+        return len(parsed) > 0 and bool(parsed.notna().all())
+    return False
+
+
+def _looks_like_id(name: str, column: pd.Series) -> bool:
+    lowered = name.lower()
+    named_like_id = lowered in ID_NAMES or lowered.endswith("_id")
+    return named_like_id and column.nunique(dropna=True) == len(column.dropna())
+
+
+def infer_task(target: pd.Series) -> Task:
+    if ptypes.is_bool_dtype(target) or not ptypes.is_numeric_dtype(target):
+        return "classification"
+    values = target.dropna()
+    if ptypes.is_integer_dtype(values) or bool((values == values.round()).all()):
+        if values.nunique() <= MAX_CLASSES:
+            return "classification"
+    return "regression"
+
+
+def infer_schema(frame: pd.DataFrame, settings: ModelSettings) -> BatchSchema:
+    """Fill in whatever the settings leave out, from a reference frame."""
+    if settings.target not in frame.columns:
+        raise SchemaError(
+            f"target column '{settings.target}' is not in the data (columns: {', '.join(map(str, frame.columns))})"
+        )
+    target = frame[settings.target]
+    task = settings.task or infer_task(target)
+    columns = [c for c in frame.columns if c != settings.target]
+
+    time_column = settings.time_column
+    if time_column is None:
+        time_column = next((c for c in columns if _looks_like_time(str(c), frame[c])), None)
+    id_column = settings.id_column
+    if id_column is None:
+        id_column = next((c for c in columns if c != time_column and _looks_like_id(str(c), frame[c])), None)
+
+    if settings.features is not None:
+        missing = [c for c in settings.features if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"feature column(s) not in the data: {', '.join(missing)}")
+        features = list(settings.features)
+    else:
+        features = []
+        for name in columns:
+            if name in (time_column, id_column):
+                continue
+            column = frame[name]
+            if not ptypes.is_numeric_dtype(column) and not ptypes.is_bool_dtype(column):
+                distinct_share = column.nunique(dropna=True) / max(len(column.dropna()), 1)
+                if distinct_share > MAX_CATEGORY_SHARE and column.nunique() > MAX_CLASSES:
+                    continue  # free text or an identifier: not a usable category
+            features.append(name)
+    if not features:
+        raise SchemaError("no feature columns left after removing the target, id and time columns")
+
+    if settings.categorical is not None:
+        categorical = [c for c in features if c in settings.categorical]
+    else:
+        categorical = [
+            c for c in features if not ptypes.is_numeric_dtype(frame[c]) or ptypes.is_bool_dtype(frame[c])
+        ]
+    numeric = [c for c in features if c not in categorical]
+    return BatchSchema(
+        target=settings.target,
+        task=task,
+        numeric=tuple(numeric),
+        categorical=tuple(categorical),
+        id_column=id_column,
+        time_column=time_column,
+    )
+
+
+def schema_from_settings(settings: ModelSettings) -> BatchSchema:
+    """The schema of an initialised model, whose settings are complete."""
+    if settings.task is None or settings.features is None or settings.categorical is None:
+        raise SchemaError(f"model '{settings.name}' is not initialised: run `retrainer init` first")
+    categorical = tuple(c for c in settings.features if c in settings.categorical)
+    numeric = tuple(c for c in settings.features if c not in settings.categorical)
+    return BatchSchema(
+        target=settings.target,
+        task=settings.task,
+        numeric=numeric,
+        categorical=categorical,
+        id_column=settings.id_column,
+        time_column=settings.time_column,
+    )
+
+
+def complete_settings(settings: ModelSettings, schema: BatchSchema) -> ModelSettings:
+    """Model settings with every inferred field written out, for the saved config."""
+    return settings.model_copy(
+        update={
+            "task": schema.task,
+            "features": list(schema.features),
+            "categorical": list(schema.categorical),
+            "id_column": schema.id_column,
+            "time_column": schema.time_column,
+        }
+    )
+
+
+def _integral_as_int(column: pd.Series) -> pd.Series:
+    """Whole numbers as integers: 3 and 3.0 (a CSV column with a gap reads as float) are one category."""
+    if ptypes.is_numeric_dtype(column) and not ptypes.is_bool_dtype(column):
+        values = column.dropna()
+        if bool((values == values.round()).all()):
+            return column.astype("Int64")
+    return column
+
+
+def feature_frame(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
+    """The model's input: features only, numeric as float, categories as strings."""
+    features = frame.loc[:, list(schema.features)].copy()
+    for name in schema.numeric:
+        features[name] = pd.to_numeric(features[name], errors="coerce").astype("float64")
+    for name in schema.categorical:
+        column = _integral_as_int(features[name])
+        features[name] = column.astype(str).where(column.notna(), "<missing>")
+    return features
+
+
+def target_values(frame: pd.DataFrame, schema: BatchSchema) -> pd.Series:
+    """Labels as the model sees them: strings for classes, floats for quantities."""
+    target = frame[schema.target]
+    if schema.task == "classification":
+        target = _integral_as_int(target)
+        return target.astype(str).where(target.notna(), None)
+    return pd.to_numeric(target, errors="coerce").astype("float64")
+
+
+def has_labels(frame: pd.DataFrame, schema: BatchSchema) -> bool:
+    return schema.target in frame.columns and bool(frame[schema.target].notna().any())

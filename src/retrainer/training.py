@@ -1,0 +1,145 @@
+"""Named scikit-learn pipelines and how a model is fitted on a training window (pure).
+
+Training is deterministic given the data and the seed; logging the model to MLflow is the
+registry's job, not this module's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from retrainer.config import Task, TrainingSettings
+from retrainer.metrics import score
+from retrainer.schema import BatchSchema, feature_frame, target_values
+
+DEFAULT_ESTIMATOR = "hist_gradient_boosting"
+
+
+class TrainingError(Exception):
+    """Training cannot proceed; the message says why (too few rows, one class, unknown estimator)."""
+
+
+def _tree_preprocessor(schema: BatchSchema) -> ColumnTransformer:
+    # Trees need no scaling; categories become ordinal codes that HGB treats as categorical.
+    return ColumnTransformer(
+        [
+            ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                           encoded_missing_value=np.nan), list(schema.categorical)),
+            ("numeric", "passthrough", list(schema.numeric)),
+        ],
+        verbose_feature_names_out=False,
+    )
+
+
+def _linear_preprocessor(schema: BatchSchema) -> ColumnTransformer:
+    return ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(schema.categorical)),
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), list(schema.numeric)),
+        ]
+    )
+
+
+def _hist_gradient_boosting(schema: BatchSchema, seed: int) -> Pipeline:
+    categorical_mask = [True] * len(schema.categorical) + [False] * len(schema.numeric)
+    model_cls = HistGradientBoostingClassifier if schema.task == "classification" else HistGradientBoostingRegressor
+    return Pipeline([
+        ("prepare", _tree_preprocessor(schema)),
+        ("model", model_cls(categorical_features=categorical_mask or None, random_state=seed)),
+    ])
+
+
+def _random_forest(schema: BatchSchema, seed: int) -> Pipeline:
+    model_cls = RandomForestClassifier if schema.task == "classification" else RandomForestRegressor
+    return Pipeline([
+        ("prepare", _linear_preprocessor(schema)),
+        ("model", model_cls(n_estimators=200, min_samples_leaf=2, n_jobs=-1, random_state=seed)),
+    ])
+
+
+def _linear(schema: BatchSchema, seed: int) -> Pipeline:
+    model: BaseEstimator = (
+        LogisticRegression(max_iter=1000) if schema.task == "classification" else Ridge(alpha=1.0)
+    )
+    return Pipeline([("prepare", _linear_preprocessor(schema)), ("model", model)])
+
+
+ESTIMATORS: dict[str, Callable[[BatchSchema, int], Pipeline]] = {
+    "hist_gradient_boosting": _hist_gradient_boosting,
+    "random_forest": _random_forest,
+    "linear": _linear,
+}
+
+
+def build_estimator(name: str | None, schema: BatchSchema, seed: int = 0) -> Pipeline:
+    key = name or DEFAULT_ESTIMATOR
+    if key not in ESTIMATORS:
+        raise TrainingError(f"unknown estimator '{key}' (model.estimator); choose one of: {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[key](schema, seed)
+
+
+@dataclass
+class TrainedModel:
+    pipeline: Pipeline
+    estimator: str
+    validation_metric: float
+    train_rows: int
+    validation_rows: int
+
+
+def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
+    if schema.target not in frame.columns:
+        return frame.iloc[0:0]
+    return frame[frame[schema.target].notna()]
+
+
+def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, settings: TrainingSettings) -> TrainedModel:
+    """Fit on the labelled rows of `frame`, keeping a validation share for the model's own metric."""
+    data = labelled_rows(frame, schema)
+    if len(data) < 20:
+        raise TrainingError(f"only {len(data)} labelled rows to train on; need at least 20")
+    y = target_values(data, schema)
+    stratify = None
+    if schema.task == "classification":
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise TrainingError(f"the target '{schema.target}' has a single class ({counts.index[0]}) in the window")
+        stratify = y if counts.min() >= 2 else None
+    train_part, valid_part = train_test_split(
+        data, test_size=settings.validation_fraction, random_state=settings.seed,
+        stratify=stratify,
+    )
+    pipeline = build_estimator(estimator, schema, settings.seed)
+    pipeline.fit(feature_frame(train_part, schema), target_values(train_part, schema))
+    predictions = pipeline.predict(feature_frame(valid_part, schema))
+    return TrainedModel(
+        pipeline=pipeline,
+        estimator=estimator or DEFAULT_ESTIMATOR,
+        validation_metric=score(schema.task, target_values(valid_part, schema), predictions),
+        train_rows=len(train_part),
+        validation_rows=len(valid_part),
+    )
+
+
+def split_holdout(frame: pd.DataFrame, schema: BatchSchema, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, holdout): a random share of the labelled rows that no model is trained on."""
+    data = labelled_rows(frame, schema)
+    rest, holdout = train_test_split(data, test_size=fraction, random_state=seed)
+    return rest, holdout

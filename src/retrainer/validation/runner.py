@@ -1,0 +1,89 @@
+"""Run a suite on a batch with Great Expectations and turn the result into plain reasons."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrainer.schema import BatchSchema
+from retrainer.validation.structure import check_structure
+from retrainer.validation.suites import SuiteError, load_suite
+
+
+@dataclass
+class ValidationOutcome:
+    valid: bool
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self, batch: str) -> str:
+        head = f"batch {batch}: {'accepted' if self.valid else 'REJECTED'}"
+        lines = [head] + [f"  critical: {f}" for f in self.failures] + [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+@functools.cache
+def _batch_definition() -> Any:
+    """One ephemeral GE context per process; created on first use, never at import."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    # GE's tqdm bars would interleave with the pipeline's own timeline.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    asset = context.data_sources.add_pandas("retrainer").add_dataframe_asset("batch")
+    return asset.add_batch_definition_whole_dataframe("whole batch")
+
+
+def _describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
+    column = kwargs.get("column")
+    target = f"{kind}({column})" if column else kind
+    if "observed_value" in result and result["observed_value"] is not None:
+        observed = result["observed_value"]
+        observed = f"{observed:.4g}" if isinstance(observed, float) else observed
+        bounds = ""
+        if "min_value" in kwargs or "max_value" in kwargs:
+            bounds = f" not in [{kwargs.get('min_value')}, {kwargs.get('max_value')}]"
+        return f"{target}: observed {observed}{bounds}"
+    if result.get("unexpected_percent") is not None:
+        examples = result.get("partial_unexpected_list") or []
+        example = f" (e.g. {examples[0]!r})" if examples else ""
+        mostly = kwargs.get("mostly")
+        allowed = f", allowed {100 * (1 - mostly):.1f}%" if mostly is not None else ""
+        return f"{target}: {result['unexpected_percent']:.1f}% unexpected{allowed}{example}"
+    return f"{target}: failed"
+
+
+def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path) -> ValidationOutcome:
+    """Structural checks, then the suite as it is on disk now (edits apply from the next call)."""
+    structural = check_structure(frame, schema)
+    if structural:
+        return ValidationOutcome(valid=False, failures=structural, result={"structural_failures": structural})
+    suite_json = load_suite(suite_path)
+    import great_expectations as gx
+
+    batch_definition = _batch_definition()
+    try:
+        suite = gx.ExpectationSuite(**suite_json)
+    except Exception as exc:
+        raise SuiteError(f"{suite_path}: invalid expectation suite ({str(exc).splitlines()[0]})") from None
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(suite, result_format="SUMMARY")
+    failures: list[str] = []
+    warnings: list[str] = []
+    for item in result.results:
+        if item.success:
+            continue
+        config = item.expectation_config
+        severity = str(getattr(config.severity, "value", config.severity)).lower()
+        reason = _describe(config.type, dict(config.kwargs), dict(item.result or {}))
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            message = str(item.exception_info.get("exception_message", "")).splitlines()[0:1]
+            reason = f"{config.type}({config.kwargs.get('column')}): could not be evaluated ({''.join(message)})"
+        (failures if severity == "critical" else warnings).append(reason)
+    return ValidationOutcome(valid=not failures, failures=failures, warnings=warnings, result=result.to_json_dict())

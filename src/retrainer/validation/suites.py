@@ -1,0 +1,99 @@
+"""Expectation suites as JSON files people edit: drafted from reference data, read every cycle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrainer.schema import BatchSchema
+
+# How far a numeric column's mean may move, in reference standard deviations, before the
+# batch is rejected: wide enough for real drift (which the policy handles), narrow enough to
+# catch a unit change (°C → °F moves a 15 ± 8 °C mean by more than 5 sd).
+MEAN_TOLERANCE_SD = 3.0
+# Extra room around the reference range, as a share of that range, for the per-value check.
+RANGE_MARGIN = 0.1
+# A column may have this many more nulls (as a share of rows) than in the reference.
+NULL_SLACK = 0.1
+
+
+class SuiteError(Exception):
+    """A suite file that cannot be used; the message names the file."""
+
+
+def _expectation(kind: str, severity: str, **kwargs: Any) -> dict[str, Any]:
+    return {"type": kind, "kwargs": kwargs, "meta": {}, "severity": severity}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict[str, Any]:
+    """A first suite profiled from the reference: a starting point a data engineer edits."""
+    expectations: list[dict[str, Any]] = []
+    rows = len(reference)
+    expectations.append(
+        _expectation("expect_table_row_count_to_be_between", "warning",
+                     min_value=max(1, rows // 10), max_value=rows * 10)
+    )
+    for column in schema.features:
+        expectations.append(_expectation("expect_column_to_exist", "critical", column=column))
+    expectations.append(_expectation("expect_column_to_exist", "warning", column=schema.target))
+    for column in schema.features:
+        null_rate = float(reference[column].isna().mean())
+        mostly = round(max(0.0, 1.0 - null_rate - NULL_SLACK), 3)
+        if mostly > 0:
+            expectations.append(
+                _expectation("expect_column_values_to_not_be_null", "critical", column=column, mostly=mostly)
+            )
+    for column in schema.numeric:
+        values = pd.to_numeric(reference[column], errors="coerce").dropna()
+        if values.empty:
+            continue
+        low, high = float(values.min()), float(values.max())
+        margin = RANGE_MARGIN * (high - low)
+        mean, sd = float(values.mean()), float(values.std(ddof=0))
+        expectations.append(
+            _expectation("expect_column_values_to_be_between", "warning", column=column,
+                         min_value=round(low - margin, 6), max_value=round(high + margin, 6), mostly=0.99)
+        )
+        expectations.append(
+            _expectation("expect_column_mean_to_be_between", "critical", column=column,
+                         min_value=round(mean - MEAN_TOLERANCE_SD * sd, 6),
+                         max_value=round(mean + MEAN_TOLERANCE_SD * sd, 6))
+        )
+    for column in schema.categorical:
+        values = sorted({_plain(v) for v in reference[column].dropna().unique()}, key=str)
+        expectations.append(
+            _expectation("expect_column_values_to_be_in_set", "warning", column=column,
+                         value_set=values, mostly=0.95)
+        )
+    return {
+        "name": name,
+        "expectations": expectations,
+        "meta": {
+            "notes": "Drafted by retrainer from reference data. Edit freely: severity 'critical' "
+            "rejects a batch, 'warning' and 'info' are recorded. Changes apply from the next cycle.",
+        },
+    }
+
+
+def save_suite(suite: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(suite, indent=2) + "\n", encoding="utf-8")
+
+
+def load_suite(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: expectation suite not found (run `retrainer init` or `retrainer suite draft`)") from None
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise SuiteError(f"{path}: not an expectation suite (no 'expectations' list)")
+    return data

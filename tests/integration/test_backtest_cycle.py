@@ -1,0 +1,124 @@
+"""A short scripted stream through the real stack: GE, Evidently, scikit-learn, MLflow (SQLite), Prefect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrainer.backtest import BacktestResult, run_backtest
+from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+
+pytestmark = pytest.mark.integration
+
+SHORT_SCRIPT = (
+    ScriptedBatch("b1", "stable", "init"),
+    ScriptedBatch("b2", "stable", "none"),
+    ScriptedBatch("b3", "stable", "none"),
+    ScriptedBatch("b4", "lost column", "reject_batch", drop_column="vibration_mm_s"),
+    ScriptedBatch("b5", "°F", "reject_batch", fahrenheit=True),
+    ScriptedBatch("b6", "concept change", "retrain", concept=1),
+    ScriptedBatch("b7", "new concept", "none", concept=1),
+)
+
+
+@pytest.fixture(scope="module")
+def backtest(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+    root = tmp_path_factory.mktemp("short-stream")
+    write_scenario(root / "batches", rows=1500, seed=11, script=SHORT_SCRIPT)
+    return run_backtest(root / "batches", TARGET, workdir=root / "work", json_out=root / "timeline.json",
+                        name="pumps")
+
+
+def _by_batch(result: BacktestResult) -> dict[str, Any]:
+    return {record.batch: record for record in result.records}
+
+
+def _client(result: BacktestResult) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{result.workdir / 'mlflow.db'}")
+
+
+def test_every_batch_gets_the_scripted_decision(backtest: BacktestResult) -> None:
+    """Each batch of the stream ends with the decision its scripted event calls for."""
+    decisions = {name: record.decision for name, record in _by_batch(backtest).items()}
+    assert decisions == {"b1": "init", "b2": "none", "b3": "none", "b4": "reject_batch", "b5": "reject_batch",
+                         "b6": "retrain", "b7": "none"}
+
+
+def test_broken_batches_are_quarantined_and_leave_the_champion_alone(backtest: BacktestResult) -> None:
+    """The missing-column and °F batches are quarantined with their reason, and v1 stays champion through them."""
+    records = _by_batch(backtest)
+    assert "missing required column(s): vibration_mm_s" in records["b4"].validation_failures
+    assert any("temperature_c" in failure and "mean" in failure for failure in records["b5"].validation_failures)
+    quarantine = backtest.workdir / "models" / "pumps" / "quarantine"
+    for name in ("b4", "b5"):
+        assert (quarantine / f"{name}.csv").read_bytes() == (backtest.workdir.parent / "batches" / f"{name}.csv").read_bytes()
+        result = json.loads((quarantine / f"{name}.validation.json").read_text())
+        assert result  # the validation result travels with the batch
+    assert [records[n].champion_version for n in ("b4", "b5", "b6")] == ["1", "1", "1"]
+
+
+def test_rejected_batches_never_reach_training(backtest: BacktestResult) -> None:
+    """Neither the accepted store nor the challenger's training window holds a rejected batch."""
+    accepted = sorted(p.name for p in (backtest.workdir / "models" / "pumps" / "accepted").glob("*.parquet"))
+    assert not any("b4" in name or "b5" in name for name in accepted)
+    challenger = _client(backtest).get_model_version("pumps", "2")
+    window = challenger.tags["retrainer.window_batches"].split(",")
+    assert "3" not in window and "4" not in window
+
+
+def test_concept_change_promotes_a_better_challenger(backtest: BacktestResult) -> None:
+    """The concept change retrains; @champion moves to v2, which beat v1 on the same holdout and serves the next batch."""
+    records = _by_batch(backtest)
+    retrain = records["b6"]
+    assert retrain.promoted and retrain.new_champion_version == "2"
+    assert retrain.gate is not None and retrain.gate["challenger_metric"] > retrain.gate["champion_metric"]
+    assert retrain.gate["ci_low"] > 0
+    client = _client(backtest)
+    assert str(client.get_model_version_by_alias("pumps", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("pumps", "previous-champion").version) == "1"
+    assert "challenger" not in client.get_registered_model("pumps").aliases
+    assert client.get_model_version("pumps", "2").tags["retrainer.holdout_digest"]
+    after = records["b7"]
+    assert after.champion_version == "2"
+    assert after.metric is not None and retrain.metric is not None and after.metric > retrain.metric + 0.2
+
+
+def test_stable_stretch_does_not_retrain(backtest: BacktestResult) -> None:
+    """Stable batches show no dataset drift and keep the first champion."""
+    records = _by_batch(backtest)
+    for name in ("b2", "b3"):
+        assert records[name].decision == "none"
+        assert records[name].drift_share is not None and records[name].drift_share < 0.3
+        assert records[name].champion_version == "1"
+
+
+def test_one_mlflow_run_per_cycle_with_its_decision_record(backtest: BacktestResult) -> None:
+    """The cycles experiment holds one finished run per batch, each with its decision record artifact."""
+    client = _client(backtest)
+    experiment = client.get_experiment_by_name("pumps-cycles")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    assert len(runs) == len(SHORT_SCRIPT)
+    by_run = {record.mlflow_run_id: record for record in backtest.records}
+    for run in runs:
+        record = by_run[run.info.run_id]
+        path = client.download_artifacts(run.info.run_id, "decision_record.json")
+        logged = json.loads(Path(path).read_text())
+        assert logged["batch"] == record.batch and logged["decision"] == record.decision
+        assert run.data.tags["retrainer.decision"] == record.decision
+
+
+def test_timeline_json_follows_the_design(backtest: BacktestResult) -> None:
+    """The --json timeline holds one DESIGN.md record per batch and the summary."""
+    document = json.loads((backtest.workdir.parent / "timeline.json").read_text())
+    keys = {"batch", "rows", "valid", "validation_failures", "drift_share", "dataset_drift", "drifted_features",
+            "prediction_drift", "champion_version", "metric_name", "metric", "decision", "reasons", "promoted",
+            "new_champion_version"}
+    assert all(keys <= set(batch) for batch in document["batches"])
+    assert document["summary"]["retrains"] == 1 and document["summary"]["promotions"] == 1
+    assert document["summary"]["rejected_batches"] == ["b4", "b5"]
+    assert 0.5 < document["summary"]["mean_metric"] < 1.0

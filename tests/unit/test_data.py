@@ -1,0 +1,196 @@
+"""Batches on disk (retrainer.data): reading with one-line reasons, the accepted store, quarantine, journal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retrainer.data import (
+    AcceptedStore,
+    BatchReadError,
+    append_record,
+    batch_name,
+    list_batch_files,
+    quarantine_batch,
+    read_batch,
+    read_journal,
+)
+from retrainer.records import BatchRecord
+
+
+def _read_error(path: Path) -> str:
+    with pytest.raises(BatchReadError) as info:
+        read_batch(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _frame(rows: int = 20, offset: int = 0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"x": [float(i + offset) for i in range(rows)], "color": ["red", "blue"] * (rows // 2), "y": [0, 1] * (rows // 2)}
+    )
+
+
+def test_good_csv_and_parquet_read_as_frames(tmp_path: Path) -> None:
+    """Well-formed CSV and parquet batches read back with their rows and columns."""
+    frame = _frame()
+    frame.to_csv(tmp_path / "b1.csv", index=False)
+    frame.to_parquet(tmp_path / "b2.parquet", index=False)
+    pd.testing.assert_frame_equal(read_batch(tmp_path / "b1.csv"), frame)
+    pd.testing.assert_frame_equal(read_batch(tmp_path / "b2.parquet"), frame)
+
+
+def test_zero_byte_file_is_refused_as_empty(tmp_path: Path) -> None:
+    """A 0-byte batch file is refused as an empty file."""
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"")
+    assert _read_error(path) == "empty file (0 bytes)"
+
+
+def test_zero_byte_parquet_is_refused_as_empty(tmp_path: Path) -> None:
+    """A 0-byte parquet file is refused as an empty file too."""
+    path = tmp_path / "b.parquet"
+    path.write_bytes(b"")
+    assert _read_error(path) == "empty file (0 bytes)"
+
+
+def test_header_only_csv_is_refused_for_having_no_rows(tmp_path: Path) -> None:
+    """A CSV with a header line and no data rows is refused as header-only."""
+    path = tmp_path / "b.csv"
+    path.write_text("x,color,y\n", encoding="utf-8")
+    assert _read_error(path) == "no rows: the file holds a header only"
+
+
+def test_blank_csv_is_refused_for_having_no_header(tmp_path: Path) -> None:
+    """A CSV holding only blank lines is refused as having no columns."""
+    path = tmp_path / "b.csv"
+    path.write_text("\n\n", encoding="utf-8")
+    assert _read_error(path) == "no columns: the file has no header line"
+
+
+def test_non_utf8_csv_is_refused_naming_the_bad_byte(tmp_path: Path) -> None:
+    """A Latin-1 CSV is refused as not UTF-8, naming the offending byte."""
+    path = tmp_path / "b.csv"
+    path.write_bytes("name,y\ncaf\xe9,1\n".encode("latin-1"))
+    assert _read_error(path).startswith("not UTF-8 text (byte 0xe9 at offset ")
+
+
+def test_non_utf8_offset_is_the_position_in_the_file(tmp_path: Path) -> None:
+    """The offset in the not-UTF-8 reason points at the bad byte's position in the file."""
+    path = tmp_path / "b.csv"
+    data = "name,y\ncaf\xe9,1\n".encode("latin-1")
+    path.write_bytes(data)
+    assert _read_error(path) == (
+        f"not UTF-8 text (byte 0xe9 at offset {data.index(0xE9)}); save the file as UTF-8"
+    )
+
+
+def test_truncated_parquet_is_refused_as_unreadable(tmp_path: Path) -> None:
+    """A parquet file cut in half is refused as an unreadable parquet file, not a traceback."""
+    whole = tmp_path / "whole.parquet"
+    _frame(200).to_parquet(whole, index=False)
+    data = whole.read_bytes()
+    path = tmp_path / "b.parquet"
+    path.write_bytes(data[: len(data) // 2])
+    message = _read_error(path)
+    assert message.startswith("unreadable parquet file: ")
+    assert len(message) > len("unreadable parquet file: ")
+
+
+def test_csv_renamed_to_parquet_is_refused_as_unreadable(tmp_path: Path) -> None:
+    """A text file with a parquet suffix is refused as an unreadable parquet file."""
+    path = tmp_path / "b.pq"
+    path.write_text("x,y\n1,2\n", encoding="utf-8")
+    assert _read_error(path).startswith("unreadable pq file: ")
+
+
+def test_unsupported_suffix_is_refused_naming_it(tmp_path: Path) -> None:
+    """A batch with a suffix other than CSV or parquet is refused, naming the suffix."""
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(b"not really a spreadsheet")
+    assert _read_error(path) == "unsupported file type '.xlsx' (use .csv or .parquet)"
+
+
+def test_missing_file_is_refused_as_unopenable(tmp_path: Path) -> None:
+    """A batch path that does not exist is refused with the system's reason."""
+    assert _read_error(tmp_path / "absent.csv") == "cannot open file (No such file or directory)"
+
+
+def test_batch_files_are_listed_in_file_name_order(tmp_path: Path) -> None:
+    """Only CSV and parquet files are batches, listed in file-name order."""
+    for name in ["b10.csv", "b02.parquet", "b01.CSV", "notes.txt", "b03.pq"]:
+        (tmp_path / name).write_text("x\n1\n", encoding="utf-8")
+    (tmp_path / "sub.csv").mkdir()
+    assert [p.name for p in list_batch_files(tmp_path)] == ["b01.CSV", "b02.parquet", "b03.pq", "b10.csv"]
+    assert batch_name(tmp_path / "b02.parquet") == "b02"
+
+
+def test_listing_a_missing_folder_is_a_batch_read_error(tmp_path: Path) -> None:
+    """Listing batches of a folder that does not exist gives a one-line reason."""
+    with pytest.raises(BatchReadError, match="not a folder of batch files"):
+        list_batch_files(tmp_path / "nope")
+
+
+def test_accepted_store_loads_batches_by_inclusive_index_range(tmp_path: Path) -> None:
+    """Accepted batches come back concatenated in index order for an inclusive index range."""
+    store = AcceptedStore(tmp_path / "accepted")
+    frames = {i: _frame(4, offset=10 * i) for i in (1, 2, 3, 5)}
+    for i in (5, 1, 3, 2):  # added out of order
+        store.add(i, f"batch{i:02d}", frames[i])
+    assert store.indices() == [1, 2, 3, 5]
+    window = store.load(2, 5)
+    pd.testing.assert_frame_equal(window, pd.concat([frames[2], frames[3], frames[5]], ignore_index=True))
+    pd.testing.assert_frame_equal(store.load(3, 3), frames[3])
+
+
+def test_accepted_store_with_no_batch_in_range_loads_an_empty_frame(tmp_path: Path) -> None:
+    """Loading an index range with no accepted batch gives an empty frame."""
+    store = AcceptedStore(tmp_path / "accepted")
+    store.add(1, "b1", _frame(4))
+    assert store.load(2, 9).empty
+    assert AcceptedStore(tmp_path / "never-created").indices() == []
+
+
+def test_quarantine_copies_the_batch_unchanged_beside_its_result_and_summary(tmp_path: Path) -> None:
+    """A rejected batch is copied byte for byte into quarantine with its validation JSON and a summary."""
+    source = tmp_path / "incoming" / "b7.csv"
+    source.parent.mkdir()
+    raw = "x;y\r\n1,5;caf\u00e9\r\n".encode("utf-8") + b"\x00\xff trailing junk"
+    source.write_bytes(raw)
+    result = {"success": False, "failures": ["x missing"], "path": tmp_path}
+    folder = tmp_path / "quarantine"
+    copied = quarantine_batch(source, "007", folder, result, "1 critical failure: x missing")
+    assert copied == folder / "007.csv"
+    assert copied.read_bytes() == raw
+    assert source.read_bytes() == raw
+    assert json.loads((folder / "007.validation.json").read_text(encoding="utf-8")) == {
+        "success": False, "failures": ["x missing"], "path": str(tmp_path)
+    }
+    assert (folder / "007.summary.txt").read_text(encoding="utf-8") == "1 critical failure: x missing\n"
+
+
+def test_journal_round_trips_records_in_order(tmp_path: Path) -> None:
+    """Records appended to the journal read back equal and in order."""
+    journal = tmp_path / "models" / "m" / "timeline.jsonl"
+    records = [
+        BatchRecord(batch="001", rows=100, valid=True, decision="init", batch_index=0),
+        BatchRecord(batch="002", rows=0, valid=False, decision="reject_batch",
+                    validation_failures=["empty file (0 bytes)"], batch_index=1),
+        BatchRecord(batch="003", rows=500, valid=True, decision="retrain", drift_share=0.4, dataset_drift=True,
+                    drifted_features=["x1"], metric_name="accuracy", metric=0.81, reasons=["drift"],
+                    promoted=True, new_champion_version="2", gate={"passed": True, "ci": [0.01, 0.2]},
+                    stage_seconds={"validate": 0.5}, batch_index=2),
+    ]
+    for record in records:
+        append_record(record, journal)
+    assert read_journal(journal) == records
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_missing_journal_reads_as_no_history(tmp_path: Path) -> None:
+    """A model with no journal yet has an empty history."""
+    assert read_journal(tmp_path / "timeline.jsonl") == []

@@ -1,0 +1,290 @@
+"""The retraining decision (retrainer.policy.decide): pure rules over plain signals and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from retrainer.config import PolicySettings
+from retrainer.metrics import MetricSpec, primary_metric
+from retrainer.policy import Decision, PastCycle, Signals, decide
+
+ACCURACY = primary_metric("classification")
+RMSE = primary_metric("regression")
+
+
+def _settings(**overrides: Any) -> PolicySettings:
+    values: dict[str, Any] = {
+        "drift_share_threshold": 0.3,
+        "drift_persistence_batches": 2,
+        "max_relative_drop": 0.05,
+        "max_champion_age_days": 30.0,
+        "cooldown_batches": 1,
+        "min_new_labelled_rows": 200,
+    }
+    values.update(overrides)
+    return PolicySettings(**values)
+
+
+def _signals(batch_index: int, **overrides: Any) -> Signals:
+    values: dict[str, Any] = {
+        "batch_index": batch_index,
+        "valid": True,
+        "drift_share": 0.0,
+        "champion_age_days": 1.0,
+        "labelled_rows": 1000,
+    }
+    values.update(overrides)
+    return Signals(**values)
+
+
+def _drifted(batch_index: int, decision: str = "none") -> PastCycle:
+    return PastCycle(batch_index, decision, dataset_drift=True)
+
+
+def _calm(batch_index: int, decision: str = "none") -> PastCycle:
+    return PastCycle(batch_index, decision, dataset_drift=False)
+
+
+# --- rejection -------------------------------------------------------------------------------
+
+
+def test_invalid_batch_is_rejected_with_each_critical_failure_as_a_reason() -> None:
+    """A batch that failed critical expectations is rejected, and each failure is listed as a reason."""
+    signals = _signals(
+        4, valid=False, critical_failures=["column 'x1' missing", "temp_c out of range"], drift_share=0.9
+    )
+    decision = decide(signals, [], _settings())
+    assert decision.action == "reject_batch"
+    assert decision.reasons == ["critical: column 'x1' missing", "critical: temp_c out of range"]
+    assert decision.window_start is None
+
+
+def test_invalid_batch_is_rejected_even_when_a_retrain_would_otherwise_fire() -> None:
+    """A rejected batch never triggers a retrain, even with a stale champion and a big performance drop."""
+    signals = _signals(
+        4, valid=False, critical_failures=["bad dtype"], champion_age_days=400.0,
+        metric=ACCURACY, metric_value=0.5, reference_metric=0.9,
+    )
+    assert decide(signals, [], _settings()).action == "reject_batch"
+
+
+# --- performance -----------------------------------------------------------------------------
+
+
+def test_performance_drop_beyond_tolerance_retrains_at_once_from_the_current_batch() -> None:
+    """An accuracy drop larger than max_relative_drop retrains right away, training from this batch on."""
+    signals = _signals(7, metric=ACCURACY, metric_value=0.8, reference_metric=0.9)
+    decision = decide(signals, [_calm(6)], _settings())
+    assert decision == Decision(
+        "retrain", ["accuracy 0.800 vs champion's 0.900 (11.1% worse > 5%)"], window_start=7, dataset_drift=False
+    )
+
+
+def test_performance_drop_with_a_drift_run_still_starts_the_window_at_the_current_batch() -> None:
+    """A performance retrain during a drift run trains from the current batch, not from the run's start."""
+    signals = _signals(9, drift_share=0.6, metric=ACCURACY, metric_value=0.7, reference_metric=0.9)
+    decision = decide(signals, [_drifted(7), _drifted(8)], _settings())
+    assert decision.action == "retrain"
+    assert decision.window_start == 9
+    assert decision.dataset_drift is True
+    assert decision.reasons == ["accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%)"]
+
+
+def test_performance_drop_within_tolerance_does_not_retrain() -> None:
+    """An accuracy dip smaller than max_relative_drop leaves the champion alone with no reasons."""
+    signals = _signals(3, metric=ACCURACY, metric_value=0.87, reference_metric=0.9)  # 3.3 % worse
+    assert decide(signals, [], _settings()) == Decision("none", [], dataset_drift=False)
+
+
+def test_regression_rmse_rising_beyond_tolerance_retrains() -> None:
+    """For RMSE (lower is better) a rise beyond the tolerance counts as a drop in performance and retrains."""
+    signals = _signals(5, metric=RMSE, metric_value=1.2, reference_metric=1.0)
+    decision = decide(signals, [], _settings())
+    assert decision.action == "retrain"
+    assert decision.reasons == ["rmse 1.200 vs champion's 1.000 (20.0% worse > 5%)"]
+    assert decision.window_start == 5
+
+
+@pytest.mark.parametrize("value", [0.5, 1.04])
+def test_regression_rmse_falling_or_rising_slightly_does_not_retrain(value: float) -> None:
+    """A lower RMSE, or one only slightly higher than the champion's own, does not retrain."""
+    signals = _signals(5, metric=RMSE, metric_value=value, reference_metric=1.0)
+    assert decide(signals, [], _settings()) == Decision("none", [])
+
+
+def test_higher_is_better_custom_metric_falling_retrains() -> None:
+    """Any higher-is-better metric falling beyond the tolerance retrains, whatever its name."""
+    signals = _signals(2, metric=MetricSpec("auc", True), metric_value=0.6, reference_metric=0.8)
+    decision = decide(signals, [], _settings(max_relative_drop=0.1))
+    assert decision.action == "retrain"
+    assert decision.reasons == ["auc 0.600 vs champion's 0.800 (25.0% worse > 10%)"]
+
+
+# --- drift persistence -----------------------------------------------------------------------
+
+
+def test_first_drifted_batch_waits_for_persistence() -> None:
+    """One drifted batch alone does not retrain; the reason says the policy is waiting for more batches."""
+    decision = decide(_signals(3, drift_share=0.5), [_calm(2)], _settings())
+    assert decision.action == "none"
+    assert decision.dataset_drift is True
+    assert decision.window_start is None
+    assert decision.reasons == ["drift_share 0.50 > 0.30, waiting for 2 batches or a performance drop"]
+
+
+def test_drift_persisting_the_required_batches_retrains_from_the_first_batch_of_the_run() -> None:
+    """Drift that persisted drift_persistence_batches in a row retrains, training from where the drift began."""
+    decision = decide(_signals(4, drift_share=0.5), [_calm(2), _drifted(3)], _settings())
+    assert decision == Decision(
+        "retrain", ["drift_share 0.50 > 0.30 for 2 batches"], window_start=3, dataset_drift=True
+    )
+
+
+def test_longer_persistence_counts_every_batch_of_the_run() -> None:
+    """With a persistence of three, the third drifted batch retrains and the window starts at the first."""
+    settings = _settings(drift_persistence_batches=3)
+    history = [_calm(4), _drifted(5), _drifted(6)]
+    decision = decide(_signals(7, drift_share=0.4), history, settings)
+    assert decision.action == "retrain"
+    assert decision.window_start == 5
+    assert decision.reasons == ["drift_share 0.40 > 0.30 for 3 batches"]
+    # one batch short of the run: still waiting
+    assert decide(_signals(6, drift_share=0.4), history[:2], settings).action == "none"
+
+
+def test_rejected_batches_inside_a_drift_run_are_skipped_not_counted() -> None:
+    """Rejected batches between drifted ones neither break the drift run nor count towards it."""
+    history = [_calm(1), _drifted(2), PastCycle(3, "reject_batch"), PastCycle(4, "reject_batch", dataset_drift=True)]
+    decision = decide(_signals(5, drift_share=0.5), history, _settings())
+    assert decision.action == "retrain"
+    assert decision.window_start == 2
+    assert decision.reasons == ["drift_share 0.50 > 0.30 for 2 batches"]
+
+    # with persistence 3 the two rejected batches do not make up the missing one
+    assert decide(_signals(5, drift_share=0.5), history, _settings(drift_persistence_batches=3)).action == "none"
+
+
+def test_a_non_drifted_batch_breaks_the_drift_run() -> None:
+    """A calm accepted batch between drifted ones resets the count, so the drift must persist again."""
+    settings = _settings(drift_persistence_batches=3)
+    history = [_drifted(1), _drifted(2), _calm(3), _drifted(4)]
+    decision = decide(_signals(5, drift_share=0.5), history, settings)
+    assert decision.action == "none"
+    assert decision.dataset_drift is True
+    assert decision.reasons == ["drift_share 0.50 > 0.30, waiting for 3 batches or a performance drop"]
+
+
+def test_drift_share_at_the_threshold_is_not_dataset_drift() -> None:
+    """A drift share equal to the threshold is not dataset drift (the threshold must be exceeded)."""
+    decision = decide(_signals(4, drift_share=0.3), [_drifted(3)], _settings())
+    assert decision.action == "none"
+    assert decision.dataset_drift is False
+
+
+# --- cooldown --------------------------------------------------------------------------------
+
+
+def test_cooldown_after_a_retrain_blocks_drift_only_retrains() -> None:
+    """Within cooldown_batches after a retrain, persistent drift alone does not retrain again."""
+    settings = _settings(drift_persistence_batches=1, cooldown_batches=2)
+    history = [_drifted(10, "retrain"), _drifted(11)]
+    decision = decide(_signals(12, drift_share=0.6), history, settings)
+    assert decision.action == "none"
+    assert decision.dataset_drift is True
+
+
+def test_drift_retrains_again_once_the_cooldown_has_passed() -> None:
+    """Once cooldown_batches have passed since the last retrain, persistent drift retrains again."""
+    settings = _settings(drift_persistence_batches=1, cooldown_batches=2)
+    history = [_drifted(10, "retrain"), _drifted(11), _drifted(12)]
+    decision = decide(_signals(13, drift_share=0.6), history, settings)
+    assert decision.action == "retrain"
+    # the run stops at the retrain: it starts at 11, the first drifted batch after it
+    assert decision.window_start == 11
+    assert decision.reasons == ["drift_share 0.60 > 0.30 for 3 batches"]
+
+
+def test_init_counts_as_a_retrain_for_the_cooldown() -> None:
+    """The batch the first champion was trained on starts a cooldown just like a retrain."""
+    settings = _settings(drift_persistence_batches=1, cooldown_batches=1)
+    assert decide(_signals(1, drift_share=0.9), [_calm(0, "init")], settings).action == "none"
+    assert decide(_signals(2, drift_share=0.9), [_calm(0, "init"), _calm(1)], settings).action == "retrain"
+
+
+def test_cooldown_does_not_block_a_performance_retrain() -> None:
+    """A performance drop retrains even right after a retrain: the cooldown is for drift alone."""
+    settings = _settings(cooldown_batches=5)
+    signals = _signals(11, metric=ACCURACY, metric_value=0.5, reference_metric=0.9)
+    assert decide(signals, [_calm(10, "retrain")], settings).action == "retrain"
+
+
+# --- staleness -------------------------------------------------------------------------------
+
+
+def test_stale_champion_is_retrained_from_the_current_batch() -> None:
+    """A champion older than max_champion_age_days is retrained even with no drift or drop."""
+    decision = decide(_signals(8, champion_age_days=45.0), [_calm(7)], _settings())
+    assert decision == Decision("retrain", ["champion age 45.0 d > 30 d"], window_start=8, dataset_drift=False)
+
+
+def test_staleness_check_can_be_disabled() -> None:
+    """With max_champion_age_days unset, an old champion is left alone."""
+    decision = decide(_signals(8, champion_age_days=4000.0), [], _settings(max_champion_age_days=None))
+    assert decision == Decision("none", [])
+
+
+def test_staleness_and_performance_reasons_are_both_listed() -> None:
+    """When staleness and a performance drop fire together, both reasons appear, staleness first."""
+    signals = _signals(8, champion_age_days=31.0, metric=ACCURACY, metric_value=0.8, reference_metric=0.9)
+    decision = decide(signals, [], _settings())
+    assert decision.action == "retrain"
+    assert decision.reasons == [
+        "champion age 31.0 d > 30 d",
+        "accuracy 0.800 vs champion's 0.900 (11.1% worse > 5%)",
+    ]
+
+
+# --- labelled rows ---------------------------------------------------------------------------
+
+
+def test_too_few_labelled_rows_turns_a_retrain_into_none_with_an_explanation() -> None:
+    """A retrain is held back when the batch brings too few labels, and the reasons say why."""
+    signals = _signals(6, metric=ACCURACY, metric_value=0.6, reference_metric=0.9, labelled_rows=50)
+    decision = decide(signals, [], _settings())
+    assert decision.action == "none"
+    assert decision.window_start is None
+    assert decision.reasons == [
+        "accuracy 0.600 vs champion's 0.900 (33.3% worse > 5%)",
+        "but only 50 labelled rows < 200",
+    ]
+
+
+def test_exactly_the_minimum_of_labelled_rows_is_enough() -> None:
+    """A batch with exactly min_new_labelled_rows labels is enough to retrain."""
+    signals = _signals(6, champion_age_days=99.0, labelled_rows=200)
+    assert decide(signals, [], _settings()).action == "retrain"
+
+
+# --- quiet -----------------------------------------------------------------------------------
+
+
+def test_nothing_close_gives_none_with_no_reasons() -> None:
+    """A calm batch with a good metric and a young champion gives 'none' with an empty reason list."""
+    signals = _signals(3, drift_share=0.05, metric=ACCURACY, metric_value=0.91, reference_metric=0.9)
+    assert decide(signals, [_calm(1, "init"), _calm(2)], _settings()) == Decision("none", [], None, False)
+
+
+def test_missing_measurements_give_none_with_no_reasons() -> None:
+    """A batch with no labels, no drift measurement and an unknown age gives a quiet 'none'."""
+    signals = Signals(batch_index=3, valid=True)
+    assert decide(signals, [], _settings()) == Decision("none", [])
+
+
+def test_feature_drift_below_the_dataset_threshold_is_mentioned_but_does_not_retrain() -> None:
+    """Drift in a few features, below the dataset drift share, is reported without retraining."""
+    signals = _signals(3, drift_share=0.1, drifted_features=["x1", "x2"])
+    decision = decide(signals, [], _settings())
+    assert decision.action == "none"
+    assert decision.reasons == ["drift in x1, x2 (share 0.10, below the dataset drift threshold)"]

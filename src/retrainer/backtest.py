@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from retrainer.config import ConfigError, RetrainerConfig, Task, build_config, load_config, write_config
+from retrainer.config import RetrainerConfig, Task, build_config, load_config, write_config
 from retrainer.data import BatchReadError, list_batch_files, read_batch
 from retrainer.observability import prepare_environment
 from retrainer.records import BatchRecord, write_timeline
-from retrainer.schema import complete_settings, infer_schema
+from retrainer.schema import resolve_model_settings
 
 OnRecord = Callable[[BatchRecord, int, int], None]
 
@@ -55,7 +55,9 @@ def backtest_config(
     """The user's config (if any) with storage redirected into the work dir, or one built from flags."""
     if config_path is not None:
         base = load_config(config_path)
-        data = base.model_dump(mode="json", exclude={"storage": {"workdir", "suites_dir"}})
+        # A replay never touches the config's own store or registry: it gets its own in the work dir.
+        data = base.model_dump(mode="json", exclude={"storage": {"workdir", "suites_dir"},
+                                                      "mlflow": {"tracking_uri", "artifact_location"}})
         data["model"]["target"] = target or data["model"]["target"]
         if task:
             data["model"]["task"] = task
@@ -66,22 +68,29 @@ def backtest_config(
     return build_config(data, workdir, source=str(config_path or "backtest settings"))
 
 
-def split_initial(paths: list[Path], k: int) -> tuple[list[Path], list[Path], pd.DataFrame]:
-    """The first k readable files (the champion's training data) and the files still to replay."""
+def split_initial(paths: list[Path], k: int, target: str) -> tuple[list[Path], list[Path], pd.DataFrame]:
+    """The first k readable, labelled files (the champion's training data) and the files still to replay."""
     initial: list[Path] = []
     frames: list[pd.DataFrame] = []
     rest: list[Path] = []
     for path in paths:
         if len(initial) < k:
             try:
-                frames.append(read_batch(path))
+                frame = read_batch(path)
+            except BatchReadError:
+                frame = None
+            # An unreadable or unlabelled file is replayed after the init like any batch,
+            # where it gets its reason in the timeline.
+            if frame is not None and target in frame.columns and frame[target].notna().any():
+                frames.append(frame)
                 initial.append(path)
                 continue
-            except BatchReadError:
-                pass  # replayed after the init like any batch, where it is rejected with its reason
         rest.append(path)
     if len(initial) < k:
-        raise BacktestError(f"need {k} readable batch file(s) to train the first champion; found {len(initial)}")
+        raise BacktestError(
+            f"need {k} readable batch file(s) with target '{target}' to train the first champion; "
+            f"found {len(initial)}"
+        )
     return initial, rest, pd.concat(frames, ignore_index=True)
 
 
@@ -104,12 +113,8 @@ def run_backtest(
     workdir = (workdir or Path.cwd() / f"retrainer-backtest-{_slug(batch_dir.name)}").resolve()
     prepare_workdir(workdir)
     config = backtest_config(target, task, name or _slug(batch_dir.resolve().name), workdir, config_path)
-    initial, rest, initial_frame = split_initial(paths, init_batches)
-    try:
-        schema = infer_schema(initial_frame, config.model)
-    except Exception as exc:  # SchemaError, with the column it is about
-        raise ConfigError(str(exc)) from None
-    config = config.model_copy(update={"model": complete_settings(config.model, schema)})
+    initial, rest, initial_frame = split_initial(paths, init_batches, config.model.target)
+    config = config.model_copy(update={"model": resolve_model_settings(initial_frame, config.model)})
     resolved_config = workdir / "retrainer.yaml"
     write_config(config, resolved_config)
 

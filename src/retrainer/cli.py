@@ -61,13 +61,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from retrainer.config import load_config
-    from retrainer.data import read_batch
+    from retrainer.data import BatchReadError, read_batch
     from retrainer.observability import prepare_environment
-    from retrainer.schema import complete_settings, infer_schema
+    from retrainer.schema import resolve_model_settings
 
     config = load_config(args.config)
-    frame = pd.concat([read_batch(Path(p)) for p in args.data], ignore_index=True)
-    model = complete_settings(config.model, infer_schema(frame, config.model))
+    frames = []
+    for path in args.data:
+        try:
+            frames.append(read_batch(Path(path)))
+        except BatchReadError as exc:
+            raise UserError(f"{path}: {exc}") from None
+    model = resolve_model_settings(pd.concat(frames, ignore_index=True), config.model)
     settings_file = config.storage.model_dir(model.name) / "model_settings.json"
     settings_file.parent.mkdir(parents=True, exist_ok=True)
     settings_file.write_text(model.model_dump_json(indent=2))
@@ -154,7 +159,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, _user_errors()):
             print(f"retrainer: error: {exc}", file=sys.stderr)
             return 2
+        service = _service_error(exc)
+        if service and not args.verbose:
+            print(f"retrainer: error: {service} (run with -v for details)", file=sys.stderr)
+            return 3
         raise
+
+
+# Errors of the services behind the pipeline (MLflow store or server, Prefect API, databases).
+SERVICE_PACKAGES = {"mlflow": "MLflow", "sqlalchemy": "database", "requests": "network", "urllib3": "network",
+                    "httpx": "network", "prefect": "Prefect", "psycopg": "PostgreSQL"}
+
+
+def _service_error(exc: BaseException) -> str | None:
+    package = type(exc).__module__.split(".")[0]
+    if package not in SERVICE_PACKAGES and not isinstance(exc, ConnectionError):
+        return None
+    first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return f"{SERVICE_PACKAGES.get(package, 'connection')}: {first_line[:300]}"
 
 
 if __name__ == "__main__":

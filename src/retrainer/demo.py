@@ -45,7 +45,9 @@ def format_line(record: BatchRecord, event: str | None = None) -> str:
     metric = f"{record.metric:.3f}" if record.metric is not None else "-"
     champion = f"v{record.champion_version}" if record.champion_version else "-"
     reason = "; ".join(record.reasons) or ("; ".join(record.validation_warnings[:1]) if record.validation_warnings else "")
-    if record.decision == "retrain":
+    if record.retrain_error:
+        reason += f" -> retrain failed: {record.retrain_error}"
+    elif record.decision == "retrain":
         reason += (f" -> promoted v{record.new_champion_version}" if record.promoted
                    else f" -> v{record.challenger_version} not promoted")
     line = (f"{record.batch:<8} {record.rows:>5} {'yes' if record.valid else 'NO':<5} {drift:>5} {metric:>6} "

@@ -18,21 +18,22 @@ from retrainer.records import BatchRecord
 def initialise_champion(config_path: str, batch_paths: list[str]) -> list[dict[str, Any]]:
     """Train champion v1 on the first batches and draft the expectation suite from them."""
     rt = tasks.runtime(config_path)
+    tasks.refuse_if_initialised(rt)
     decision_id = tasks.new_decision_id()
     reads = [tasks.read_batch(path) for path in batch_paths]
-    frames = [read.frame for read in reads if read.frame is not None]
-    import pandas as pd
-
-    frame = pd.concat(frames, ignore_index=True)
-    champion = tasks.initialise(rt, frame, decision_id)
-    tasks.draft(rt, frame)
+    reference = tasks.combine(reads)
+    trained = tasks.train_model(rt, reference)
+    champion = tasks.register(rt, trained, reference, rt.config.mlflow.aliases.champion, ["initial champion"],
+                              decision_id)
+    tasks.draft(rt, reference)
     records = []
     for index, (path, read) in enumerate(zip(batch_paths, reads)):
         tasks.accept(rt, index, batch_name(Path(path)), read)
         record = BatchRecord(batch=batch_name(Path(path)), rows=read.rows, valid=True, decision="init",
                              reasons=["initial champion"], batch_index=index, decision_id=decision_id,
                              champion_version=champion.version, new_champion_version=champion.version)
-        records.append(tasks.record_cycle(rt, record, tasks.ValidationOutcome(valid=True), None, []).model_dump())
+        records.append(tasks.record_cycle(rt, record, tasks.ValidationOutcome(valid=True), None, [],
+                                          StageTimer()).model_dump())
     return records
 
 
@@ -58,7 +59,7 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
     """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record."""
     rt = tasks.runtime(config_path)
     timer, name, past = StageTimer(), batch_name(Path(batch_path)), tasks.history(rt)
-    index, decision_id = (past[-1].batch_index + 1 if past else 0), tasks.new_decision_id()
+    index, decision_id = tasks.next_index(rt, past), tasks.new_decision_id()
     with timer.stage("read"):
         batch = tasks.read_batch(batch_path)
     champion = tasks.find_champion(rt)
@@ -79,23 +80,18 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
     promotion: dict[str, Any] = {}
     if decision.action == "retrain":
         with timer.stage("retrain"):
-            promotion = retrain_evaluate_promote(config_path, index, decision.window_start or index, decision_id,
-                                                 decision.reasons)
+            retrain = retrain_evaluate_promote(config_path, index, decision.training_start(index), decision_id,
+                                               decision.reasons, return_state=True)
+        promotion = tasks.retrain_outcome(retrain)
     with timer.stage("record"):
-        reports = []
-        if drift is not None and rt.config.drift.render_report != "never" and (
-            drift.drifted_features or decision.action == "retrain" or rt.config.drift.render_report == "always"):
-            reports = tasks.render_report(rt, champion, batch, rt.config.storage.model_dir(rt.config.model.name)
-                                          / "reports" / f"{index:06d}__{name}")
-        record = BatchRecord(
-            batch=name, rows=batch.rows, valid=outcome.valid, validation_failures=outcome.failures,
-            validation_warnings=outcome.warnings, drift_share=drift.share if drift else None,
-            dataset_drift=decision.dataset_drift if drift else None,
-            drifted_features=drift.drifted_features if drift else [],
-            prediction_drift=drift.prediction_drift if drift else None, champion_version=champion.version,
-            metric_name=tasks.primary_metric(rt.schema.task).name, metric=scoring.metric,
-            decision=decision.action, reasons=decision.reasons, batch_index=index, decision_id=decision_id,
-            **promotion,
-        )
-    record.stage_seconds = timer.rounded()
-    return tasks.record_cycle(rt, record, outcome, drift, reports).model_dump()
+        reports = tasks.render_report(rt, champion, batch, drift, decision.action == "retrain", f"{index:06d}__{name}")
+    record = BatchRecord(
+        batch=name, rows=batch.rows, valid=outcome.valid, validation_failures=outcome.failures,
+        validation_warnings=outcome.warnings, drift_share=drift.share if drift else None,
+        dataset_drift=decision.dataset_drift if drift else None,
+        drifted_features=drift.drifted_features if drift else [],
+        prediction_drift=drift.prediction_drift if drift else None, champion_version=champion.version,
+        metric_name=rt.metric.name, metric=scoring.metric, decision=decision.action, reasons=decision.reasons,
+        batch_index=index, decision_id=decision_id, **promotion,
+    )
+    return tasks.record_cycle(rt, record, outcome, drift, reports, timer).model_dump()

@@ -30,6 +30,10 @@ def prepare_environment(prefect_home: Path | None = None, verbose: bool = False)
         os.environ.setdefault("PREFECT_HOME", str(prefect_home))
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # A failing task logs its traceback at ERROR; the command line reports the error in one
+        # line itself, and a failed retrain is a reason in the decision record.
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "CRITICAL")
 
 
 class StageTimer:

@@ -6,10 +6,11 @@ Rules, in order of precedence:
 3. performance: a measured metric worse than the champion's own validation metric by more
    than ``max_relative_drop`` retrains at once (it confirms whatever drift there is);
 4. drift alone retrains only when dataset drift persisted ``drift_persistence_batches``
-   batches in a row and no retrain happened within ``cooldown_batches`` — hysteresis, so one
-   noisy batch does not cause a retrain storm.
-A retrain also needs ``min_new_labelled_rows`` labelled rows in the batch, since a challenger
-is trained and judged on them.
+   batches in a row — hysteresis, so one noisy batch does not cause a retrain.
+Whatever fired, no retrain happens within ``cooldown_batches`` of the last one (the first
+champion counts): a gate that keeps failing, or a manual promotion still waiting, must not
+turn every batch into a retrain. A retrain also needs ``min_new_labelled_rows`` labelled rows
+in the batch, since a challenger is trained and judged on them.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class Decision:
     window_start: int | None = None
     dataset_drift: bool = False
 
+    def training_start(self, index: int) -> int:
+        """First batch a challenger may train on: the change's first batch, else the current one."""
+        return self.window_start if self.window_start is not None else index
+
 
 def _drift_run(history: Sequence[PastCycle]) -> list[PastCycle]:
     """The trailing run of consecutive accepted cycles with dataset drift (rejections skipped)."""
@@ -103,9 +108,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     if dataset_drift and not triggers:
         run = _drift_run(history)
         persisted = len(run) + 1
-        since_retrain = _batches_since_retrain(signals, history)
-        cooling = since_retrain is not None and since_retrain <= settings.cooldown_batches
-        if persisted >= settings.drift_persistence_batches and not cooling:
+        if persisted >= settings.drift_persistence_batches:
             share = signals.drift_share or 0.0
             triggers.append(
                 f"drift_share {share:.2f} > {settings.drift_share_threshold:.2f} for {persisted} batches"
@@ -114,6 +117,14 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
 
     if not triggers:
         return Decision("none", _quiet_reasons(signals, dataset_drift, settings), dataset_drift=dataset_drift)
+    since_retrain = _batches_since_retrain(signals, history)
+    if since_retrain is not None and since_retrain <= settings.cooldown_batches:
+        return Decision(
+            "none",
+            triggers + [f"but in cool-down: {since_retrain} batch(es) since the last retrain "
+                        f"<= {settings.cooldown_batches}"],
+            dataset_drift=dataset_drift,
+        )
     if signals.labelled_rows < settings.min_new_labelled_rows:
         return Decision(
             "none",

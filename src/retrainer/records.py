@@ -31,6 +31,7 @@ class BatchRecord(BaseModel):
     promoted: bool = False
     new_champion_version: str | None = None
     challenger_version: str | None = None
+    retrain_error: str | None = None
     gate: dict[str, Any] | None = None
     batch_index: int = 0
     decision_id: str = ""
@@ -47,7 +48,8 @@ class TimelineSummary(BaseModel):
 
 
 def summarise(records: list[BatchRecord]) -> TimelineSummary:
-    scored = [r.metric for r in records if r.metric is not None and r.decision != "init"]
+    # Rejected batches are left out: their metric measures broken data, not the model.
+    scored = [r.metric for r in records if r.metric is not None and r.decision not in ("init", "reject_batch")]
     return TimelineSummary(
         retrains=sum(r.decision == "retrain" for r in records),
         promotions=sum(r.promoted for r in records),

@@ -59,6 +59,7 @@ def make_batch(spec: ScriptedBatch, day: int, rows: int, rng: np.random.Generato
     humidity = np.clip(rng.normal(45 + spec.humidity_shift, 10, rows), 2, 99)
     rpm = rng.normal(1500, 200, rows)
     load = rng.uniform(20, 100, rows)
+    flow = rng.normal(120, 15, rows)
     site = rng.choice(SITES, size=rows)
     shift = rng.choice(("day", "night"), size=rows, p=[0.6, 0.4])
 
@@ -84,6 +85,7 @@ def make_batch(spec: ScriptedBatch, day: int, rows: int, rng: np.random.Generato
         "humidity_pct": np.round(humidity, 1),
         "rpm": np.round(rpm, 0),
         "load_pct": np.round(load, 1),
+        "flow_m3h": np.round(flow, 1),
         TARGET: failure,
     })
     if spec.drop_column:

@@ -7,6 +7,7 @@ config so every later batch is read the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 from pandas.api import types as ptypes
@@ -47,10 +48,37 @@ class BatchSchema:
 def _looks_like_time(name: str, column: pd.Series) -> bool:
     if ptypes.is_datetime64_any_dtype(column):
         return True
-    if name.lower() in TIME_NAMES and not ptypes.is_numeric_dtype(column):
+    if name.lower() in TIME_NAMES and ptypes.is_numeric_dtype(column):
+        return _epoch_unit(column) is not None  # a clock, not a feature; a duration stays a feature
+    if name.lower() in TIME_NAMES:
         parsed = pd.to_datetime(column.dropna().head(100), errors="coerce", utc=True)
         return len(parsed) > 0 and bool(parsed.notna().all())
     return False
+
+
+# Epoch timestamps between 2000 and 2100, in seconds or milliseconds.
+EPOCH_SECONDS = (946_684_800, 4_102_444_800)
+
+
+def _epoch_unit(column: pd.Series) -> Literal["s", "ms"] | None:
+    values = pd.to_numeric(column, errors="coerce").dropna()
+    if values.empty:
+        return None
+    units: tuple[tuple[Literal["s", "ms"], int], ...] = (("s", 1), ("ms", 1000))
+    for unit, scale in units:
+        if EPOCH_SECONDS[0] * scale <= values.min() and values.max() <= EPOCH_SECONDS[1] * scale:
+            return unit
+    return None
+
+
+def parse_times(column: pd.Series) -> pd.Series:
+    """Event times as UTC timestamps (unparseable values dropped): datetimes, ISO strings or epoch numbers."""
+    if ptypes.is_numeric_dtype(column) and not ptypes.is_bool_dtype(column):
+        unit = _epoch_unit(column)
+        if unit is None:
+            return pd.Series([], dtype="datetime64[ns, UTC]")
+        return pd.to_datetime(column, unit=unit, errors="coerce", utc=True).dropna()
+    return pd.to_datetime(column, errors="coerce", utc=True).dropna()
 
 
 def _looks_like_id(name: str, column: pd.Series) -> bool:
@@ -97,6 +125,8 @@ def infer_schema(frame: pd.DataFrame, settings: ModelSettings) -> BatchSchema:
             if name in (time_column, id_column):
                 continue
             column = frame[name]
+            if column.isna().all():
+                continue  # nothing to learn from, and some estimators refuse all-missing columns
             if not ptypes.is_numeric_dtype(column) and not ptypes.is_bool_dtype(column):
                 distinct_share = column.nunique(dropna=True) / max(len(column.dropna()), 1)
                 if distinct_share > MAX_CATEGORY_SHARE and column.nunique() > MAX_CLASSES:
@@ -158,6 +188,11 @@ def _integral_as_int(column: pd.Series) -> pd.Series:
         if bool((values == values.round()).all()):
             return column.astype("Int64")
     return column
+
+
+def resolve_model_settings(frame: pd.DataFrame, settings: ModelSettings) -> ModelSettings:
+    """Settings with every column setting inferred from `frame` where the config leaves it out."""
+    return complete_settings(settings, infer_schema(frame, settings))
 
 
 def feature_frame(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:

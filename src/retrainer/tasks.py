@@ -1,8 +1,8 @@
 """Prefect tasks: each does one named step of a cycle by calling the library modules.
 
 Tasks hold no decision logic (that is `policy` and `evaluation`) and flows hold no logic at
-all: they wire these tasks. Caching is off on purpose: a batch is processed once, in order,
-and the journal, not Prefect's cache, is the record of what was done.
+all: they wire these tasks. Caching is off on purpose (``NO_CACHE``): a batch is processed
+once, in order, and the journal, not Prefect's cache, is the record of what was done.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,27 +20,45 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from retrainer import data, policy
 from retrainer.config import ModelSettings, RetrainerConfig, load_config
 from retrainer.evaluation import GateVerdict, gate
-from retrainer.metrics import primary_metric, score
-from retrainer.monitoring import DriftResult, champion_age_days, compute_drift, render_drift_report
+from retrainer.monitoring import DriftResult, champion_age_days, compute_drift, render_drift_report, report_wanted
+from retrainer.metrics import MetricSpec, primary_metric, score
+from retrainer.observability import StageTimer
 from retrainer.records import BatchRecord
 from retrainer.registry import ModelRegistry, ModelVersionInfo, RegistryError, connect, log_cycle
 from retrainer.schema import (
     BatchSchema,
     feature_frame,
     has_labels,
-    infer_schema,
+    parse_times,
     schema_from_settings,
     target_values,
 )
 from retrainer.training import TrainedModel, labelled_rows, split_holdout, train
 from retrainer.validation import ValidationOutcome, draft_suite, save_suite, validate_batch
 
-step = functools.partial(task, cache_policy=NO_CACHE)
+TRANSIENT_MLFLOW_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED")
+
+
+def _transient(task: Any, task_run: Any, state: State) -> bool:
+    """Retry only what may succeed next time: a service that did not answer, never a wrong input."""
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    if type(error).__module__.split(".")[0] in ("requests", "urllib3", "sqlalchemy"):
+        return True
+    return getattr(error, "error_code", None) in TRANSIENT_MLFLOW_CODES
+
+
+# Idempotent reads of MLflow are retried on transient errors. Writes (register, record) are not,
+# since a write that failed after it landed would be done twice.
+READ_RETRY_DELAYS: list[float] = [1.0, 4.0, 10.0]
 
 
 @dataclass
@@ -57,6 +76,10 @@ class Runtime:
         return schema_from_settings(self.config.model)
 
     @property
+    def metric(self) -> MetricSpec:
+        return primary_metric(self.schema.task)
+
+    @property
     def journal(self) -> Path:
         return self.config.storage.timeline_path(self.config.model.name)
 
@@ -65,9 +88,13 @@ def _with_saved_columns(config: RetrainerConfig) -> RetrainerConfig:
     """Fill inferred column settings from what `retrainer init` saved, when the file leaves them out."""
     model = config.model
     saved = config.storage.model_dir(model.name) / "model_settings.json"
-    if (model.task is None or model.features is None or model.categorical is None) and saved.exists():
-        return config.model_copy(update={"model": ModelSettings.model_validate_json(saved.read_text(encoding="utf-8"))})
-    return config
+    if not saved.exists():
+        return config
+    inferred = ModelSettings.model_validate_json(saved.read_text(encoding="utf-8"))
+    # Only what the file leaves out is taken from init's inference; the file still rules.
+    missing = {k: getattr(inferred, k) for k in ("task", "features", "categorical", "id_column", "time_column")
+               if getattr(model, k) is None}
+    return config.model_copy(update={"model": model.model_copy(update=missing)})
 
 
 @functools.lru_cache(maxsize=8)
@@ -98,7 +125,7 @@ class BatchRead:
         return 0 if self.frame is None else len(self.frame)
 
 
-@step(name="read batch")
+@task(name="read batch", cache_policy=NO_CACHE)
 def read_batch(path: str) -> BatchRead:
     try:
         return BatchRead(data.read_batch(Path(path)))
@@ -106,7 +133,8 @@ def read_batch(path: str) -> BatchRead:
         return BatchRead(None, str(exc))
 
 
-@step(name="find champion")
+@task(name="find champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
+      retry_condition_fn=_transient)
 def find_champion(rt: Runtime) -> ModelVersionInfo:
     champion = rt.registry.champion()
     if champion is None:
@@ -123,7 +151,8 @@ class Scoring:
     labelled_rows: int = 0
 
 
-@step(name="score batch")
+@task(name="score batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
+      retry_condition_fn=_transient)
 def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Scoring:
     """The champion's predictions and, when labels are present, its metric — before labels are used."""
     schema = rt.schema
@@ -134,13 +163,16 @@ def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Sc
     predictions = np.asarray(model.predict(inputs))
     if not has_labels(batch.frame, schema):
         return Scoring(predictions)
-    labelled = batch.frame[schema.target].notna().to_numpy()
-    metric = score(schema.task, target_values(batch.frame, schema)[labelled], predictions[labelled])
+    targets = target_values(batch.frame, schema)
+    labelled = targets.notna().to_numpy()  # a label that is not a number (regression) counts as missing
+    if not labelled.any():
+        return Scoring(predictions)
+    metric = score(schema.task, targets[labelled], predictions[labelled])
     return Scoring(predictions, metric, int(labelled.sum()))
 
 
 # -- validation, drift, decision ----------------------------------------------------------------
-@step(name="validate batch")
+@task(name="validate batch", cache_policy=NO_CACHE)
 def validate(rt: Runtime, batch: BatchRead) -> ValidationOutcome:
     if batch.frame is None:
         return ValidationOutcome(valid=False, failures=[f"unreadable: {batch.error}"], result={"read_error": batch.error})
@@ -155,7 +187,7 @@ def _reference_inputs(rt: Runtime, champion: ModelVersionInfo) -> tuple[pd.DataF
     return rt.reference_inputs[champion.version]
 
 
-@step(name="measure drift")
+@task(name="measure drift", cache_policy=NO_CACHE)
 def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, scoring: Scoring) -> DriftResult:
     """Drift against the champion's own training data (train/serve skew), features and predictions."""
     assert batch.frame is not None
@@ -168,7 +200,7 @@ def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, sco
 
 def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
     if batch.frame is not None and schema.time_column and schema.time_column in batch.frame.columns:
-        times = pd.to_datetime(batch.frame[schema.time_column], errors="coerce", utc=True).dropna()
+        times = parse_times(batch.frame[schema.time_column])
         if not times.empty:
             return times.max().floor("us").to_pydatetime()
     return datetime.now(timezone.utc)
@@ -178,7 +210,7 @@ def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:
     return [policy.PastCycle(r.batch_index, r.decision, bool(r.dataset_drift)) for r in records]
 
 
-@step(name="decide")
+@task(name="decide", cache_policy=NO_CACHE)
 def decide(
     rt: Runtime,
     index: int,
@@ -195,7 +227,7 @@ def decide(
         critical_failures=outcome.failures,
         drift_share=drift.share if drift else None,
         drifted_features=drift.drifted_features if drift else (),
-        metric=primary_metric(rt.schema.task),
+        metric=rt.metric,
         metric_value=scoring.metric,
         reference_metric=champion.validation_metric,
         champion_age_days=champion_age_days(champion.trained_until, _batch_time(batch, rt.schema)),
@@ -205,13 +237,13 @@ def decide(
 
 
 # -- where the batch goes -------------------------------------------------------------------------
-@step(name="quarantine batch")
+@task(name="quarantine batch", cache_policy=NO_CACHE)
 def quarantine(rt: Runtime, path: str, name: str, outcome: ValidationOutcome) -> str:
     folder = rt.config.storage.quarantine_dir(rt.config.model.name)
     return str(data.quarantine_batch(Path(path), name, folder, outcome.result, outcome.summary(name)))
 
 
-@step(name="accept batch")
+@task(name="accept batch", cache_policy=NO_CACHE)
 def accept(rt: Runtime, index: int, name: str, batch: BatchRead) -> None:
     assert batch.frame is not None
     data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).add(index, name, batch.frame)
@@ -221,10 +253,29 @@ def history(rt: Runtime) -> list[BatchRecord]:
     return data.read_journal(rt.journal)
 
 
+def next_index(rt: Runtime, past: list[BatchRecord]) -> int:
+    """The next batch's index, past both the journal and the accepted store.
+
+    A cycle that stopped after accepting its batch but before its journal line must not
+    hand its index to the next batch (two batches under one index would mix in training).
+    """
+    stored = data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
+    return max([r.batch_index for r in past] + stored, default=-1) + 1
+
+
+def retrain_outcome(state: State) -> dict[str, Any]:
+    """What the record says of a retrain: its result, or why it failed (the champion is untouched)."""
+    if state.is_completed():
+        return dict(state.result())
+    error = state.result(raise_on_failure=False)
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return {"retrain_error": message}
+
+
 # -- training, evaluation, promotion ----------------------------------------------------------
 def _window_tags(schema: BatchSchema, frame: pd.DataFrame) -> dict[str, str]:
     if schema.time_column and schema.time_column in frame.columns:
-        times = pd.to_datetime(frame[schema.time_column], errors="coerce", utc=True).dropna()
+        times = parse_times(frame[schema.time_column])
         if not times.empty:
             return {"window_start": times.min().isoformat(), "trained_until": times.max().isoformat()}
     return {}
@@ -241,7 +292,7 @@ class TrainingWindow:
     batches: list[int]
 
 
-@step(name="assemble training window")
+@task(name="assemble training window", cache_policy=NO_CACHE)
 def assemble_window(rt: Runtime, window_start: int, index: int) -> TrainingWindow:
     """Accepted batches from the change (at most `window_batches`), minus a holdout of the newest one."""
     first = max(window_start, index - rt.config.training.window_batches + 1)
@@ -253,19 +304,19 @@ def assemble_window(rt: Runtime, window_start: int, index: int) -> TrainingWindo
     return TrainingWindow(window, holdout, [i for i in store.indices() if first <= i <= index])
 
 
-@step(name="train challenger")
+@task(name="train challenger", cache_policy=NO_CACHE)
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
     return train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
 
 
-@step(name="register model version")
+@task(name="register model version", cache_policy=NO_CACHE)
 def register(
     rt: Runtime, trained: TrainedModel, frame: pd.DataFrame, alias: str, reasons: list[str], decision_id: str,
     extra_tags: dict[str, str] | None = None,
 ) -> ModelVersionInfo:
     schema = rt.schema
     reference = labelled_rows(frame, schema).loc[:, [*schema.features, schema.target]]
-    metric = primary_metric(schema.task)
+    metric = rt.metric
     tags = {
         "validation_metric": f"{trained.validation_metric:.6f}",
         "metric_name": metric.name,
@@ -295,7 +346,7 @@ def register(
     return info
 
 
-@step(name="evaluate champion vs challenger")
+@task(name="evaluate champion vs challenger", cache_policy=NO_CACHE)
 def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionInfo, holdout: pd.DataFrame) -> GateVerdict:
     """Both models on the same held-out rows; the gate decides."""
     schema = rt.schema
@@ -313,7 +364,7 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
     return verdict
 
 
-@step(name="promote")
+@task(name="promote", cache_policy=NO_CACHE)
 def promote(rt: Runtime, challenger: ModelVersionInfo, champion: ModelVersionInfo, verdict: GateVerdict) -> bool:
     """auto: a passing gate moves @champion; manual: the version waits for a person."""
     if not verdict.passed:
@@ -326,69 +377,116 @@ def promote(rt: Runtime, challenger: ModelVersionInfo, champion: ModelVersionInf
 
 
 # -- first champion ---------------------------------------------------------------------------
-@step(name="initialise champion")
-def initialise(rt: Runtime, frame: pd.DataFrame, decision_id: str) -> ModelVersionInfo:
-    trained = train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
-    info = register.fn(rt, trained, frame, rt.config.mlflow.aliases.champion, ["initial champion"], decision_id)
-    return info
+@task(name="check not initialised", cache_policy=NO_CACHE)
+def refuse_if_initialised(rt: Runtime) -> None:
+    champion = rt.registry.champion()
+    if champion is not None:
+        raise RegistryError(
+            f"model '{rt.registry.name}' already has @{rt.config.mlflow.aliases.champion} (version "
+            f"{champion.version}); init trains the first champion only — use `retrainer run` for new batches"
+        )
 
 
-@step(name="draft suite")
+@task(name="combine batches", cache_policy=NO_CACHE)
+def combine(reads: list[BatchRead]) -> pd.DataFrame:
+    frames = [read.frame for read in reads if read.frame is not None]
+    if len(frames) < len(reads):
+        raise data.BatchReadError(next(f"{read.error}" for read in reads if read.frame is None))
+    return pd.concat(frames, ignore_index=True)
+
+
+@task(name="draft suite", cache_policy=NO_CACHE)
 def draft(rt: Runtime, frame: pd.DataFrame) -> str:
     path = rt.config.suite_path
     save_suite(draft_suite(frame, rt.schema, rt.config.model.name), path)
     return str(path)
 
 
-def resolve_settings_from(frame: pd.DataFrame, config: RetrainerConfig) -> RetrainerConfig:
-    """The config with every inferred column setting written out (task, features, categorical, id, time)."""
-    from retrainer.schema import complete_settings
-
-    schema = infer_schema(frame, config.model)
-    return config.model_copy(update={"model": complete_settings(config.model, schema)})
-
-
 # -- the record -------------------------------------------------------------------------------
-@step(name="render drift report")
-def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, folder: Path) -> list[Path]:
-    assert batch.frame is not None
+@task(name="render drift report", cache_policy=NO_CACHE)
+def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, drift: DriftResult | None,
+                  retraining: bool, folder_name: str) -> list[Path]:
+    """Evidently's full report, only when someone will read it (see DriftSettings.render_report)."""
+    if drift is None or batch.frame is None or not report_wanted(rt.config.drift, drift, retraining):
+        return []
     reference, _ = _reference_inputs(rt, champion)
-    return render_drift_report(reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift, folder)
+    folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
+    return render_drift_report(reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift,
+                               rt.config.policy.drift_share_threshold, folder)
 
 
-@step(name="record cycle")
+@task(name="record cycle", cache_policy=NO_CACHE)
 def record_cycle(
-    rt: Runtime, record: BatchRecord, outcome: ValidationOutcome, drift: DriftResult | None, files: list[Path]
+    rt: Runtime, record: BatchRecord, outcome: ValidationOutcome, drift: DriftResult | None, files: list[Path],
+    timer: StageTimer,
 ) -> BatchRecord:
-    """One MLflow run per cycle with the decision record as an artifact, and the journal line."""
-    metrics = {
-        "rows": float(record.rows),
-        "valid": float(record.valid),
-        "drift_share": record.drift_share,
-        "prediction_drift": record.prediction_drift,
-        "metric": record.metric,
-        **{f"seconds_{k}": v for k, v in record.stage_seconds.items()},
-    }
-    documents: dict[str, Any] = {"validation_result.json": outcome.result or {"failures": outcome.failures}}
-    if drift is not None:
-        documents["drift.json"] = drift.to_dict()
-    if record.gate is not None:
-        documents["gate.json"] = record.gate
-    run_id = log_cycle(
-        rt.registry.client,
-        rt.config,
-        run_name=f"batch-{record.batch}",
-        params={"batch": record.batch, "batch_index": record.batch_index, "champion_version": record.champion_version},
-        metrics={k: v for k, v in metrics.items() if v is not None},
-        tags={
-            "retrainer.decision": record.decision,
-            "retrainer.decision_id": record.decision_id,
-            "retrainer.reasons": "; ".join(record.reasons)[:5000],
-        },
-        documents={**documents, "decision_record.json": json.loads(record.model_dump_json())},
-        files=files,
-    )
-    record = record.model_copy(update={"mlflow_run_id": run_id})
+    """One MLflow run per cycle with the decision record as an artifact, then the journal line."""
+    with timer.stage("record"):
+        record.stage_seconds = timer.rounded()
+        metrics = {
+            "rows": float(record.rows),
+            "valid": float(record.valid),
+            "drift_share": record.drift_share,
+            "prediction_drift": record.prediction_drift,
+            "metric": record.metric,
+            **{f"seconds_{k}": v for k, v in record.stage_seconds.items()},
+        }
+        documents: dict[str, Any] = {
+            "validation_result.json": outcome.result or {"failures": outcome.failures},
+            "decision_record.json": json.loads(record.model_dump_json()),
+        }
+        if drift is not None:
+            documents["drift.json"] = drift.to_dict()
+        if record.gate is not None:
+            documents["gate.json"] = record.gate
+        run_id = log_cycle(
+            rt.registry.client,
+            rt.config,
+            run_name=f"batch-{record.batch}",
+            params={"batch": record.batch, "batch_index": record.batch_index,
+                    "champion_version": record.champion_version},
+            metrics={k: v for k, v in metrics.items() if v is not None},
+            tags={
+                "retrainer.decision": record.decision,
+                "retrainer.decision_id": record.decision_id,
+                "retrainer.reasons": "; ".join(record.reasons)[:5000],
+            },
+            documents=documents,
+            files=files,
+        )
+        create_markdown_artifact(
+            key=f"{_artifact_key(rt.config.model.name)}-cycle",
+            markdown=cycle_markdown(record, outcome),
+            description=f"retrainer cycle on batch {record.batch}",
+        )
+    record = record.model_copy(update={"mlflow_run_id": run_id, "stage_seconds": timer.rounded()})
     data.append_record(record, rt.journal)
     return record
 
+
+def _artifact_key(name: str) -> str:
+    # Prefect artifact keys allow lowercase letters, digits and dashes only.
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model"
+
+
+def cycle_markdown(record: BatchRecord, outcome: ValidationOutcome) -> str:
+    """The cycle as a person reads it in the Prefect UI."""
+    lines = [
+        f"## Batch `{record.batch}`: **{record.decision}**",
+        "",
+        "| rows | valid | drift share | metric | champion |",
+        "|---|---|---|---|---|",
+        f"| {record.rows} | {'yes' if record.valid else 'no'} | "
+        f"{'-' if record.drift_share is None else f'{record.drift_share:.2f}'} | "
+        f"{'-' if record.metric is None else f'{record.metric_name} {record.metric:.4f}'} | v{record.champion_version} |",
+        "",
+    ]
+    lines += [f"- reason: {reason}" for reason in record.reasons]
+    lines += [f"- critical: {failure}" for failure in outcome.failures]
+    lines += [f"- warning: {warning}" for warning in outcome.warnings]
+    if record.drifted_features:
+        lines.append(f"- drifted features: {', '.join(record.drifted_features)}")
+    if record.decision == "retrain":
+        lines.append(f"- challenger v{record.challenger_version}: "
+                     f"{'promoted to @champion' if record.promoted else 'not promoted'}")
+    return "\n".join(lines)

@@ -40,8 +40,10 @@ def _tree_preprocessor(schema: BatchSchema) -> ColumnTransformer:
     # Trees need no scaling; categories become ordinal codes that HGB treats as categorical.
     return ColumnTransformer(
         [
+            # HGB takes at most 255 categories per column: rarer values share one code.
             ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                           encoded_missing_value=np.nan), list(schema.categorical)),
+                                           encoded_missing_value=np.nan, max_categories=250),
+             list(schema.categorical)),
             ("numeric", "passthrough", list(schema.numeric)),
         ],
         verbose_feature_names_out=False,

@@ -122,3 +122,21 @@ def test_timeline_json_follows_the_design(backtest: BacktestResult) -> None:
     assert document["summary"]["retrains"] == 1 and document["summary"]["promotions"] == 1
     assert document["summary"]["rejected_batches"] == ["b4", "b5"]
     assert 0.5 < document["summary"]["mean_metric"] < 1.0
+
+
+def test_a_failed_retrain_is_recorded_and_the_stream_goes_on(prefect_api: None, tmp_path: Path) -> None:
+    """A retrain that cannot train (one class since the change) is recorded with its reason; v1 stays champion."""
+    import pandas as pd
+
+    write_scenario(tmp_path / "batches", rows=800, seed=2, script=SHORT_SCRIPT[:3])
+    one_class = pd.read_csv(tmp_path / "batches" / "b3.csv")
+    one_class[TARGET] = 1
+    one_class.to_csv(tmp_path / "batches" / "b3.csv", index=False)
+    write_scenario(tmp_path / "tail", rows=800, seed=3, script=(ScriptedBatch("b4", "stable", "none"),))
+    (tmp_path / "tail" / "b4.csv").rename(tmp_path / "batches" / "b4.csv")
+    result = run_backtest(tmp_path / "batches", TARGET, workdir=tmp_path / "work", name="pumps")
+    records = _by_batch(result)
+    assert records["b3"].decision == "retrain" and not records["b3"].promoted
+    assert records["b3"].retrain_error is not None and "single class" in records["b3"].retrain_error
+    assert records["b4"].champion_version == "1" and records["b4"].batch_index == 3
+    assert records["b4"].decision == "none"

@@ -38,8 +38,9 @@ def postgres_database() -> Iterator[str]:
         admin.close()
 
 
-def test_backtest_on_a_postgresql_mlflow_store(prefect_api: None, postgres_database: str, tmp_path: Path) -> None:
-    """With the MLflow store on PostgreSQL, a concept change still registers v2 and moves @champion there."""
+def test_backtest_on_a_postgresql_mlflow_store(prefect_api: None, postgres_database: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the MLflow store on PostgreSQL (set from the environment), a concept change registers v2 and moves @champion there."""
     from mlflow import MlflowClient
 
     script = (
@@ -49,7 +50,9 @@ def test_backtest_on_a_postgresql_mlflow_store(prefect_api: None, postgres_datab
     )
     write_scenario(tmp_path / "batches", rows=1200, seed=5, script=script)
     config = tmp_path / "retrainer.yaml"
-    config.write_text(f"model:\n  name: pg-pumps\n  target: {TARGET}\nmlflow:\n  tracking_uri: {postgres_database}\n")
+    config.write_text(f"model:\n  name: pg-pumps\n  target: {TARGET}\n")
+    # A replay keeps its own store unless the environment names one explicitly.
+    monkeypatch.setenv("RETRAINER_MLFLOW__TRACKING_URI", postgres_database)
     result = run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work")
     assert [r.decision for r in result.records] == ["init", "none", "retrain"]
     assert result.records[-1].promoted

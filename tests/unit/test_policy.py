@@ -213,11 +213,20 @@ def test_init_counts_as_a_retrain_for_the_cooldown() -> None:
     assert decide(_signals(2, drift_share=0.9), [_calm(0, "init"), _calm(1)], settings).action == "retrain"
 
 
-def test_cooldown_does_not_block_a_performance_retrain() -> None:
-    """A performance drop retrains even right after a retrain: the cooldown is for drift alone."""
-    settings = _settings(cooldown_batches=5)
+def test_cooldown_holds_back_a_performance_retrain_right_after_a_retrain() -> None:
+    """A drop right after a retrain waits out the cool-down, saying so, instead of retraining every batch."""
+    settings = _settings(cooldown_batches=2)
     signals = _signals(11, metric=ACCURACY, metric_value=0.5, reference_metric=0.9)
-    assert decide(signals, [_calm(10, "retrain")], settings).action == "retrain"
+    decision = decide(signals, [_calm(10, "retrain")], settings)
+    assert decision.action == "none"
+    assert decision.reasons[-1] == "but in cool-down: 1 batch(es) since the last retrain <= 2"
+
+
+def test_performance_retrain_fires_once_the_cooldown_is_over() -> None:
+    """The same drop retrains once more batches than the cool-down have passed since the last retrain."""
+    settings = _settings(cooldown_batches=2)
+    signals = _signals(13, metric=ACCURACY, metric_value=0.5, reference_metric=0.9)
+    assert decide(signals, [_calm(10, "retrain"), _calm(11), _calm(12)], settings).action == "retrain"
 
 
 # --- staleness -------------------------------------------------------------------------------

@@ -218,3 +218,17 @@ def test_has_labels_needs_at_least_one_label() -> None:
     assert has_labels(pd.DataFrame({"x": [1.0], "y": [1]}), schema) is True
     assert has_labels(pd.DataFrame({"x": [1.0], "y": [None]}), schema) is False
     assert has_labels(pd.DataFrame({"x": [1.0]}), schema) is False
+
+
+def test_epoch_seconds_named_timestamp_is_the_time_column_not_a_feature() -> None:
+    """Epoch seconds in a column called 'timestamp' are the clock, so they never drift as a feature."""
+    frame = pd.DataFrame({"timestamp": 1_767_225_600 + np.arange(10) * 60, "x": np.arange(10.0), "y": [0, 1] * 5})
+    schema = infer_schema(frame, ModelSettings(target="y"))
+    assert schema.time_column == "timestamp"
+    assert schema.numeric == ("x",)
+
+
+def test_all_missing_column_is_not_a_feature() -> None:
+    """A column with no values at all is left out of the features."""
+    frame = pd.DataFrame({"empty": [np.nan] * 6, "x": np.arange(6.0), "y": [0, 1] * 3})
+    assert infer_schema(frame, ModelSettings(target="y")).features == ("x",)

@@ -8,7 +8,7 @@ reference size, unless the config names one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,16 @@ class DriftResult:
     prediction_drift: float | None = None
     prediction_drifted: bool | None = None
     sample_rows: int = 0
-    report_paths: list[Path] = field(default_factory=list)
 
     @property
     def drifted_features(self) -> list[str]:
         return [f.column for f in self.features if f.drifted]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["report_paths"] = [str(p) for p in self.report_paths]
-        return data
+        return asdict(self)
+
+
+PREDICTION_STATTEST = {"classification": "jensenshannon", "regression": "wasserstein"}
 
 
 def sample(frame: pd.DataFrame, size: int, seed: int = 0) -> pd.DataFrame:
@@ -95,21 +95,31 @@ def compute_drift(
         prediction = _stat_test(
             sample(convert(reference_predictions).to_frame("p"), settings.sample_size)["p"],
             sample(convert(current_predictions).to_frame("p"), settings.sample_size)["p"],
-            categorical, None, None, "prediction",
+            # One fixed distance whatever the sample size, so the number means the same in
+            # every record (Evidently's default switches to a p-value below 1,000 rows).
+            categorical, PREDICTION_STATTEST[schema.task], None, "prediction",
         )
         result.prediction_drift, result.prediction_drifted = prediction.score, prediction.drifted
     return result
 
 
+def report_wanted(settings: DriftSettings, drift: DriftResult, retraining: bool) -> bool:
+    """Render the full report when someone will read it: a feature drifted or a retrain happens."""
+    if settings.render_report == "never":
+        return False
+    return settings.render_report == "always" or retraining or bool(drift.drifted_features)
+
+
 def render_drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: BatchSchema,
-                        settings: DriftSettings, folder: Path) -> list[Path]:
+                        settings: DriftSettings, share_threshold: float, folder: Path) -> list[Path]:
     """Evidently's DataDriftPreset report as HTML and JSON, for a person to read."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=list(schema.numeric), categorical_columns=list(schema.categorical))
     columns = list(schema.features)
-    report = Report([DataDriftPreset(columns=columns, per_column_method=settings.stattests or None,
+    report = Report([DataDriftPreset(columns=columns, drift_share=share_threshold,
+                                     per_column_method=settings.stattests or None,
                                      per_column_threshold=settings.thresholds or None)])
     snapshot = report.run(
         Dataset.from_pandas(sample(current, settings.sample_size)[columns], data_definition=definition),

@@ -21,6 +21,7 @@ from retrainer.registry.tracking import experiment_id
 TAG_PREFIX = "retrainer."
 REGISTERED_BY = TAG_PREFIX + "registered_by"
 REFERENCE_ARTIFACT = "reference/training_data.parquet"
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 
 class RegistryError(Exception):
@@ -77,8 +78,11 @@ class ModelRegistry:
 
         try:
             version = self.client.get_model_version_by_alias(self.name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            # Only "no such model/alias" means absent; an outage must not read as "no champion".
+            if exc.error_code in NOT_FOUND_CODES:
+                return None
+            raise
         return self._info(version)
 
     def version(self, number: str) -> ModelVersionInfo:

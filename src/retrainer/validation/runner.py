@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ def _batch_definition() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GE sets this module's logger to INFO itself and announces its temporary Data Docs folder
+    # on every new context; the pipeline's timeline is what a user reads.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     # GE's tqdm bars would interleave with the pipeline's own timeline.
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
@@ -40,15 +44,19 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("whole batch")
 
 
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
     column = kwargs.get("column")
     target = f"{kind}({column})" if column else kind
     if "observed_value" in result and result["observed_value"] is not None:
         observed = result["observed_value"]
-        observed = f"{observed:.4g}" if isinstance(observed, float) else observed
+        observed = _number(observed)
         bounds = ""
         if "min_value" in kwargs or "max_value" in kwargs:
-            bounds = f" not in [{kwargs.get('min_value')}, {kwargs.get('max_value')}]"
+            bounds = f" not in [{_number(kwargs.get('min_value'))}, {_number(kwargs.get('max_value'))}]"
         return f"{target}: observed {observed}{bounds}"
     if result.get("unexpected_percent") is not None:
         examples = result.get("partial_unexpected_list") or []

@@ -61,16 +61,17 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict
             _expectation("expect_column_values_to_be_between", "warning", column=column,
                          min_value=round(low - margin, 6), max_value=round(high + margin, 6), mostly=0.99)
         )
-        expectations.append(
-            _expectation("expect_column_mean_to_be_between", "critical", column=column,
-                         min_value=round(mean - MEAN_TOLERANCE_SD * sd, 6),
-                         max_value=round(mean + MEAN_TOLERANCE_SD * sd, 6))
-        )
+        if sd > 0:  # a constant column has no spread to scale by; the range check covers it
+            expectations.append(
+                _expectation("expect_column_mean_to_be_between", "critical", column=column,
+                             min_value=round(mean - MEAN_TOLERANCE_SD * sd, 6),
+                             max_value=round(mean + MEAN_TOLERANCE_SD * sd, 6))
+            )
     for column in schema.categorical:
-        values = sorted({_plain(v) for v in reference[column].dropna().unique()}, key=str)
+        value_set = sorted({_plain(v) for v in reference[column].dropna().unique()}, key=str)
         expectations.append(
             _expectation("expect_column_values_to_be_in_set", "warning", column=column,
-                         value_set=values, mostly=0.95)
+                         value_set=value_set, mostly=0.95)
         )
     return {
         "name": name,

@@ -1,0 +1,75 @@
+"""Great Expectations on real batches: the drafted suite, severities, and edits on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrainer.config import ModelSettings
+from retrainer.scenario import TARGET, ScriptedBatch, make_batch
+from retrainer.schema import infer_schema
+from retrainer.validation import draft_suite, save_suite, validate_batch
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def reference() -> pd.DataFrame:
+    return make_batch(ScriptedBatch("r", "stable", "init"), 0, 2000, np.random.default_rng(0))
+
+
+def _batch(seed: int, **changes: object) -> pd.DataFrame:
+    return make_batch(ScriptedBatch("b", "x", "x", **changes), 1, 2000, np.random.default_rng(seed))  # type: ignore[arg-type]
+
+
+def _suite(reference: pd.DataFrame, tmp_path: Path) -> tuple[Path, object]:
+    schema = infer_schema(reference, ModelSettings(name="pumps", target=TARGET))
+    path = tmp_path / "pumps.json"
+    save_suite(draft_suite(reference, schema, "pumps"), path)
+    return path, schema
+
+
+def test_a_fresh_stable_batch_passes_the_drafted_suite(reference: pd.DataFrame, tmp_path: Path) -> None:
+    """A new batch from the same world passes every critical expectation of the drafted suite."""
+    path, schema = _suite(reference, tmp_path)
+    outcome = validate_batch(_batch(1), schema, path)  # type: ignore[arg-type]
+    assert outcome.valid, outcome.failures
+
+
+def test_fahrenheit_temperature_is_rejected_by_the_mean_check(reference: pd.DataFrame, tmp_path: Path) -> None:
+    """A temperature column suddenly in °F fails the critical mean expectation, with the observed mean in the reason."""
+    path, schema = _suite(reference, tmp_path)
+    outcome = validate_batch(_batch(2, fahrenheit=True), schema, path)  # type: ignore[arg-type]
+    assert not outcome.valid
+    assert len(outcome.failures) == 1
+    assert outcome.failures[0].startswith("expect_column_mean_to_be_between(temperature_c): observed 13")
+
+
+def test_an_edit_on_disk_applies_to_the_next_validation(reference: pd.DataFrame, tmp_path: Path) -> None:
+    """Turning the mean check's severity to 'warning' in the JSON file makes the same °F batch pass with a warning."""
+    path, schema = _suite(reference, tmp_path)
+    fahrenheit = _batch(3, fahrenheit=True)
+    assert not validate_batch(fahrenheit, schema, path).valid  # type: ignore[arg-type]
+    suite = json.loads(path.read_text())
+    for expectation in suite["expectations"]:
+        if expectation["type"] == "expect_column_mean_to_be_between":
+            expectation["severity"] = "warning"
+    path.write_text(json.dumps(suite, indent=2))
+    outcome = validate_batch(fahrenheit, schema, path)  # type: ignore[arg-type]
+    assert outcome.valid
+    assert any("temperature_c" in warning and "mean" in warning for warning in outcome.warnings)
+
+
+def test_a_constant_reference_column_gets_no_mean_check(tmp_path: Path) -> None:
+    """A column that never varied in the reference is checked by range only, so it cannot reject every batch."""
+    frame = pd.DataFrame({"x": np.linspace(0, 1, 50), "flag": 1.0, "y": [0, 1] * 25})
+    schema = infer_schema(frame, ModelSettings(target="y"))
+    suite = draft_suite(frame, schema, "m")
+    kinds = {(e["type"], e["kwargs"].get("column")) for e in suite["expectations"]}
+    assert ("expect_column_mean_to_be_between", "flag") not in kinds
+    assert ("expect_column_values_to_be_between", "flag") in kinds
+    assert ("expect_column_mean_to_be_between", "x") in kinds

@@ -211,7 +211,9 @@ def target_values(frame: pd.DataFrame, schema: BatchSchema) -> pd.Series:
     target = frame[schema.target]
     if schema.task == "classification":
         target = _integral_as_int(target)
-        return target.astype(str).where(target.notna(), None)
+        labels = target.astype(str).astype(object)
+        labels[target.isna()] = None
+        return labels
     return pd.to_numeric(target, errors="coerce").astype("float64")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ EPILOG = """examples:
   retrainer backtest ./batches --target y --json timeline.json
   retrainer init --config retrainer.yaml --data first_batch.parquet
   retrainer run --config retrainer.yaml landing/2026-03-02.csv
+  retrainer suite check --config retrainer.yaml --last 10
 """
 
 
@@ -27,10 +29,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.registry import RegistryError
     from retrainer.schema import SchemaError
     from retrainer.training import TrainingError
+    from retrainer.suite_commands import SuiteCommandError
     from retrainer.validation import SuiteError
 
     return (UserError, BacktestError, ConfigError, BatchReadError, RegistryError, SchemaError, SuiteError,
-            TrainingError)
+            SuiteCommandError, TrainingError)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -61,7 +64,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from retrainer.config import load_config
-    from retrainer.data import BatchReadError, read_batch
+    from retrainer.data import BatchReadError, read_batch, save_model_settings
     from retrainer.observability import prepare_environment
     from retrainer.schema import resolve_model_settings
 
@@ -73,9 +76,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         except BatchReadError as exc:
             raise UserError(f"{path}: {exc}") from None
     model = resolve_model_settings(pd.concat(frames, ignore_index=True), config.model)
-    settings_file = config.storage.model_dir(model.name) / "model_settings.json"
-    settings_file.parent.mkdir(parents=True, exist_ok=True)
-    settings_file.write_text(model.model_dump_json(indent=2))
+    save_model_settings(config, model)
     prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
     from retrainer.flows import initialise_champion
 
@@ -97,6 +98,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(json.dumps(monitor_batch(str(Path(args.config).resolve()), str(Path(args.batch).resolve())), indent=2,
                      default=str))
+    return 0
+
+
+def cmd_suite_draft(args: argparse.Namespace) -> int:
+    from retrainer import suite_commands
+    from retrainer.config import load_config
+
+    path = suite_commands.draft(load_config(args.config), [Path(p) for p in args.data],
+                                Path(args.out) if args.out else None, args.force)
+    print(f"drafted {path}: review it, adjust bounds and severities, and commit it")
+    return 0
+
+
+def cmd_suite_check(args: argparse.Namespace) -> int:
+    from retrainer import suite_commands
+    from retrainer.config import load_config
+
+    config = load_config(args.config)
+    rows = suite_commands.check(config, args.last)
+    print(f"suite {config.suite_path} on the last {len(rows)} batch(es) (dry run: nothing is recorded or moved)")
+    print(f"{'batch':<16} {'recorded':<9} {'now':<9} detail")
+    for row in rows:
+        now = row.now.upper() if row.changed else row.now
+        print(f"{row.batch:<16} {row.recorded:<9} {now:<9} {row.detail}")
+    changed = sum(row.changed for row in rows)
+    print(f"{changed} of {len(rows)} batch(es) would change outcome")
+    return 0
+
+
+def cmd_suite_docs(args: argparse.Namespace) -> int:
+    from retrainer import suite_commands
+    from retrainer.config import load_config
+
+    index = suite_commands.docs(load_config(args.config), args.last, Path(args.out) if args.out else None)
+    print(f"Data Docs: {index}")
     return 0
 
 
@@ -142,11 +178,42 @@ def build_parser() -> argparse.ArgumentParser:
               "retrainer run --config retrainer.yaml landing/2026-03-02.csv")
     run.add_argument("--config", required=True)
     run.add_argument("batch", help="batch file (.csv or .parquet)")
+
+    suite = sub.add_parser("suite", help="Draft, dry-run and document the expectation suite.",
+                           description="Work on a model's expectation suite (expectations/<model>.json).")
+    suite_sub = suite.add_subparsers(dest="suite_command", required=True, metavar="SUITE_COMMAND")
+
+    def add_suite(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
+                  example: str) -> argparse.ArgumentParser:
+        command = suite_sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_argument("--config", required=True)
+        command.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+        command.set_defaults(handler=handler)
+        return command
+
+    suite_draft = add_suite("draft", cmd_suite_draft, "Profile reference data into a draft suite.",
+                            "retrainer suite draft --config retrainer.yaml --data reference.parquet")
+    suite_draft.add_argument("--data", required=True, nargs="+", help="reference batch file(s)")
+    suite_draft.add_argument("--out", help="write here instead of the model's suite file")
+    suite_draft.add_argument("--force", action="store_true", help="replace an existing suite file")
+    suite_check = add_suite("check", cmd_suite_check,
+                            "Dry-run the suite as it is now on the last batches and show what would change.",
+                            "retrainer suite check --config retrainer.yaml --last 10")
+    suite_check.add_argument("--last", type=int, default=10, help="how many recent batches (default 10)")
+    suite_docs = add_suite("docs", cmd_suite_docs, "Build Great Expectations Data Docs to a static folder.",
+                           "retrainer suite docs --config retrainer.yaml --out ./data-docs")
+    suite_docs.add_argument("--last", type=int, default=5, help="validation results of this many batches (default 5)")
+    suite_docs.add_argument("--out", help="folder for the site (default: <workdir>/models/<model>/data_docs)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # Library warnings (deprecations, numpy on one-row batches) are noise in a timeline;
+        # what matters is in the decision records. -v shows them.
+        warnings.simplefilter("ignore")
     if args.command == "backtest" and args.init_batches < 1:
         print("retrainer: error: --init-batches must be at least 1", file=sys.stderr)
         return 2

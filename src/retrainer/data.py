@@ -4,6 +4,7 @@ cycles that is the policy's memory."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from retrainer.config import ModelSettings, RetrainerConfig
 from retrainer.records import BatchRecord
 
 BATCH_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -60,7 +62,25 @@ def read_batch(path: Path) -> pd.DataFrame:
         raise BatchReadError(f"unreadable {suffix.lstrip('.')} file: {first_line}") from None
     if frame.empty:
         raise BatchReadError("no rows: the file holds a header only" if len(frame.columns) else "no rows and no columns")
+    if suffix == ".csv" and len(frame.columns) == 1:
+        header = str(frame.columns[0])
+        separator = next((s for s in (";", "\t", "|") if s in header), None)
+        if separator is not None:
+            shown = "\\t" if separator == "\t" else separator
+            raise BatchReadError(
+                f"wrong delimiter: the header has '{shown}' but the file reads as one column "
+                "(write comma-separated CSV)"
+            )
     return frame
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the same batch delivered twice has the same hash."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _encoding_reason(path: Path) -> str:
@@ -119,3 +139,27 @@ def read_journal(journal: Path) -> list[BatchRecord]:
         return []
     lines = journal.read_text(encoding="utf-8").splitlines()
     return [BatchRecord.model_validate_json(line) for line in lines if line.strip()]
+
+
+MODEL_SETTINGS_FILE = "model_settings.json"
+
+
+def save_model_settings(config: RetrainerConfig, model: ModelSettings) -> Path:
+    """What `retrainer init` inferred about the columns, for configs that leave them out."""
+    path = config.storage.model_dir(model.name) / MODEL_SETTINGS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(model.model_dump_json(indent=2), encoding="utf-8")
+    return path
+
+
+def with_saved_columns(config: RetrainerConfig) -> RetrainerConfig:
+    """Fill inferred column settings from what `retrainer init` saved, when the file leaves them out."""
+    model = config.model
+    saved = config.storage.model_dir(model.name) / MODEL_SETTINGS_FILE
+    if not saved.exists():
+        return config
+    inferred = ModelSettings.model_validate_json(saved.read_text(encoding="utf-8"))
+    # Only what the file leaves out is taken from init's inference; the file still rules.
+    missing = {k: getattr(inferred, k) for k in ("task", "features", "categorical", "id_column", "time_column")
+               if getattr(model, k) is None}
+    return config.model_copy(update={"model": model.model_copy(update=missing)})

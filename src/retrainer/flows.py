@@ -31,6 +31,7 @@ def initialise_champion(config_path: str, batch_paths: list[str]) -> list[dict[s
         tasks.accept(rt, index, batch_name(Path(path)), read)
         record = BatchRecord(batch=batch_name(Path(path)), rows=read.rows, valid=True, decision="init",
                              reasons=["initial champion"], batch_index=index, decision_id=decision_id,
+                             content_hash=read.content_hash,
                              champion_version=champion.version, new_champion_version=champion.version)
         records.append(tasks.record_cycle(rt, record, tasks.ValidationOutcome(valid=True), None, [],
                                           StageTimer()).model_dump())
@@ -66,7 +67,7 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
     with timer.stage("score"):
         scoring = tasks.score_batch(rt, champion, batch)
     with timer.stage("validate"):
-        outcome = tasks.validate(rt, batch)
+        outcome = tasks.validate(rt, batch, past)
     drift = None
     if outcome.valid:
         with timer.stage("drift"):
@@ -92,6 +93,6 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
         drifted_features=drift.drifted_features if drift else [],
         prediction_drift=drift.prediction_drift if drift else None, champion_version=champion.version,
         metric_name=rt.metric.name, metric=scoring.metric, decision=decision.action, reasons=decision.reasons,
-        batch_index=index, decision_id=decision_id, **promotion,
+        batch_index=index, content_hash=batch.content_hash, decision_id=decision_id, **promotion,
     )
     return tasks.record_cycle(rt, record, outcome, drift, reports, timer).model_dump()

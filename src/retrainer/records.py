@@ -34,6 +34,7 @@ class BatchRecord(BaseModel):
     retrain_error: str | None = None
     gate: dict[str, Any] | None = None
     batch_index: int = 0
+    content_hash: str | None = None
     decision_id: str = ""
     mlflow_run_id: str | None = None
     stage_seconds: dict[str, float] = Field(default_factory=dict)

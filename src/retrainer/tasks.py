@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
 from retrainer import data, policy
-from retrainer.config import ModelSettings, RetrainerConfig, load_config
+from retrainer.config import RetrainerConfig, load_config
 from retrainer.evaluation import GateVerdict, gate
 from retrainer.monitoring import DriftResult, champion_age_days, compute_drift, render_drift_report, report_wanted
 from retrainer.metrics import MetricSpec, primary_metric, score
@@ -84,22 +84,9 @@ class Runtime:
         return self.config.storage.timeline_path(self.config.model.name)
 
 
-def _with_saved_columns(config: RetrainerConfig) -> RetrainerConfig:
-    """Fill inferred column settings from what `retrainer init` saved, when the file leaves them out."""
-    model = config.model
-    saved = config.storage.model_dir(model.name) / "model_settings.json"
-    if not saved.exists():
-        return config
-    inferred = ModelSettings.model_validate_json(saved.read_text(encoding="utf-8"))
-    # Only what the file leaves out is taken from init's inference; the file still rules.
-    missing = {k: getattr(inferred, k) for k in ("task", "features", "categorical", "id_column", "time_column")
-               if getattr(model, k) is None}
-    return config.model_copy(update={"model": model.model_copy(update=missing)})
-
-
 @functools.lru_cache(maxsize=8)
 def _runtime(config_path: str, modified: float) -> Runtime:
-    config = _with_saved_columns(load_config(config_path))
+    config = data.with_saved_columns(load_config(config_path))
     client = connect(config)
     return Runtime(Path(config_path), config, ModelRegistry(client, config))
 
@@ -119,6 +106,7 @@ def new_decision_id() -> str:
 class BatchRead:
     frame: pd.DataFrame | None
     error: str | None = None
+    content_hash: str | None = None
 
     @property
     def rows(self) -> int:
@@ -128,9 +116,13 @@ class BatchRead:
 @task(name="read batch", cache_policy=NO_CACHE)
 def read_batch(path: str) -> BatchRead:
     try:
-        return BatchRead(data.read_batch(Path(path)))
+        digest = data.content_hash(Path(path))
+    except OSError as exc:
+        return BatchRead(None, f"cannot open file ({exc.strerror})")
+    try:
+        return BatchRead(data.read_batch(Path(path)), content_hash=digest)
     except data.BatchReadError as exc:
-        return BatchRead(None, str(exc))
+        return BatchRead(None, str(exc), digest)
 
 
 @task(name="find champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
@@ -173,9 +165,15 @@ def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Sc
 
 # -- validation, drift, decision ----------------------------------------------------------------
 @task(name="validate batch", cache_policy=NO_CACHE)
-def validate(rt: Runtime, batch: BatchRead) -> ValidationOutcome:
+def validate(rt: Runtime, batch: BatchRead, past: list[BatchRecord]) -> ValidationOutcome:
+    """Unreadable, duplicate, structurally broken, or judged by the suite as it is on disk now."""
     if batch.frame is None:
         return ValidationOutcome(valid=False, failures=[f"unreadable: {batch.error}"], result={"read_error": batch.error})
+    earlier = next((r.batch for r in past if batch.content_hash and r.content_hash == batch.content_hash), None)
+    if earlier is not None:
+        # Counted once: a re-delivered batch must not weigh twice in training or drift history.
+        reason = f"duplicate: same content as batch '{earlier}'"
+        return ValidationOutcome(valid=False, failures=[reason], result={"duplicate_of": earlier})
     return validate_batch(batch.frame, rt.schema, rt.config.suite_path)
 
 
@@ -199,11 +197,15 @@ def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, sco
 
 
 def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
+    """The batch's clock: its latest event time, ignoring timestamps from the future."""
+    now = datetime.now(timezone.utc)
     if batch.frame is not None and schema.time_column and schema.time_column in batch.frame.columns:
         times = parse_times(batch.frame[schema.time_column])
+        # A few rows stamped in 2031 (a clock bug, recorded as a notice) must not age the champion.
+        times = times[times <= pd.Timestamp(now)]
         if not times.empty:
             return times.max().floor("us").to_pydatetime()
-    return datetime.now(timezone.utc)
+    return now
 
 
 def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:

@@ -18,6 +18,10 @@ MEAN_TOLERANCE_SD = 3.0
 RANGE_MARGIN = 0.1
 # A column may have this many more nulls (as a share of rows) than in the reference.
 NULL_SLACK = 0.1
+# Share of rows with categories unseen in the reference that rejects a batch.
+NEW_CATEGORY_SHARE = 0.1
+# Row counts outside [reference / factor, reference × factor] are worth a warning.
+ROW_COUNT_FACTOR = 5
 
 
 class SuiteError(Exception):
@@ -38,11 +42,18 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict
     rows = len(reference)
     expectations.append(
         _expectation("expect_table_row_count_to_be_between", "warning",
-                     min_value=max(1, rows // 10), max_value=rows * 10)
+                     min_value=max(1, rows // ROW_COUNT_FACTOR), max_value=rows * ROW_COUNT_FACTOR)
     )
     for column in schema.features:
         expectations.append(_expectation("expect_column_to_exist", "critical", column=column))
+    # Labels may arrive later than features: a batch without them is monitored, not rejected.
     expectations.append(_expectation("expect_column_to_exist", "warning", column=schema.target))
+    if schema.task == "classification" and schema.target in reference.columns:
+        classes = sorted({_plain(v) for v in reference[schema.target].dropna().unique()}, key=str)
+        expectations.append(
+            _expectation("expect_column_values_to_be_in_set", "critical", column=schema.target,
+                         value_set=classes, mostly=0.99)
+        )
     for column in schema.features:
         null_rate = float(reference[column].isna().mean())
         mostly = round(max(0.0, 1.0 - null_rate - NULL_SLACK), 3)
@@ -69,9 +80,14 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict
             )
     for column in schema.categorical:
         value_set = sorted({_plain(v) for v in reference[column].dropna().unique()}, key=str)
+        # Two tiers: a trickle of new categories is worth a warning, a flood rejects the batch.
         expectations.append(
             _expectation("expect_column_values_to_be_in_set", "warning", column=column,
-                         value_set=value_set, mostly=0.95)
+                         value_set=value_set, mostly=0.99)
+        )
+        expectations.append(
+            _expectation("expect_column_values_to_be_in_set", "critical", column=column,
+                         value_set=value_set, mostly=1 - NEW_CATEGORY_SHARE)
         )
     return {
         "name": name,

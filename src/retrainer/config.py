@@ -86,6 +86,17 @@ class DriftSettings(_Section):
     )
 
 
+class ValidationSettings(_Section):
+    """Batch validation beyond the suite file itself."""
+
+    row_level_quarantine: bool = Field(
+        False, description="Split off rows failing row-wise critical expectations and accept the rest.",
+    )
+    max_rejected_row_share: float = Field(
+        0.05, ge=0, le=1, description="Above this share of failing rows the whole batch is rejected.",
+    )
+
+
 class TrainingSettings(_Section):
     window_batches: int = Field(3, ge=1, description="Most recent accepted batches a challenger trains on.")
     holdout_fraction: float = Field(
@@ -132,6 +143,22 @@ class StorageSettings(_Section):
         return self.suites_dir / f"{model}.json"
 
 
+NotificationEvent = Literal["reject_batch", "retrain", "promote", "none"]
+DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = ("reject_batch", "retrain", "promote")
+
+
+class NotificationSettings(_Section):
+    """Webhook notifications. Keep the URL out of committed files: set
+    RETRAINER_NOTIFICATIONS__WEBHOOK_URL in the deployment's environment."""
+
+    webhook_url: str | None = Field(None, description="POST the decision record here as JSON; null: off.")
+    events: list[NotificationEvent] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFICATION_EVENTS),
+        description="Which outcomes notify (a promotion is also a retrain).",
+    )
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
 class AliasNames(_Section):
     champion: str = "champion"
     challenger: str = "challenger"
@@ -159,10 +186,12 @@ class RetrainerConfig(BaseSettings):
     model: ModelSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -203,8 +232,12 @@ class RetrainerConfig(BaseSettings):
         return self.storage.suite_path(self.model.name)
 
     def to_yaml_dict(self) -> dict[str, Any]:
-        """Plain data for writing the config back out (paths as strings)."""
-        return self.model_dump(mode="json")
+        """Plain data for writing the config back out (paths as strings).
+
+        The webhook URL is left out: it often carries a token and belongs in the environment,
+        not in a file that may be committed.
+        """
+        return self.model_dump(mode="json", exclude={"notifications": {"webhook_url"}})
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

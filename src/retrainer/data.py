@@ -127,6 +127,16 @@ def quarantine_batch(source: Path, name: str, folder: Path, result: dict[str, An
     return target
 
 
+def quarantine_rows(rows: pd.DataFrame, name: str, folder: Path, result: dict[str, Any], summary: str) -> Path:
+    """Rows split off an accepted batch, kept with the validation result that split them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.rejected_rows.parquet"
+    rows.to_parquet(target)
+    (folder / f"{name}.validation.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    (folder / f"{name}.summary.txt").write_text(summary + "\n", encoding="utf-8")
+    return target
+
+
 def append_record(record: BatchRecord, journal: Path) -> None:
     """The model's journal of cycles: one JSON line per batch, the policy's memory."""
     journal.parent.mkdir(parents=True, exist_ok=True)

@@ -63,11 +63,16 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
     index, decision_id = tasks.next_index(rt, past), tasks.new_decision_id()
     with timer.stage("read"):
         batch = tasks.read_batch(batch_path)
+        delivered_rows = batch.rows
     champion = tasks.find_champion(rt)
     with timer.stage("score"):
         scoring = tasks.score_batch(rt, champion, batch)
     with timer.stage("validate"):
         outcome = tasks.validate(rt, batch, past)
+        if outcome.rejected_rows is not None:
+            batch = tasks.split_off_rows(rt, batch, name, outcome)
+    with timer.stage("score"):
+        scoring = tasks.measure_performance(rt, batch, scoring)
     drift = None
     if outcome.valid:
         with timer.stage("drift"):
@@ -87,7 +92,7 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
     with timer.stage("record"):
         reports = tasks.render_report(rt, champion, batch, drift, decision.action == "retrain", f"{index:06d}__{name}")
     record = BatchRecord(
-        batch=name, rows=batch.rows, valid=outcome.valid, validation_failures=outcome.failures,
+        batch=name, rows=delivered_rows, valid=outcome.valid, validation_failures=outcome.failures,
         validation_warnings=outcome.warnings, drift_share=drift.share if drift else None,
         dataset_drift=decision.dataset_drift if drift else None,
         drifted_features=drift.drifted_features if drift else [],
@@ -95,4 +100,7 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
         metric_name=rt.metric.name, metric=scoring.metric, decision=decision.action, reasons=decision.reasons,
         batch_index=index, content_hash=batch.content_hash, decision_id=decision_id, **promotion,
     )
-    return tasks.record_cycle(rt, record, outcome, drift, reports, timer).model_dump()
+    record = tasks.record_cycle(rt, record, outcome, drift, reports, timer)
+    # A webhook that is down must not fail the cycle: its failure stays in the flow run's state.
+    tasks.notify(rt, record, return_state=True)
+    return record.model_dump()

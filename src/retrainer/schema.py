@@ -206,14 +206,37 @@ def feature_frame(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
     return features
 
 
+def validation_view(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
+    """The batch as expectations see it: numbers as numbers, categories and classes as text.
+
+    A CSV column with one stray word reads as text throughout, and a gap turns 1 into 1.0;
+    comparing value sets as text keeps '1', 1 and 1.0 one class, and a suite readable as JSON.
+    Missing values stay missing, so null checks still count them.
+    """
+    view = frame.copy()
+    for name in schema.numeric:
+        if name in view.columns:
+            view[name] = pd.to_numeric(view[name], errors="coerce")
+    text_columns = [*schema.categorical, *([schema.target] if schema.task == "classification" else [])]
+    for name in text_columns:
+        if name in view.columns:
+            view[name] = _as_text(view[name])
+    return view
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Values as text (whole numbers without '.0'), missing values as None."""
+    column = _integral_as_int(column)
+    labels = column.astype(str).astype(object)
+    labels[column.isna()] = None
+    return labels
+
+
 def target_values(frame: pd.DataFrame, schema: BatchSchema) -> pd.Series:
     """Labels as the model sees them: strings for classes, floats for quantities."""
     target = frame[schema.target]
     if schema.task == "classification":
-        target = _integral_as_int(target)
-        labels = target.astype(str).astype(object)
-        labels[target.isna()] = None
-        return labels
+        return _as_text(target)
     return pd.to_numeric(target, errors="coerce").astype("float64")
 
 

@@ -24,7 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from retrainer import data, policy
+from retrainer import data, notifications, policy
 from retrainer.config import RetrainerConfig, load_config
 from retrainer.evaluation import GateVerdict, gate
 from retrainer.monitoring import DriftResult, champion_age_days, compute_drift, render_drift_report, report_wanted
@@ -138,7 +138,8 @@ def find_champion(rt: Runtime) -> ModelVersionInfo:
 
 @dataclass
 class Scoring:
-    predictions: np.ndarray | None = None
+    # The champion's predictions, indexed like the batch's rows.
+    predictions: pd.Series | None = None
     metric: float | None = None
     labelled_rows: int = 0
 
@@ -146,17 +147,25 @@ class Scoring:
 @task(name="score batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
       retry_condition_fn=_transient)
 def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Scoring:
-    """The champion's predictions and, when labels are present, its metric — before labels are used."""
+    """The champion's predictions, made before the batch's labels are used for anything."""
     schema = rt.schema
     if batch.frame is None or any(c not in batch.frame.columns for c in schema.features):
         return Scoring()
     model = rt.registry.load_model(champion)
-    inputs = feature_frame(batch.frame, schema)
-    predictions = np.asarray(model.predict(inputs))
+    return Scoring(pd.Series(model.predict(feature_frame(batch.frame, schema)), index=batch.frame.index))
+
+
+@task(name="measure performance", cache_policy=NO_CACHE)
+def measure_performance(rt: Runtime, batch: BatchRead, scoring: Scoring) -> Scoring:
+    """The champion's metric on the batch's labelled rows (those kept, after row-level quarantine)."""
+    schema = rt.schema
+    if batch.frame is None or scoring.predictions is None:
+        return scoring
+    predictions = scoring.predictions.loc[batch.frame.index]
     if not has_labels(batch.frame, schema):
         return Scoring(predictions)
     targets = target_values(batch.frame, schema)
-    labelled = targets.notna().to_numpy()  # a label that is not a number (regression) counts as missing
+    labelled = targets.notna()  # a label that is not a number (regression) counts as missing
     if not labelled.any():
         return Scoring(predictions)
     metric = score(schema.task, targets[labelled], predictions[labelled])
@@ -174,7 +183,7 @@ def validate(rt: Runtime, batch: BatchRead, past: list[BatchRecord]) -> Validati
         # Counted once: a re-delivered batch must not weigh twice in training or drift history.
         reason = f"duplicate: same content as batch '{earlier}'"
         return ValidationOutcome(valid=False, failures=[reason], result={"duplicate_of": earlier})
-    return validate_batch(batch.frame, rt.schema, rt.config.suite_path)
+    return validate_batch(batch.frame, rt.schema, rt.config.suite_path, rt.config.validation)
 
 
 def _reference_inputs(rt: Runtime, champion: ModelVersionInfo) -> tuple[pd.DataFrame, np.ndarray]:
@@ -192,7 +201,8 @@ def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, sco
     reference, reference_predictions = _reference_inputs(rt, champion)
     return compute_drift(
         reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift,
-        rt.config.policy.drift_share_threshold, reference_predictions, scoring.predictions,
+        rt.config.policy.drift_share_threshold, reference_predictions,
+        None if scoring.predictions is None else scoring.predictions.to_numpy(),
     )
 
 
@@ -243,6 +253,16 @@ def decide(
 def quarantine(rt: Runtime, path: str, name: str, outcome: ValidationOutcome) -> str:
     folder = rt.config.storage.quarantine_dir(rt.config.model.name)
     return str(data.quarantine_batch(Path(path), name, folder, outcome.result, outcome.summary(name)))
+
+
+@task(name="split off rejected rows", cache_policy=NO_CACHE)
+def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: ValidationOutcome) -> BatchRead:
+    """Row-level quarantine: failing rows go to quarantine, the batch goes on with the rest only."""
+    assert batch.frame is not None and outcome.rejected_rows is not None
+    folder = rt.config.storage.quarantine_dir(rt.config.model.name)
+    data.quarantine_rows(outcome.rejected_rows, name, folder, outcome.result, outcome.summary(name))
+    kept = batch.frame.drop(index=outcome.rejected_rows.index)
+    return BatchRead(kept, content_hash=batch.content_hash)
 
 
 @task(name="accept batch", cache_policy=NO_CACHE)
@@ -415,6 +435,18 @@ def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, dri
     folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
     return render_drift_report(reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift,
                                rt.config.policy.drift_share_threshold, folder)
+
+
+@task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1.0, 5.0])
+def notify(rt: Runtime, record: BatchRecord) -> int | None:
+    """POST the decision record to the webhook when its outcome is one people asked to hear about."""
+    events = notifications.wanted(rt.config.notifications, record)
+    if not events:
+        return None
+    url = rt.config.notifications.webhook_url
+    assert url is not None
+    return notifications.post(url, notifications.payload(rt.config.model.name, events, record),
+                              rt.config.notifications.timeout_seconds)
 
 
 @task(name="record cycle", cache_policy=NO_CACHE)

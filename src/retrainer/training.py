@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from retrainer.config import Task, TrainingSettings
+from retrainer.config import TrainingSettings
 from retrainer.metrics import score
 from retrainer.schema import BatchSchema, feature_frame, target_values
 

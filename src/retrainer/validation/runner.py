@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from retrainer.schema import BatchSchema
+from retrainer.config import ValidationSettings
+from retrainer.schema import BatchSchema, validation_view
 from retrainer.validation.structure import check_structure
 from retrainer.validation.suites import SuiteError, load_suite
 
@@ -21,6 +22,10 @@ class ValidationOutcome:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    # Index labels of rows failing row-wise critical expectations (COMPLETE results only).
+    failing_rows: set[Any] = field(default_factory=set)
+    # Rows split off by row-level quarantine; the batch that goes on holds the rest.
+    rejected_rows: pd.DataFrame | None = None
 
     def summary(self, batch: str) -> str:
         head = f"batch {batch}: {'accepted' if self.valid else 'REJECTED'}"
@@ -77,8 +82,39 @@ def _describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
     return f"{target}: failed"
 
 
-def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path) -> ValidationOutcome:
-    """Structural checks, then the suite as it is on disk now (edits apply from the next call)."""
+def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path,
+                   row_level: ValidationSettings | None = None) -> ValidationOutcome:
+    """Structural checks, then the suite as it is on disk now (edits apply from the next call).
+
+    With row-level quarantine on, rows that fail row-wise critical expectations are split off
+    (``rejected_rows``) and the rest is validated again on its own; the whole batch is rejected
+    when their share exceeds ``max_rejected_row_share`` or the rest still fails.
+    """
+    outcome = _validate(frame, schema, suite_path, complete=bool(row_level and row_level.row_level_quarantine))
+    if row_level is None or not row_level.row_level_quarantine or outcome.valid or not outcome.failing_rows:
+        return outcome
+    share = len(outcome.failing_rows) / len(frame)
+    if share > row_level.max_rejected_row_share:
+        outcome.failures.append(
+            f"row-level quarantine: {share:.1%} of rows fail critical row checks > "
+            f"{row_level.max_rejected_row_share:.1%}: the whole batch is rejected"
+        )
+        return outcome
+    bad = frame.index.isin(list(outcome.failing_rows))
+    rest = _validate(frame.loc[~bad], schema, suite_path, complete=False)
+    if not rest.valid:
+        outcome.failures.append("row-level quarantine: the rows left still fail: the whole batch is rejected")
+        return outcome
+    rest.warnings.insert(0, (
+        f"row-level quarantine: {int(bad.sum())} row(s) ({share:.1%}) split off, failing: "
+        + "; ".join(outcome.failures)
+    ))
+    rest.result["row_level_quarantine"] = {"rows": int(bad.sum()), "share": share, "failures": outcome.failures}
+    rest.rejected_rows = frame.loc[bad]
+    return rest
+
+
+def _validate(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path, complete: bool) -> ValidationOutcome:
     structure = check_structure(frame, schema)
     if structure.failures:
         return ValidationOutcome(valid=False, failures=structure.failures, warnings=structure.notices,
@@ -91,8 +127,10 @@ def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path) -
         suite = gx.ExpectationSuite(**suite_json)
     except Exception as exc:
         raise SuiteError(f"{suite_path}: invalid expectation suite ({str(exc).splitlines()[0]})") from None
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format="SUMMARY")
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": validation_view(frame, schema)})
+    # COMPLETE lists every failing row's index, which row-level quarantine needs; SUMMARY is cheaper.
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"} if complete else "SUMMARY")
+    failing_rows: set[Any] = set()
     failures: list[str] = []
     warnings: list[str] = list(structure.notices)
     # A column the suite lets be absent (its expect_column_to_exist is not critical, e.g. labels
@@ -115,6 +153,15 @@ def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path) -
             message = str(item.exception_info.get("exception_message", "")).splitlines()[0:1]
             reason = f"{config.type}({config.kwargs.get('column')}): could not be evaluated ({''.join(message)})"
         (failures if severity == "critical" else warnings).append(reason)
+        rows = (item.result or {}).get("unexpected_index_list")
+        if severity == "critical" and rows:
+            failing_rows.update(rows)
+    if complete:
+        # The index lists are for splitting rows, not for the record (they can hold millions).
+        for item in result.results:
+            (item.result or {}).pop("unexpected_index_list", None)
+            (item.result or {}).pop("unexpected_list", None)
     document = result.to_json_dict()
     document["notices"] = structure.notices
-    return ValidationOutcome(valid=not failures, failures=failures, warnings=warnings, result=document)
+    return ValidationOutcome(valid=not failures, failures=failures, warnings=warnings, result=document,
+                             failing_rows=failing_rows)

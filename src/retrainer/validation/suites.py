@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrainer.schema import BatchSchema
+from retrainer.schema import BatchSchema, validation_view
 
 # How far a numeric column's mean may move, in reference standard deviations, before the
 # batch is rejected: wide enough for real drift (which the policy handles), narrow enough to
@@ -39,6 +39,7 @@ def _plain(value: Any) -> Any:
 def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict[str, Any]:
     """A first suite profiled from the reference: a starting point a data engineer edits."""
     expectations: list[dict[str, Any]] = []
+    reference = validation_view(reference, schema)  # value sets as the runner will compare them
     rows = len(reference)
     expectations.append(
         _expectation("expect_table_row_count_to_be_between", "warning",

@@ -1,0 +1,48 @@
+"""Webhook notifications: the decision record, posted as JSON to a URL people already watch."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+from retrainer.config import NotificationSettings
+from retrainer.records import BatchRecord
+
+
+class NotificationError(Exception):
+    """The webhook did not accept the notification."""
+
+
+def events_of(record: BatchRecord) -> list[str]:
+    """The events a record stands for: its decision, and `promote` when a challenger was promoted."""
+    events: list[str] = [record.decision]
+    if record.promoted:
+        events.append("promote")
+    return events
+
+
+def wanted(settings: NotificationSettings, record: BatchRecord) -> list[str]:
+    if not settings.webhook_url:
+        return []
+    return [event for event in events_of(record) if event in settings.events]
+
+
+def payload(model: str, events: list[str], record: BatchRecord) -> dict[str, Any]:
+    summary = f"{model}: batch {record.batch} -> {record.decision}"
+    if record.reasons:
+        summary += f" ({'; '.join(record.reasons)})"
+    return {"model": model, "events": events, "text": summary, "record": json.loads(record.model_dump_json())}
+
+
+def post(url: str, body: dict[str, Any], timeout_seconds: float) -> int:
+    """POST JSON; returns the HTTP status, raises NotificationError on a refusal."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode("utf-8"), method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "retrainer"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:  # noqa: S310 (URL from config)
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        raise NotificationError(f"webhook answered HTTP {exc.code}") from None

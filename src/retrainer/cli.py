@@ -91,13 +91,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from retrainer.observability import prepare_environment
 
     config = load_config(args.config)
-    if not Path(args.batch).exists():
-        raise UserError(f"{args.batch}: batch file not found")
+    if not Path(args.batch).is_file():
+        raise UserError(f"{args.batch}: batch file not found (give a .csv or .parquet file)")
     prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
     from retrainer.flows import monitor_batch
 
-    print(json.dumps(monitor_batch(str(Path(args.config).resolve()), str(Path(args.batch).resolve())), indent=2,
-                     default=str))
+    record = monitor_batch(str(Path(args.config).resolve()), str(Path(args.batch).resolve()),
+                           move_rejected=not args.keep_rejected)
+    print(json.dumps(record, indent=2, default=str))
     return 0
 
 
@@ -134,6 +135,13 @@ def cmd_suite_docs(args: argparse.Namespace) -> int:
     index = suite_commands.docs(load_config(args.config), args.last, Path(args.out) if args.out else None)
     print(f"Data Docs: {index}")
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
               "retrainer run --config retrainer.yaml landing/2026-03-02.csv")
     run.add_argument("--config", required=True)
     run.add_argument("batch", help="batch file (.csv or .parquet)")
+    run.add_argument("--keep-rejected", action="store_true",
+                     help="copy a rejected batch to quarantine instead of moving it there")
 
     suite = sub.add_parser("suite", help="Draft, dry-run and document the expectation suite.",
                            description="Work on a model's expectation suite (expectations/<model>.json).")
@@ -200,10 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     suite_check = add_suite("check", cmd_suite_check,
                             "Dry-run the suite as it is now on the last batches and show what would change.",
                             "retrainer suite check --config retrainer.yaml --last 10")
-    suite_check.add_argument("--last", type=int, default=10, help="how many recent batches (default 10)")
+    suite_check.add_argument("--last", type=_positive, default=10, help="how many recent batches (default 10)")
     suite_docs = add_suite("docs", cmd_suite_docs, "Build Great Expectations Data Docs to a static folder.",
                            "retrainer suite docs --config retrainer.yaml --out ./data-docs")
-    suite_docs.add_argument("--last", type=int, default=5, help="validation results of this many batches (default 5)")
+    suite_docs.add_argument("--last", type=_positive, default=5,
+                            help="validation results of this many batches (default 5)")
     suite_docs.add_argument("--out", help="folder for the site (default: <workdir>/models/<model>/data_docs)")
     return parser
 

@@ -64,14 +64,19 @@ def read_batch(path: Path) -> pd.DataFrame:
         raise BatchReadError("no rows: the file holds a header only" if len(frame.columns) else "no rows and no columns")
     if suffix == ".csv" and len(frame.columns) == 1:
         header = str(frame.columns[0])
-        separator = next((s for s in (";", "\t", "|") if s in header), None)
+        first_value = str(frame.iloc[0, 0])
+        # A wrong delimiter splits the header and the rows alike; a header with a '|' in its
+        # name over plain values is a legitimate one-column file.
+        separator = next((s for s in (";", "\t", "|") if s in header and s in first_value), None)
         if separator is not None:
             shown = "\\t" if separator == "\t" else separator
             raise BatchReadError(
                 f"wrong delimiter: the header has '{shown}' but the file reads as one column "
                 "(write comma-separated CSV)"
             )
-    return frame
+    # Row labels must be unique: row-level quarantine splits rows by them (a parquet file may
+    # carry any stored index).
+    return frame.reset_index(drop=True)
 
 
 def content_hash(path: Path) -> str:
@@ -117,24 +122,46 @@ class AcceptedStore:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _free_stem(folder: Path, name: str) -> str:
+    """`name`, or `name.2`, `name.3`… when a batch of that name is already in quarantine:
+    a second rejection under the same name must not overwrite the first."""
+    stem, number = name, 1
+    while (folder / f"{stem}.validation.json").exists():
+        number += 1
+        stem = f"{name}.{number}"
+    return stem
+
+
+def _write_evidence(folder: Path, stem: str, result: dict[str, Any], summary: str) -> None:
+    (folder / f"{stem}.validation.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    (folder / f"{stem}.summary.txt").write_text(summary + "\n", encoding="utf-8")
+
+
 def quarantine_batch(source: Path, name: str, folder: Path, result: dict[str, Any], summary: str) -> Path:
     """Copy a rejected batch, untouched, beside its validation result and a short summary."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}{source.suffix}"
-    shutil.copy2(source, target)
-    (folder / f"{name}.validation.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    (folder / f"{name}.summary.txt").write_text(summary + "\n", encoding="utf-8")
+    stem = _free_stem(folder, name)
+    target = folder / f"{stem}{source.suffix}"
+    if source.is_file() and source.resolve() != target.resolve():
+        shutil.copy2(source, target)
+    _write_evidence(folder, stem, result, summary)
     return target
 
 
 def quarantine_rows(rows: pd.DataFrame, name: str, folder: Path, result: dict[str, Any], summary: str) -> Path:
     """Rows split off an accepted batch, kept with the validation result that split them."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}.rejected_rows.parquet"
+    stem = _free_stem(folder, name)
+    target = folder / f"{stem}.rejected_rows.parquet"
     rows.to_parquet(target)
-    (folder / f"{name}.validation.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    (folder / f"{name}.summary.txt").write_text(summary + "\n", encoding="utf-8")
+    _write_evidence(folder, stem, result, summary)
     return target
+
+
+def remove_landed(source: Path, quarantined: Path) -> None:
+    """Take a rejected batch out of its landing place, once its quarantine copy is in place."""
+    if quarantined.is_file() and source.is_file() and source.resolve() != quarantined.resolve():
+        source.unlink()
 
 
 def append_record(record: BatchRecord, journal: Path) -> None:

@@ -56,8 +56,11 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
 
 
 @flow(name="monitor-batch", log_prints=True)
-def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
-    """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record."""
+def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False) -> dict[str, Any]:
+    """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record.
+
+    `move_rejected` moves a rejected file out of its landing place (production); a replay copies.
+    """
     rt = tasks.runtime(config_path)
     timer, name, past = StageTimer(), batch_name(Path(batch_path)), tasks.history(rt)
     index, decision_id = tasks.next_index(rt, past), tasks.new_decision_id()
@@ -79,8 +82,9 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
             drift = tasks.measure_drift(rt, champion, batch, scoring)
     with timer.stage("decide"):
         decision = tasks.decide(rt, index, batch, champion, outcome, drift, scoring, past)
+    quarantined = None
     if decision.action == "reject_batch":
-        tasks.quarantine(rt, batch_path, name, outcome)
+        quarantined = tasks.quarantine(rt, batch_path, name, outcome)
     else:
         tasks.accept(rt, index, name, batch)
     promotion: dict[str, Any] = {}
@@ -98,9 +102,12 @@ def monitor_batch(config_path: str, batch_path: str) -> dict[str, Any]:
         drifted_features=drift.drifted_features if drift else [],
         prediction_drift=drift.prediction_drift if drift else None, champion_version=champion.version,
         metric_name=rt.metric.name, metric=scoring.metric, decision=decision.action, reasons=decision.reasons,
-        batch_index=index, content_hash=batch.content_hash, decision_id=decision_id, **promotion,
+        batch_index=index, content_hash=batch.content_hash, quarantined_as=quarantined, decision_id=decision_id,
+        **promotion,
     )
     record = tasks.record_cycle(rt, record, outcome, drift, reports, timer)
+    if move_rejected and quarantined is not None:
+        tasks.remove_landed(batch_path, quarantined)  # only once the cycle is on record
     # A webhook that is down must not fail the cycle: its failure stays in the flow run's state.
-    tasks.notify(rt, record, return_state=True)
+    tasks.warn_if_failed(tasks.notify(rt, record, return_state=True), "webhook notification")
     return record.model_dump()

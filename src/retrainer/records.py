@@ -35,6 +35,7 @@ class BatchRecord(BaseModel):
     gate: dict[str, Any] | None = None
     batch_index: int = 0
     content_hash: str | None = None
+    quarantined_as: str | None = None
     decision_id: str = ""
     mlflow_run_id: str | None = None
     stage_seconds: dict[str, float] = Field(default_factory=dict)

@@ -225,11 +225,16 @@ def validation_view(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
 
 
 def _as_text(column: pd.Series) -> pd.Series:
-    """Values as text (whole numbers without '.0'), missing values as None."""
-    column = _integral_as_int(column)
-    labels = column.astype(str).astype(object)
+    """Values as text (whole numbers without '.0', value by value), missing values as None."""
+    labels = column.astype(object).map(_text_of)
     labels[column.isna()] = None
     return labels
+
+
+def _text_of(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def target_values(frame: pd.DataFrame, schema: BatchSchema) -> pd.Series:

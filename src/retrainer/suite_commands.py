@@ -14,7 +14,7 @@ import pandas as pd
 from retrainer import data
 from retrainer.config import RetrainerConfig
 from retrainer.records import BatchRecord
-from retrainer.schema import BatchSchema, resolve_model_settings, schema_from_settings
+from retrainer.schema import BatchSchema, resolve_model_settings, schema_from_settings, validation_view
 from retrainer.validation import SuiteError, draft_suite, load_suite, save_suite, validate_batch
 from retrainer.validation.docs import build_data_docs
 
@@ -50,6 +50,8 @@ class KeptBatch:
 def _kept_file(config: RetrainerConfig, record: BatchRecord) -> Path | None:
     """Where the pipeline kept the batch: the accepted store, or the quarantine (rejections)."""
     name = config.model.name
+    if record.quarantined_as:
+        return Path(record.quarantined_as) if Path(record.quarantined_as).exists() else None
     if record.decision == "reject_batch":
         folder = config.storage.quarantine_dir(name)
         candidates = [p for p in folder.glob(f"{record.batch}.*")
@@ -101,7 +103,7 @@ def check(config: RetrainerConfig, last: int) -> list[CheckRow]:
         except data.BatchReadError as exc:
             rows.append(CheckRow(record.batch, recorded, "rejected", f"unreadable: {exc}"))
             continue
-        outcome = validate_batch(frame, schema, config.suite_path)
+        outcome = validate_batch(frame, schema, config.suite_path, config.validation)
         now = "accepted" if outcome.valid else "rejected"
         detail = "; ".join(f"critical: {f}" for f in outcome.failures) or "; ".join(
             f"warning: {w}" for w in outcome.warnings)
@@ -122,7 +124,7 @@ def docs(config: RetrainerConfig, last: int, out: Path | None) -> Path:
         except data.BatchReadError:
             continue  # unreadable files have no data to document
         if all(c in frame.columns for c in schema.required_columns):
-            batches.append((kept.record.batch, frame))
+            batches.append((kept.record.batch, validation_view(frame, schema)))  # as the pipeline checks it
     folder = out or config.storage.model_dir(config.model.name) / "data_docs"
     return build_data_docs(suite, batches, folder)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -178,7 +179,9 @@ def validate(rt: Runtime, batch: BatchRead, past: list[BatchRecord]) -> Validati
     """Unreadable, duplicate, structurally broken, or judged by the suite as it is on disk now."""
     if batch.frame is None:
         return ValidationOutcome(valid=False, failures=[f"unreadable: {batch.error}"], result={"read_error": batch.error})
-    earlier = next((r.batch for r in past if batch.content_hash and r.content_hash == batch.content_hash), None)
+    # Only batches that were used count: a rejected batch may come back after a suite fix.
+    earlier = next((r.batch for r in past if batch.content_hash and r.content_hash == batch.content_hash
+                    and r.decision != "reject_batch"), None)
     if earlier is not None:
         # Counted once: a re-delivered batch must not weigh twice in training or drift history.
         reason = f"duplicate: same content as batch '{earlier}'"
@@ -255,6 +258,11 @@ def quarantine(rt: Runtime, path: str, name: str, outcome: ValidationOutcome) ->
     return str(data.quarantine_batch(Path(path), name, folder, outcome.result, outcome.summary(name)))
 
 
+@task(name="remove rejected batch from landing", cache_policy=NO_CACHE)
+def remove_landed(path: str, quarantined: str) -> None:
+    data.remove_landed(Path(path), Path(quarantined))
+
+
 @task(name="split off rejected rows", cache_policy=NO_CACHE)
 def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: ValidationOutcome) -> BatchRead:
     """Row-level quarantine: failing rows go to quarantine, the batch goes on with the rest only."""
@@ -283,6 +291,14 @@ def next_index(rt: Runtime, past: list[BatchRecord]) -> int:
     """
     stored = data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
     return max([r.batch_index for r in past] + stored, default=-1) + 1
+
+
+def warn_if_failed(state: State, what: str) -> None:
+    """A side effect that failed (a webhook) is reported in one line, without failing the cycle."""
+    if state.is_failed():
+        error = state.result(raise_on_failure=False)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        logging.getLogger("retrainer").warning("retrainer: warning: %s failed: %s", what, message)
 
 
 def retrain_outcome(state: State) -> dict[str, Any]:
@@ -437,7 +453,13 @@ def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, dri
                                rt.config.policy.drift_share_threshold, folder)
 
 
-@task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1.0, 5.0])
+def _not_refused(task: Any, task_run: Any, state: State) -> bool:
+    # A webhook that answered 4xx/5xx will answer the same again; one that did not answer may not.
+    return not isinstance(state.result(raise_on_failure=False), notifications.NotificationError)
+
+
+@task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1.0, 5.0],
+      retry_condition_fn=_not_refused)
 def notify(rt: Runtime, record: BatchRecord) -> int | None:
     """POST the decision record to the webhook when its outcome is one people asked to hear about."""
     events = notifications.wanted(rt.config.notifications, record)

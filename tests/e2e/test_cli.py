@@ -164,7 +164,9 @@ def test_init_then_run_one_batch_with_a_config_file(tmp_path: Path) -> None:
     record = json.loads(done.stdout)
     assert record["decision"] == "reject_batch"
     assert record["validation_failures"] == ["missing required column(s): x2"]
-    assert (tmp_path / "state" / "models" / "churn" / "quarantine" / "next.csv").exists()
+    quarantined = tmp_path / "state" / "models" / "churn" / "quarantine" / "next.csv"
+    assert quarantined.read_bytes() == broken.to_csv(index=False).encode()
+    assert not (tmp_path / "next.csv").exists()  # `run` moves a rejected batch out of its landing place
 
 
 def test_suite_commands_draft_check_and_docs(tmp_path: Path) -> None:

@@ -73,3 +73,13 @@ def test_a_constant_reference_column_gets_no_mean_check(tmp_path: Path) -> None:
     assert ("expect_column_mean_to_be_between", "flag") not in kinds
     assert ("expect_column_values_to_be_between", "flag") in kinds
     assert ("expect_column_mean_to_be_between", "x") in kinds
+
+
+def test_drafted_bounds_keep_six_significant_digits_for_tiny_values(tmp_path: Path) -> None:
+    """A column of values around 3e-8 gets bounds that its own reference passes."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"tiny": rng.normal(3e-8, 1e-9, 200), "y": [0, 1] * 100})
+    schema = infer_schema(frame, ModelSettings(target="y"))
+    path = tmp_path / "m.json"
+    save_suite(draft_suite(frame, schema, "m"), path)
+    assert validate_batch(frame, schema, path).valid

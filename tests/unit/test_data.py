@@ -194,3 +194,47 @@ def test_journal_round_trips_records_in_order(tmp_path: Path) -> None:
 def test_missing_journal_reads_as_no_history(tmp_path: Path) -> None:
     """A model with no journal yet has an empty history."""
     assert read_journal(tmp_path / "timeline.jsonl") == []
+
+
+def test_a_second_rejection_under_the_same_name_does_not_overwrite_the_first(tmp_path: Path) -> None:
+    """Two rejected batches named alike are both kept, with their own results."""
+    from retrainer.data import quarantine_batch
+
+    folder = tmp_path / "quarantine"
+    first, second = tmp_path / "a" / "day.csv", tmp_path / "b" / "day.csv"
+    for path, text in ((first, "x\n1\n"), (second, "x\n2\n")):
+        path.parent.mkdir()
+        path.write_text(text)
+    kept_first = quarantine_batch(first, "day", folder, {"n": 1}, "first")
+    kept_second = quarantine_batch(second, "day", folder, {"n": 2}, "second")
+    assert kept_first.read_text() == "x\n1\n" and kept_second.read_text() == "x\n2\n"
+    assert kept_second.name == "day.2.csv"
+    assert (folder / "day.validation.json").read_text() != (folder / "day.2.validation.json").read_text()
+
+
+def test_remove_landed_takes_the_file_out_only_once_its_copy_exists(tmp_path: Path) -> None:
+    """A rejected batch leaves its landing place only when the quarantine copy is there."""
+    from retrainer.data import remove_landed
+
+    source = tmp_path / "landing.csv"
+    source.write_text("x\n1\n")
+    remove_landed(source, tmp_path / "missing-copy.csv")
+    assert source.exists()
+    copy = tmp_path / "copy.csv"
+    copy.write_text("x\n1\n")
+    remove_landed(source, copy)
+    assert not source.exists() and copy.exists()
+
+
+def test_one_column_csv_with_a_pipe_in_its_header_is_not_a_wrong_delimiter(tmp_path: Path) -> None:
+    """A legitimate single-column file whose header contains '|' reads normally."""
+    path = tmp_path / "b.csv"
+    path.write_text("score|raw\n0.5\n0.7\n")
+    assert list(read_batch(path).columns) == ["score|raw"]
+
+
+def test_rows_get_unique_labels_whatever_index_a_parquet_file_stored(tmp_path: Path) -> None:
+    """A parquet file with a repeated stored index reads with row labels 0..n-1."""
+    path = tmp_path / "b.parquet"
+    pd.DataFrame({"x": [1, 2, 3]}, index=[7, 7, 7]).to_parquet(path)
+    assert list(read_batch(path).index) == [0, 1, 2]

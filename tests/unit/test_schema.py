@@ -232,3 +232,12 @@ def test_all_missing_column_is_not_a_feature() -> None:
     """A column with no values at all is left out of the features."""
     frame = pd.DataFrame({"empty": [np.nan] * 6, "x": np.arange(6.0), "y": [0, 1] * 3})
     assert infer_schema(frame, ModelSettings(target="y")).features == ("x",)
+
+
+def test_validation_view_formats_class_labels_value_by_value() -> None:
+    """One stray 0.5 label does not turn every other label into '0.0' or '1.0'."""
+    from retrainer.schema import validation_view
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0.0, 1.0, 0.5, np.nan]})
+    schema = infer_schema(frame.iloc[:2], ModelSettings(target="y", task="classification"))
+    assert list(validation_view(frame, schema)["y"]) == ["0", "1", "0.5", None]

@@ -32,6 +32,11 @@ def _expectation(kind: str, severity: str, **kwargs: Any) -> dict[str, Any]:
     return {"type": kind, "kwargs": kwargs, "meta": {}, "severity": severity}
 
 
+def _bound(value: float) -> float:
+    """Six significant digits: readable in the JSON file, and never 0 for a column of 3e-8."""
+    return float(f"{value:.6g}")
+
+
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
@@ -71,13 +76,13 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict
         mean, sd = float(values.mean()), float(values.std(ddof=0))
         expectations.append(
             _expectation("expect_column_values_to_be_between", "warning", column=column,
-                         min_value=round(low - margin, 6), max_value=round(high + margin, 6), mostly=0.99)
+                         min_value=_bound(low - margin), max_value=_bound(high + margin), mostly=0.99)
         )
         if sd > 0:  # a constant column has no spread to scale by; the range check covers it
             expectations.append(
                 _expectation("expect_column_mean_to_be_between", "critical", column=column,
-                             min_value=round(mean - MEAN_TOLERANCE_SD * sd, 6),
-                             max_value=round(mean + MEAN_TOLERANCE_SD * sd, 6))
+                             min_value=_bound(mean - MEAN_TOLERANCE_SD * sd),
+                             max_value=_bound(mean + MEAN_TOLERANCE_SD * sd))
             )
     for column in schema.categorical:
         value_set = sorted({_plain(v) for v in reference[column].dropna().unique()}, key=str)

@@ -3,6 +3,7 @@ by the deployment entrypoints in the repository's `flows/` folder."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         drifted_features=drift.drifted_features if drift else [],
         prediction_drift=drift.prediction_drift if drift else None, champion_version=champion.version,
         metric_name=rt.metric.name, metric=scoring.metric, decision=decision.action, reasons=decision.reasons,
+        signals=[asdict(check) for check in decision.checks],
         batch_index=index, content_hash=batch.content_hash, quarantined_as=quarantined, decision_id=decision_id,
         **promotion,
     )

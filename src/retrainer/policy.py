@@ -51,6 +51,18 @@ class PastCycle:
 
 
 @dataclass(frozen=True)
+class SignalCheck:
+    """One rule's input as the decision record shows it: the signal, its value, its threshold,
+    and whether the rule fired (a trigger fired, or a guard such as the cool-down held back)."""
+
+    rule: str
+    signal: str
+    value: float | None
+    threshold: float | None
+    fired: bool
+
+
+@dataclass(frozen=True)
 class Decision:
     action: Action
     reasons: list[str] = field(default_factory=list)
@@ -58,6 +70,8 @@ class Decision:
     # so a challenger does not learn the world the champion already failed in.
     window_start: int | None = None
     dataset_drift: bool = False
+    # The evidence, not the verdict: two decisions are the same decision whatever they report.
+    checks: list[SignalCheck] = field(default_factory=list, compare=False)
 
     def training_start(self, index: int) -> int:
         """First batch a challenger may train on: the change's first batch, else the current one."""
@@ -84,27 +98,42 @@ def _batches_since_retrain(signals: Signals, history: Sequence[PastCycle]) -> in
 
 
 def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings) -> Decision:
+    critical = SignalCheck("validation", "critical_failures", float(len(signals.critical_failures)), 0.0,
+                           not signals.valid)
     if not signals.valid:
-        return Decision("reject_batch", [f"critical: {failure}" for failure in signals.critical_failures])
+        return Decision("reject_batch", [f"critical: {failure}" for failure in signals.critical_failures],
+                        checks=[critical])
 
     dataset_drift = signals.drift_share is not None and signals.drift_share > settings.drift_share_threshold
     triggers: list[str] = []
     window_start = signals.batch_index
+    checks = [critical]
 
-    if settings.max_champion_age_days is not None and signals.champion_age_days is not None:
-        if signals.champion_age_days > settings.max_champion_age_days:
-            triggers.append(
-                f"champion age {signals.champion_age_days:.1f} d > {settings.max_champion_age_days:g} d"
-            )
+    stale = (settings.max_champion_age_days is not None and signals.champion_age_days is not None
+             and signals.champion_age_days > settings.max_champion_age_days)
+    checks.append(SignalCheck("staleness", "champion_age_days", signals.champion_age_days,
+                              settings.max_champion_age_days, stale))
+    if stale:
+        triggers.append(f"champion age {signals.champion_age_days:.1f} d > {settings.max_champion_age_days:g} d")
 
+    drop = None
     if signals.metric is not None and signals.metric_value is not None and signals.reference_metric is not None:
         drop = relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
-        if drop > settings.max_relative_drop:
-            triggers.append(
-                f"{signals.metric.name} {signals.metric_value:.3f} vs champion's {signals.reference_metric:.3f} "
-                f"({drop:.1%} worse > {settings.max_relative_drop:.0%})"
-            )
+    dropped = drop is not None and drop > settings.max_relative_drop
+    checks.append(SignalCheck("performance", "relative_metric_drop", drop, settings.max_relative_drop, dropped))
+    if dropped and signals.metric and signals.metric_value is not None and signals.reference_metric is not None:
+        triggers.append(
+            f"{signals.metric.name} {signals.metric_value:.3f} vs champion's {signals.reference_metric:.3f} "
+            f"({drop:.1%} worse > {settings.max_relative_drop:.0%})"
+        )
 
+    checks.append(SignalCheck("drift", "drift_share", signals.drift_share, settings.drift_share_threshold,
+                              dataset_drift))
+    if dataset_drift:
+        persisted_batches = len(_drift_run(history)) + 1
+        checks.append(SignalCheck("drift persistence", "drifted_batches_in_a_row", float(persisted_batches),
+                                  float(settings.drift_persistence_batches),
+                                  persisted_batches >= settings.drift_persistence_batches))
     if dataset_drift and not triggers:
         run = _drift_run(history)
         persisted = len(run) + 1
@@ -116,22 +145,30 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
             window_start = run[-1].batch_index if run else signals.batch_index
 
     if not triggers:
-        return Decision("none", _quiet_reasons(signals, dataset_drift, settings), dataset_drift=dataset_drift)
+        return Decision("none", _quiet_reasons(signals, dataset_drift, settings), dataset_drift=dataset_drift,
+                        checks=checks)
     since_retrain = _batches_since_retrain(signals, history)
-    if since_retrain is not None and since_retrain <= settings.cooldown_batches:
+    cooling = since_retrain is not None and since_retrain <= settings.cooldown_batches
+    checks.append(SignalCheck("cool-down", "batches_since_retrain",
+                              None if since_retrain is None else float(since_retrain),
+                              float(settings.cooldown_batches), cooling))
+    if cooling:
         return Decision(
             "none",
             triggers + [f"but in cool-down: {since_retrain} batch(es) since the last retrain "
                         f"<= {settings.cooldown_batches}"],
-            dataset_drift=dataset_drift,
+            dataset_drift=dataset_drift, checks=checks,
         )
-    if signals.labelled_rows < settings.min_new_labelled_rows:
+    too_few = signals.labelled_rows < settings.min_new_labelled_rows
+    checks.append(SignalCheck("minimum labels", "labelled_rows", float(signals.labelled_rows),
+                              float(settings.min_new_labelled_rows), too_few))
+    if too_few:
         return Decision(
             "none",
             triggers + [f"but only {signals.labelled_rows} labelled rows < {settings.min_new_labelled_rows}"],
-            dataset_drift=dataset_drift,
+            dataset_drift=dataset_drift, checks=checks,
         )
-    return Decision("retrain", triggers, window_start=window_start, dataset_drift=dataset_drift)
+    return Decision("retrain", triggers, window_start=window_start, dataset_drift=dataset_drift, checks=checks)
 
 
 def _quiet_reasons(signals: Signals, dataset_drift: bool, settings: PolicySettings) -> list[str]:

@@ -28,6 +28,8 @@ class BatchRecord(BaseModel):
     metric: float | None = None
     decision: DecisionName
     reasons: list[str] = Field(default_factory=list)
+    # Each rule's signal, value, threshold and whether it fired (retrainer.policy.SignalCheck).
+    signals: list[dict[str, Any]] = Field(default_factory=list)
     promoted: bool = False
     new_champion_version: str | None = None
     challenger_version: str | None = None

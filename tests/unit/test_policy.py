@@ -297,3 +297,22 @@ def test_feature_drift_below_the_dataset_threshold_is_mentioned_but_does_not_ret
     decision = decide(signals, [], _settings())
     assert decision.action == "none"
     assert decision.reasons == ["drift in x1, x2 (share 0.10, below the dataset drift threshold)"]
+
+
+def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired() -> None:
+    """A performance retrain reports every rule it looked at, with value and threshold, and which fired."""
+    from retrainer.policy import SignalCheck
+
+    settings = _settings(cooldown_batches=1, min_new_labelled_rows=100)
+    signals = Signals(batch_index=5, valid=True, drift_share=0.1, metric=ACCURACY, metric_value=0.6,
+                      reference_metric=0.8, champion_age_days=3.0, labelled_rows=500)
+    decision = decide(signals, [_calm(0, "init"), _calm(4)], settings)
+    assert decision.action == "retrain"
+    checks = {check.rule: check for check in decision.checks}
+    assert list(checks) == ["validation", "staleness", "performance", "drift", "cool-down", "minimum labels"]
+    assert checks["performance"] == SignalCheck("performance", "relative_metric_drop", pytest.approx(0.25),
+                                                settings.max_relative_drop, True)
+    assert checks["staleness"] == SignalCheck("staleness", "champion_age_days", 3.0, 30.0, False)
+    assert checks["drift"] == SignalCheck("drift", "drift_share", 0.1, 0.3, False)
+    assert checks["cool-down"] == SignalCheck("cool-down", "batches_since_retrain", 5.0, 1.0, False)
+    assert checks["minimum labels"].fired is False and checks["minimum labels"].value == 500.0

@@ -129,14 +129,13 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
 
     checks.append(SignalCheck("drift", "drift_share", signals.drift_share, settings.drift_share_threshold,
                               dataset_drift))
+    run = _drift_run(history) if dataset_drift else []
+    persisted = len(run) + 1
     if dataset_drift:
-        persisted_batches = len(_drift_run(history)) + 1
-        checks.append(SignalCheck("drift persistence", "drifted_batches_in_a_row", float(persisted_batches),
+        checks.append(SignalCheck("drift persistence", "drifted_batches_in_a_row", float(persisted),
                                   float(settings.drift_persistence_batches),
-                                  persisted_batches >= settings.drift_persistence_batches))
+                                  persisted >= settings.drift_persistence_batches))
     if dataset_drift and not triggers:
-        run = _drift_run(history)
-        persisted = len(run) + 1
         if persisted >= settings.drift_persistence_batches:
             share = signals.drift_share or 0.0
             triggers.append(

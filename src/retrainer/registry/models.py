@@ -96,15 +96,6 @@ class ModelRegistry:
     def champion(self) -> ModelVersionInfo | None:
         return self.version_by_alias(self.aliases.champion)
 
-    def aliases_now(self) -> dict[str, str | None]:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            model = self.client.get_registered_model(self.name)
-        except MlflowException:
-            return {}
-        return {alias: str(version) for alias, version in (model.aliases or {}).items()}
-
     def load_model(self, info: ModelVersionInfo) -> Any:
         """The scikit-learn pipeline of a version this pipeline registered (cached: versions are immutable)."""
         if info.version not in self._models:

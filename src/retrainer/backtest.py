@@ -7,15 +7,17 @@ is inferred from the first batches and written to `<workdir>/retrainer.yaml`.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from retrainer.config import RetrainerConfig, Task, build_config, load_config, write_config
+from retrainer.config import ENV_PREFIX, RetrainerConfig, Task, build_config, load_config, write_config
 from retrainer.data import BatchReadError, list_batch_files, read_batch
 from retrainer.observability import prepare_environment
 from retrainer.records import BatchRecord, write_timeline
@@ -94,6 +96,27 @@ def split_initial(paths: list[Path], k: int, target: str) -> tuple[list[Path], l
     return initial, rest, pd.concat(frames, ignore_index=True)
 
 
+# Settings never written to a config file (they may carry tokens): they reach the replay's flows,
+# which reload the written config, through the environment of this process instead.
+SECRET_SETTINGS = (("notifications", "webhook_url"), ("observability", "pushgateway_url"))
+
+
+@contextmanager
+def _secrets_in_environment(config: RetrainerConfig) -> Iterator[None]:
+    saved: dict[str, str | None] = {}
+    for section, name in SECRET_SETTINGS:
+        value = getattr(getattr(config, section), name)
+        key = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+        if value and key not in os.environ:
+            saved[key] = os.environ.get(key)
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key in saved:
+            os.environ.pop(key, None)
+
+
 def run_backtest(
     batch_dir: Path,
     target: str,
@@ -123,16 +146,17 @@ def run_backtest(
 
     total = len(paths)
     records: list[BatchRecord] = []
-    init_started = time.perf_counter()
-    for raw in initialise_champion(str(resolved_config), [str(p) for p in initial]):
-        records.append(BatchRecord.model_validate(raw))
-        if on_record:
-            on_record(records[-1], len(records), total)
-    startup = time.perf_counter() - init_started
-    for path in rest:
-        records.append(BatchRecord.model_validate(monitor_batch(str(resolved_config), str(path))))
-        if on_record:
-            on_record(records[-1], len(records), total)
+    with _secrets_in_environment(config):
+        init_started = time.perf_counter()
+        for raw in initialise_champion(str(resolved_config), [str(p) for p in initial]):
+            records.append(BatchRecord.model_validate(raw))
+            if on_record:
+                on_record(records[-1], len(records), total)
+        startup = time.perf_counter() - init_started
+        for path in rest:
+            records.append(BatchRecord.model_validate(monitor_batch(str(resolved_config), str(path))))
+            if on_record:
+                on_record(records[-1], len(records), total)
     if json_out is not None:
         write_timeline(records, json_out)
     stages: dict[str, float] = {}

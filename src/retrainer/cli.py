@@ -14,6 +14,7 @@ EPILOG = """examples:
   retrainer backtest ./batches --target y --json timeline.json
   retrainer init --config retrainer.yaml --data first_batch.parquet
   retrainer run --config retrainer.yaml landing/2026-03-02.csv
+  retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv
   retrainer suite check --config retrainer.yaml --last 10
 """
 
@@ -26,14 +27,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.backtest import BacktestError
     from retrainer.config import ConfigError
     from retrainer.data import BatchReadError
+    from retrainer.labels import LabelsError
     from retrainer.registry import RegistryError
     from retrainer.schema import SchemaError
     from retrainer.training import TrainingError
     from retrainer.suite_commands import SuiteCommandError
     from retrainer.validation import SuiteError
 
-    return (UserError, BacktestError, ConfigError, BatchReadError, RegistryError, SchemaError, SuiteError,
-            SuiteCommandError, TrainingError)
+    return (UserError, BacktestError, ConfigError, BatchReadError, LabelsError, RegistryError, SchemaError,
+            SuiteError, SuiteCommandError, TrainingError)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -99,6 +101,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     record = monitor_batch(str(Path(args.config).resolve()), str(Path(args.batch).resolve()),
                            move_rejected=not args.keep_rejected)
     print(json.dumps(record, indent=2, default=str))
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.observability import prepare_environment
+
+    config = load_config(args.config)
+    if not Path(args.labels).is_file():
+        raise UserError(f"{args.labels}: labels file not found (give a .csv or .parquet file)")
+    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    from retrainer.flows import join_late_labels
+
+    outcome = join_late_labels(str(Path(args.config).resolve()), str(Path(args.labels).resolve()))
+    print(json.dumps(outcome, indent=2, default=str))
     return 0
 
 
@@ -188,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("batch", help="batch file (.csv or .parquet)")
     run.add_argument("--keep-rejected", action="store_true",
                      help="copy a rejected batch to quarantine instead of moving it there")
+
+    late = add("labels", cmd_labels,
+               "Join labels that arrived after their batches (by id) and update those batches' performance.",
+               "retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv")
+    late.add_argument("--config", required=True)
+    late.add_argument("labels", help="file (.csv or .parquet) with the id column and the target column")
 
     suite = sub.add_parser("suite", help="Draft, dry-run and document the expectation suite.",
                            description="Work on a model's expectation suite (expectations/<model>.json).")

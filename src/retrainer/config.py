@@ -67,7 +67,20 @@ class PolicySettings(_Section):
         1, ge=0, description="Batches after a retrain during which drift alone cannot retrain again."
     )
     min_new_labelled_rows: int = Field(
-        200, ge=0, description="Labelled rows a batch must bring before a retrain is worth it."
+        200, ge=0, description="Labelled rows accepted since the champion's training window (this batch "
+        "included) before a retrain is worth it.",
+    )
+    max_estimated_drop: float | None = Field(
+        0.05, ge=0, description="When a batch has no labels: retrain when the champion's estimated metric "
+        "(calibrated confidence) is worse than its validation metric by more than this fraction; null disables.",
+    )
+    max_ood_share: float | None = Field(
+        0.2, ge=0, le=1, description="A shift when more than this share of rows is out of the training "
+        "distribution; counts like dataset drift for the persistence rule. null disables.",
+    )
+    followup_after_batches: int | None = Field(
+        2, ge=1, description="After a retrain on a narrow post-change window, retrain once more when this many "
+        "accepted batches of the new regime arrived (widening the window); null disables.",
     )
 
 
@@ -84,6 +97,14 @@ class DriftSettings(_Section):
     render_report: Literal["on_drift", "always", "never"] = Field(
         "on_drift", description="When to render the full Evidently HTML report."
     )
+    out_of_distribution: bool = Field(
+        True, description="Score rows with an isolation forest fitted on the champion's training data.",
+    )
+    ood_reference_quantile: float = Field(
+        0.01, gt=0, lt=0.5, description="A row is out of distribution when its normality score is below the "
+        "score this share of the training rows fall under (the share flagged on unchanged data).",
+    )
+    ood_top_rows: int = Field(50, ge=0, description="The most unusual rows of a batch kept for review.")
 
 
 class ValidationSettings(_Section):
@@ -135,6 +156,12 @@ class StorageSettings(_Section):
     def quarantine_dir(self, model: str) -> Path:
         return self.model_dir(model) / "quarantine"
 
+    def predictions_dir(self, model: str) -> Path:
+        return self.model_dir(model) / "predictions"
+
+    def labels_dir(self, model: str) -> Path:
+        return self.model_dir(model) / "labels"
+
     def timeline_path(self, model: str) -> Path:
         return self.model_dir(model) / "timeline.jsonl"
 
@@ -157,6 +184,26 @@ class NotificationSettings(_Section):
         description="Which outcomes notify (a promotion is also a retrain).",
     )
     timeout_seconds: float = Field(5.0, gt=0)
+
+
+class ObservabilitySettings(_Section):
+    """Metrics to a Prometheus Pushgateway and a JSON log line per cycle (for ELK and the like).
+    Set the Pushgateway from the environment: RETRAINER_OBSERVABILITY__PUSHGATEWAY_URL."""
+
+    pushgateway_url: str | None = Field(
+        None, description="e.g. http://127.0.0.1:9091; null: metrics are not pushed.",
+    )
+    job: str = Field("retrainer", description="The Pushgateway job label; the model name is the other label.")
+    features: list[str] | None = Field(
+        None, description="Features whose drift score is pushed (keeps series bounded); default: the first "
+        "`max_features` features in column order.",
+    )
+    max_features: int = Field(20, ge=0, description="Most per-feature drift series pushed per model.")
+    timeout_seconds: float = Field(5.0, gt=0)
+    json_log: str | None = Field(
+        None, description="Where the one-line JSON record of each cycle goes: 'stderr', 'stdout', or a file "
+        "path (appended; relative to the work dir); null: off.",
+    )
 
 
 class AliasNames(_Section):
@@ -192,6 +239,7 @@ class RetrainerConfig(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @classmethod
     def settings_customise_sources(
@@ -234,10 +282,11 @@ class RetrainerConfig(BaseSettings):
     def to_yaml_dict(self) -> dict[str, Any]:
         """Plain data for writing the config back out (paths as strings).
 
-        The webhook URL is left out: it often carries a token and belongs in the environment,
-        not in a file that may be committed.
+        The webhook and Pushgateway URLs are left out: they often carry a token and belong in
+        the environment, not in a file that may be committed.
         """
-        return self.model_dump(mode="json", exclude={"notifications": {"webhook_url"}})
+        return self.model_dump(mode="json",
+                               exclude={"notifications": {"webhook_url"}, "observability": {"pushgateway_url"}})
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -97,8 +97,8 @@ def _encoding_reason(path: Path) -> str:
     return "not UTF-8 text; save the file as UTF-8"
 
 
-class AcceptedStore:
-    """Accepted batches (features and labels), one parquet file each: training windows come from here."""
+class BatchFiles:
+    """One parquet file per batch, ``{index:06d}__{name}.parquet``, so that file-name order is batch order."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -109,17 +109,32 @@ class AcceptedStore:
         frame.to_parquet(path, index=False)
         return path
 
+    def paths(self) -> dict[int, Path]:
+        return {int(p.name.split("__", 1)[0]): p for p in sorted(self.folder.glob("*.parquet"))}
+
     def indices(self) -> list[int]:
-        return sorted(int(p.name.split("__", 1)[0]) for p in self.folder.glob("*.parquet"))
+        return sorted(self.paths())
+
+
+class AcceptedStore(BatchFiles):
+    """Accepted batches (features and labels): training windows come from here."""
 
     def load(self, first_index: int, last_index: int) -> pd.DataFrame:
         """Accepted batches with index in [first_index, last_index], concatenated in order."""
-        frames = [
-            pd.read_parquet(p)
-            for p in sorted(self.folder.glob("*.parquet"))
-            if first_index <= int(p.name.split("__", 1)[0]) <= last_index
-        ]
+        frames = [pd.read_parquet(path) for index, path in self.paths().items() if first_index <= index <= last_index]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+class PredictionStore(BatchFiles):
+    """The champion's predictions on each accepted batch, by row id: what late labels are scored against
+    (columns: ``id``, ``prediction``, and for classifiers ``probability__<class>``)."""
+
+
+def replace_file_atomically(path: Path, write: Any) -> None:
+    """Write a file beside `path` and move it over it: a reader sees the old or the new, never half."""
+    temporary = path.with_name(path.name + ".tmp")
+    write(temporary)
+    temporary.replace(path)
 
 
 def _free_stem(folder: Path, name: str) -> str:
@@ -169,6 +184,12 @@ def append_record(record: BatchRecord, journal: Path) -> None:
     journal.parent.mkdir(parents=True, exist_ok=True)
     with journal.open("a", encoding="utf-8") as out:
         out.write(record.model_dump_json() + "\n")
+
+
+def rewrite_journal(records: list[BatchRecord], journal: Path) -> None:
+    """Replace the journal (late labels update earlier records), atomically."""
+    text = "".join(record.model_dump_json() + "\n" for record in records)
+    replace_file_atomically(journal, lambda path: path.write_text(text, encoding="utf-8"))
 
 
 def read_journal(journal: Path) -> list[BatchRecord]:

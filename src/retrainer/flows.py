@@ -52,7 +52,7 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
     verdict = tasks.evaluate(rt, champion, challenger, window.holdout)
     promoted = tasks.promote(rt, challenger, champion, verdict)
     print(verdict.summary())
-    return {"challenger_version": challenger.version, "promoted": promoted,
+    return {"challenger_version": challenger.version, "promoted": promoted, "window_start": window.batches[0],
             "new_champion_version": challenger.version if promoted else None, "gate": verdict.to_dict()}
 
 
@@ -76,40 +76,67 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         if outcome.rejected_rows is not None:
             batch = tasks.split_off_rows(rt, batch, name, outcome)
     with timer.stage("score"):
-        scoring = tasks.measure_performance(rt, batch, scoring)
-    drift = None
+        scoring = tasks.measure_performance(rt, champion, batch, scoring)
+    drift = ood = None
     if outcome.valid:
         with timer.stage("drift"):
             drift = tasks.measure_drift(rt, champion, batch, scoring)
+        with timer.stage("ood"):
+            ood = tasks.measure_ood(rt, champion, batch)
     with timer.stage("decide"):
-        decision = tasks.decide(rt, index, batch, champion, outcome, drift, scoring, past)
+        decided = tasks.decide(rt, index, batch, champion, outcome, drift, ood, scoring, past)
+        decision = decided.decision
     quarantined = None
     if decision.action == "reject_batch":
         quarantined = tasks.quarantine(rt, batch_path, name, outcome)
     else:
         tasks.accept(rt, index, name, batch)
+        tasks.save_predictions(rt, index, name, batch, scoring)
     promotion: dict[str, Any] = {}
     if decision.action == "retrain":
         with timer.stage("retrain"):
-            retrain = retrain_evaluate_promote(config_path, index, decision.training_start(index), decision_id,
+            retrain = retrain_evaluate_promote(config_path, index, decision.training_start(), decision_id,
                                                decision.reasons, return_state=True)
         promotion = tasks.retrain_outcome(retrain)
     with timer.stage("record"):
-        reports = tasks.render_report(rt, champion, batch, drift, decision.action == "retrain", f"{index:06d}__{name}")
+        folder = f"{index:06d}__{name}"
+        reports = tasks.render_report(rt, champion, batch, drift, decision.action == "retrain", folder)
+        reports += tasks.save_ood_rows(rt, ood, folder)
     record = BatchRecord(
         batch=name, rows=delivered_rows, valid=outcome.valid, validation_failures=outcome.failures,
         validation_warnings=outcome.warnings, drift_share=drift.share if drift else None,
         dataset_drift=decision.dataset_drift if drift else None,
         drifted_features=drift.drifted_features if drift else [],
-        prediction_drift=drift.prediction_drift if drift else None, champion_version=champion.version,
-        metric_name=rt.metric.name, metric=scoring.metric, decision=decision.action, reasons=decision.reasons,
+        prediction_drift=drift.prediction_drift if drift else None,
+        drift_scores={f.column: f.score for f in drift.features} if drift else {},
+        target_drift=drift.target_drift.score if drift and drift.target_drift else None,
+        ood_share=ood.share if ood else None, shifted=decision.shifted if drift else None,
+        champion_version=champion.version, champion_age_days=decided.champion_age_days,
+        metric_name=rt.metric.name, metric=scoring.metric, metrics=scoring.metrics,
+        labelled_rows=scoring.labelled_rows, new_labelled_rows=decided.new_labelled_rows,
+        estimated_metric=scoring.estimate.value if scoring.estimate else None,
+        estimated_metric_std=scoring.estimate.std if scoring.estimate else None,
+        decision=decision.action, reasons=decision.reasons,
         signals=[asdict(check) for check in decision.checks],
+        followup=decision.followup,
         batch_index=index, content_hash=batch.content_hash, quarantined_as=quarantined, decision_id=decision_id,
         **promotion,
     )
     record = tasks.record_cycle(rt, record, outcome, drift, reports, timer)
     if move_rejected and quarantined is not None:
         tasks.remove_landed(batch_path, quarantined)  # only once the cycle is on record
-    # A webhook that is down must not fail the cycle: its failure stays in the flow run's state.
+    # A webhook or Pushgateway that is down must not fail the cycle: its failure is a warning.
+    tasks.log_cycle_json(rt, record)
+    tasks.warn_if_failed(tasks.push_metrics(rt, record, past, return_state=True), "metrics push")
     tasks.warn_if_failed(tasks.notify(rt, record, return_state=True), "webhook notification")
     return record.model_dump()
+
+
+@flow(name="join-late-labels", log_prints=True)
+def join_late_labels(config_path: str, labels_path: str) -> dict[str, Any]:
+    """Labels that arrived after their batches: fill the accepted batches and re-score their records."""
+    rt = tasks.runtime(config_path)
+    prepared = tasks.read_labels(rt, labels_path)
+    outcome = tasks.apply_labels(rt, prepared, labels_path)
+    print(outcome.summary())
+    return asdict(outcome)

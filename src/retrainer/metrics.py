@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import accuracy_score, mean_squared_error
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from retrainer.config import Task
 
@@ -26,6 +36,46 @@ def score(task: Task, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float:
     if task == "classification":
         return float(accuracy_score(np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)))
     return float(np.sqrt(mean_squared_error(np.asarray(y_true, float), np.asarray(y_pred, float))))
+
+
+def all_metrics(
+    task: Task,
+    y_true: npt.ArrayLike,
+    y_pred: npt.ArrayLike,
+    probabilities: npt.NDArray[np.float64] | None = None,
+    classes: Sequence[Any] | None = None,
+) -> dict[str, float]:
+    """Every metric a person reads for the task, beside the primary one.
+
+    Classification: accuracy, F1, precision, recall (the positive class is the last of the
+    model's sorted classes when there are two; macro averages otherwise) and ROC AUC when the
+    model gives probabilities and both classes occur. Regression: RMSE and MAE.
+    """
+    if task == "regression":
+        true, pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+        return {"rmse": float(np.sqrt(mean_squared_error(true, pred))), "mae": float(mean_absolute_error(true, pred))}
+    true, pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
+    observed = set(true) | set(pred)
+    labels = list(classes) if classes is not None else sorted(observed, key=str)
+    # Labels the model never saw (a batch of a new class) make it a multiclass problem here.
+    binary = len(labels) == 2 and observed <= set(labels)
+    if not observed <= set(labels):
+        labels = labels + sorted(observed - set(labels), key=str)
+    averaging: dict[str, Any] = {"average": "binary", "pos_label": labels[-1]} if binary else {"average": "macro"}
+    result = {
+        "accuracy": float(accuracy_score(true, pred)),
+        "f1": float(f1_score(true, pred, labels=labels, zero_division=0, **averaging)),
+        "precision": float(precision_score(true, pred, labels=labels, zero_division=0, **averaging)),
+        "recall": float(recall_score(true, pred, labels=labels, zero_division=0, **averaging)),
+    }
+    present = set(true)
+    if probabilities is not None and classes is not None and len(present) >= 2 and present <= set(classes):
+        # ROC AUC is undefined when a batch holds one class; then it is left out, not made up.
+        if binary:
+            result["roc_auc"] = float(roc_auc_score(true == labels[-1], probabilities[:, -1]))
+        elif present == set(classes):
+            result["roc_auc"] = float(roc_auc_score(true, probabilities, multi_class="ovr", labels=list(classes)))
+    return result
 
 
 def row_losses(task: Task, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> npt.NDArray[np.float64]:

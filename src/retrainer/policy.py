@@ -4,13 +4,24 @@ Rules, in order of precedence:
 1. a batch that failed a critical expectation is rejected (it is never trained on);
 2. staleness: a champion older than ``max_champion_age_days`` is retrained;
 3. performance: a measured metric worse than the champion's own validation metric by more
-   than ``max_relative_drop`` retrains at once (it confirms whatever drift there is);
-4. drift alone retrains only when dataset drift persisted ``drift_persistence_batches``
-   batches in a row — hysteresis, so one noisy batch does not cause a retrain.
+   than ``max_relative_drop`` retrains at once (it confirms whatever drift there is). Without
+   labels, the *estimated* metric (calibrated confidence) plays the same part, with
+   ``max_estimated_drop``;
+4. shift alone — dataset drift (``drift_share_threshold``) or a share of out-of-distribution
+   rows above ``max_ood_share`` — retrains only when it persisted
+   ``drift_persistence_batches`` batches in a row: hysteresis, so one noisy batch does not
+   cause a retrain;
+5. follow-up: a retrain triggered by a change trains on data since the change only, which may
+   be a single batch. Once ``followup_after_batches`` more accepted batches of the new regime
+   arrived, one follow-up retrain on the wider window gives the gate a better-fed challenger.
 Whatever fired, no retrain happens within ``cooldown_batches`` of the last one (the first
 champion counts): a gate that keeps failing, or a manual promotion still waiting, must not
 turn every batch into a retrain. A retrain also needs ``min_new_labelled_rows`` labelled rows
-in the batch, since a challenger is trained and judged on them.
+that arrived since the champion's training window, since a challenger is trained and judged
+on them.
+
+The training window follows the decision (``Decision.window_start``): from the first batch of
+the change that fired, never from the old regime.
 """
 
 from __future__ import annotations
@@ -36,9 +47,17 @@ class Signals:
     drifted_features: Sequence[str] = ()
     metric: MetricSpec | None = None
     metric_value: float | None = None
+    # Where metric_value was measured when not on this batch (late labels of an earlier batch):
+    # its description and that batch's index, where a retrain's window then starts.
+    metric_source: str | None = None
+    metric_batch_index: int | None = None
     reference_metric: float | None = None
+    # The champion's estimated metric from its calibrated confidence (when labels are missing).
+    estimated_metric_value: float | None = None
+    ood_share: float | None = None
     champion_age_days: float | None = None
-    labelled_rows: int = 0
+    # Labelled rows accepted since the champion's training window, this batch included.
+    new_labelled_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,7 +66,13 @@ class PastCycle:
 
     batch_index: int
     decision: str
+    # Dataset drift or too many out-of-distribution rows: what the hysteresis counts.
     dataset_drift: bool = False
+    # For retrains: the first batch trained on, and whether it was a follow-up retrain.
+    window_start: int | None = None
+    followup: bool = False
+    # The batch's name, for reasons a person reads.
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,16 +95,20 @@ class Decision:
     # so a challenger does not learn the world the champion already failed in.
     window_start: int | None = None
     dataset_drift: bool = False
+    # A shift (dataset drift or out-of-distribution rows) was seen: the hysteresis counts it.
+    shifted: bool = field(default=False, compare=False)
+    followup: bool = False
     # The evidence, not the verdict: two decisions are the same decision whatever they report.
     checks: list[SignalCheck] = field(default_factory=list, compare=False)
 
-    def training_start(self, index: int) -> int:
-        """First batch a challenger may train on: the change's first batch, else the current one."""
-        return self.window_start if self.window_start is not None else index
+    def training_start(self) -> int:
+        """First batch a challenger may train on: the change's first batch; with no change seen
+        (staleness), any — the training window's own size applies."""
+        return self.window_start if self.window_start is not None else 0
 
 
-def _drift_run(history: Sequence[PastCycle]) -> list[PastCycle]:
-    """The trailing run of consecutive accepted cycles with dataset drift (rejections skipped)."""
+def _shift_run(history: Sequence[PastCycle]) -> list[PastCycle]:
+    """The trailing run of consecutive accepted cycles with a shift (rejections skipped)."""
     run: list[PastCycle] = []
     for past in reversed(history):
         if past.decision == "reject_batch":
@@ -90,24 +119,62 @@ def _drift_run(history: Sequence[PastCycle]) -> list[PastCycle]:
     return run
 
 
-def _batches_since_retrain(signals: Signals, history: Sequence[PastCycle]) -> int | None:
-    for past in reversed(history):
-        if past.decision in ("retrain", "init"):
-            return signals.batch_index - past.batch_index
-    return None
+def _last_retrain(history: Sequence[PastCycle]) -> PastCycle | None:
+    return next((past for past in reversed(history) if past.decision in ("retrain", "init")), None)
 
 
-def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings) -> Decision:
+def _accepted_since(history: Sequence[PastCycle], index: int) -> int:
+    return sum(past.batch_index > index and past.decision != "reject_batch" for past in history)
+
+
+def _followup_window(history: Sequence[PastCycle], settings: PolicySettings, window_batches: int) -> int | None:
+    """Where a follow-up retrain would start (the last retrain's change point), when one is due.
+
+    Due once per change: the last retrain was triggered by a change, trained on fewer batches
+    than a full window, and ``followup_after_batches`` accepted batches (this one included)
+    arrived since.
+    """
+    if settings.followup_after_batches is None:
+        return None
+    last = _last_retrain(history)
+    if last is None or last.decision != "retrain" or last.followup or last.window_start is None:
+        return None
+    if last.batch_index - last.window_start + 1 >= window_batches:
+        return None
+    if _accepted_since(history, last.batch_index) + 1 < settings.followup_after_batches:
+        return None
+    return last.window_start
+
+
+def _performance_check(rule: str, signal: str, metric: MetricSpec | None, value: float | None,
+                       reference: float | None, tolerance: float | None) -> tuple[SignalCheck, str | None]:
+    """A metric against the champion's own validation metric: the check, and the reason if it fired."""
+    drop = None
+    if metric is not None and value is not None and reference is not None:
+        drop = relative_drop(metric, reference, value)
+    fired = drop is not None and tolerance is not None and drop > tolerance
+    check = SignalCheck(rule, signal, drop, tolerance, fired)
+    if not fired or metric is None or value is None or reference is None or tolerance is None:
+        return check, None
+    label = metric.name if rule == "performance" else f"estimated {metric.name}"
+    return check, (f"{label} {value:.3f} vs champion's {reference:.3f} "
+                   f"({drop:.1%} worse > {tolerance:.0%})")
+
+
+def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings,
+           window_batches: int | None = None) -> Decision:
+    """The action for one batch. `window_batches` is the training window's size in batches
+    (TrainingSettings.window_batches): a retrain on fewer earns a follow-up (rule 5)."""
     critical = SignalCheck("validation", "critical_failures", float(len(signals.critical_failures)), 0.0,
                            not signals.valid)
     if not signals.valid:
         return Decision("reject_batch", [f"critical: {failure}" for failure in signals.critical_failures],
                         checks=[critical])
 
-    dataset_drift = signals.drift_share is not None and signals.drift_share > settings.drift_share_threshold
-    triggers: list[str] = []
-    window_start = signals.batch_index
     checks = [critical]
+    triggers: list[str] = []
+    # No change seen: no reason to narrow the window (the training window's own size applies).
+    window_start: int | None = None
 
     stale = (settings.max_champion_age_days is not None and signals.champion_age_days is not None
              and signals.champion_age_days > settings.max_champion_age_days)
@@ -116,37 +183,65 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     if stale:
         triggers.append(f"champion age {signals.champion_age_days:.1f} d > {settings.max_champion_age_days:g} d")
 
-    drop = None
-    if signals.metric is not None and signals.metric_value is not None and signals.reference_metric is not None:
-        drop = relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
-    dropped = drop is not None and drop > settings.max_relative_drop
-    checks.append(SignalCheck("performance", "relative_metric_drop", drop, settings.max_relative_drop, dropped))
-    if dropped and signals.metric and signals.metric_value is not None and signals.reference_metric is not None:
-        triggers.append(
-            f"{signals.metric.name} {signals.metric_value:.3f} vs champion's {signals.reference_metric:.3f} "
-            f"({drop:.1%} worse > {settings.max_relative_drop:.0%})"
-        )
+    measured, reason = _performance_check("performance", "relative_metric_drop", signals.metric,
+                                          signals.metric_value, signals.reference_metric, settings.max_relative_drop)
+    checks.append(measured)
+    if reason:
+        triggers.append(reason if signals.metric_source is None else f"{reason} on {signals.metric_source}")
+        window_start = signals.batch_index if signals.metric_batch_index is None else signals.metric_batch_index
+    if signals.metric_value is None and signals.estimated_metric_value is not None:
+        # Labels are late or absent: the calibrated estimate stands in for the measured metric.
+        estimated, reason = _performance_check(
+            "estimated performance", "estimated_relative_metric_drop", signals.metric,
+            signals.estimated_metric_value, signals.reference_metric, settings.max_estimated_drop)
+        checks.append(estimated)
+        if reason:
+            triggers.append(reason)
+            window_start = signals.batch_index
 
+    dataset_drift = signals.drift_share is not None and signals.drift_share > settings.drift_share_threshold
     checks.append(SignalCheck("drift", "drift_share", signals.drift_share, settings.drift_share_threshold,
                               dataset_drift))
-    run = _drift_run(history) if dataset_drift else []
+    out_of_distribution = (settings.max_ood_share is not None and signals.ood_share is not None
+                           and signals.ood_share > settings.max_ood_share)
+    if signals.ood_share is not None:
+        checks.append(SignalCheck("out-of-distribution", "ood_share", signals.ood_share, settings.max_ood_share,
+                                  out_of_distribution))
+    shifted = dataset_drift or out_of_distribution
+    run = _shift_run(history) if shifted else []
     persisted = len(run) + 1
-    if dataset_drift:
-        checks.append(SignalCheck("drift persistence", "drifted_batches_in_a_row", float(persisted),
+    if shifted:
+        checks.append(SignalCheck("drift persistence", "shifted_batches_in_a_row", float(persisted),
                                   float(settings.drift_persistence_batches),
                                   persisted >= settings.drift_persistence_batches))
-    if dataset_drift and not triggers:
-        if persisted >= settings.drift_persistence_batches:
-            share = signals.drift_share or 0.0
-            triggers.append(
-                f"drift_share {share:.2f} > {settings.drift_share_threshold:.2f} for {persisted} batches"
-            )
-            window_start = run[-1].batch_index if run else signals.batch_index
+    # A persistent shift is named even beside staleness, and then it narrows the window to the
+    # shift's start; a performance drop overrides it (the window starts where the drop showed).
+    if shifted and window_start is None and persisted >= settings.drift_persistence_batches:
+        what = []
+        if dataset_drift:
+            what.append(f"drift_share {signals.drift_share or 0:.2f} > {settings.drift_share_threshold:.2f}")
+        if out_of_distribution:
+            what.append(f"ood_share {signals.ood_share or 0:.2f} > {settings.max_ood_share or 0:.2f}")
+        triggers.append(f"{' and '.join(what)} for {persisted} batches")
+        window_start = run[-1].batch_index if run else signals.batch_index
+
+    followup = False
+    if not triggers and window_batches is not None:
+        start = _followup_window(history, settings, window_batches)
+        if start is not None:
+            followup = True
+            window_start = start
+            since = next((past.name for past in history if past.batch_index == start and past.name), f"#{start}")
+            triggers.append(f"follow-up: {settings.followup_after_batches} batches of the new regime since "
+                            f"the change at '{since}'; widening the training window")
+        if settings.followup_after_batches is not None:
+            checks.append(SignalCheck("follow-up", "followup_due", float(followup), 1.0, followup))
 
     if not triggers:
-        return Decision("none", _quiet_reasons(signals, dataset_drift, settings), dataset_drift=dataset_drift,
-                        checks=checks)
-    since_retrain = _batches_since_retrain(signals, history)
+        return Decision("none", _quiet_reasons(signals, dataset_drift, out_of_distribution, settings),
+                        dataset_drift=dataset_drift, shifted=shifted, checks=checks)
+    last = _last_retrain(history)
+    since_retrain = None if last is None else signals.batch_index - last.batch_index
     cooling = since_retrain is not None and since_retrain <= settings.cooldown_batches
     checks.append(SignalCheck("cool-down", "batches_since_retrain",
                               None if since_retrain is None else float(since_retrain),
@@ -156,27 +251,37 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
             "none",
             triggers + [f"but in cool-down: {since_retrain} batch(es) since the last retrain "
                         f"<= {settings.cooldown_batches}"],
-            dataset_drift=dataset_drift, checks=checks,
+            dataset_drift=dataset_drift, shifted=shifted, checks=checks,
         )
-    too_few = signals.labelled_rows < settings.min_new_labelled_rows
-    checks.append(SignalCheck("minimum labels", "labelled_rows", float(signals.labelled_rows),
+    too_few = signals.new_labelled_rows < settings.min_new_labelled_rows
+    checks.append(SignalCheck("minimum labels", "new_labelled_rows", float(signals.new_labelled_rows),
                               float(settings.min_new_labelled_rows), too_few))
     if too_few:
         return Decision(
             "none",
-            triggers + [f"but only {signals.labelled_rows} labelled rows < {settings.min_new_labelled_rows}"],
-            dataset_drift=dataset_drift, checks=checks,
+            triggers + [f"but only {signals.new_labelled_rows} new labelled rows since the champion's "
+                        f"training window < {settings.min_new_labelled_rows}"],
+            dataset_drift=dataset_drift, shifted=shifted, checks=checks,
         )
-    return Decision("retrain", triggers, window_start=window_start, dataset_drift=dataset_drift, checks=checks)
+    return Decision("retrain", triggers, window_start=window_start, dataset_drift=dataset_drift, shifted=shifted,
+                    followup=followup, checks=checks)
 
 
-def _quiet_reasons(signals: Signals, dataset_drift: bool, settings: PolicySettings) -> list[str]:
-    """Why nothing fired, when something was close: a drift seen but not yet persistent."""
+def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: bool,
+                   settings: PolicySettings) -> list[str]:
+    """Why nothing fired, when something was close: a shift seen but not yet persistent."""
+    reasons = []
     if dataset_drift:
-        return [
+        reasons.append(
             f"drift_share {signals.drift_share:.2f} > {settings.drift_share_threshold:.2f}, "
             f"waiting for {settings.drift_persistence_batches} batches or a performance drop"
-        ]
-    if signals.drifted_features:
-        return [f"drift in {', '.join(signals.drifted_features)} (share {signals.drift_share or 0:.2f}, below the dataset drift threshold)"]
-    return []
+        )
+    elif signals.drifted_features:
+        reasons.append(f"drift in {', '.join(signals.drifted_features)} (share {signals.drift_share or 0:.2f}, "
+                       "below the dataset drift threshold)")
+    if out_of_distribution:
+        reasons.append(
+            f"ood_share {signals.ood_share:.2f} > {settings.max_ood_share:.2f}, "
+            f"waiting for {settings.drift_persistence_batches} batches or a performance drop"
+        )
+    return reasons

@@ -23,9 +23,27 @@ class BatchRecord(BaseModel):
     dataset_drift: bool | None = None
     drifted_features: list[str] = Field(default_factory=list)
     prediction_drift: float | None = None
+    # Every feature's drift score (p-value or distance, per its stat test), also below threshold.
+    drift_scores: dict[str, float] = Field(default_factory=dict)
+    target_drift: float | None = None
+    # Share of rows out of the training distribution (isolation forest fitted with the champion).
+    ood_share: float | None = None
+    # Dataset drift or too many out-of-distribution rows: what the persistence rule counts.
+    shifted: bool | None = None
     champion_version: str | None = None
+    champion_age_days: float | None = None
     metric_name: str | None = None
     metric: float | None = None
+    # Every realized metric on the batch's labelled rows (accuracy, f1, … / rmse, mae).
+    metrics: dict[str, float] = Field(default_factory=dict)
+    labelled_rows: int = 0
+    # Labelled rows accepted since the champion's training window, this batch included.
+    new_labelled_rows: int | None = None
+    # The champion's estimated metric from its calibrated confidence, and its standard deviation.
+    estimated_metric: float | None = None
+    estimated_metric_std: float | None = None
+    # Set when labels arrived after the cycle (`retrainer labels`): when, and how many rows.
+    late_labels_at: str | None = None
     decision: DecisionName
     reasons: list[str] = Field(default_factory=list)
     # Each rule's signal, value, threshold and whether it fired (retrainer.policy.SignalCheck).
@@ -34,6 +52,9 @@ class BatchRecord(BaseModel):
     new_champion_version: str | None = None
     challenger_version: str | None = None
     retrain_error: str | None = None
+    # A retrain's first training batch (the change point) and whether it was a follow-up.
+    window_start: int | None = None
+    followup: bool = False
     gate: dict[str, Any] | None = None
     batch_index: int = 0
     content_hash: str | None = None
@@ -41,6 +62,20 @@ class BatchRecord(BaseModel):
     decision_id: str = ""
     mlflow_run_id: str | None = None
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+def labelled_since_champion(records: list[BatchRecord], champion_version: str | None) -> int:
+    """Labelled rows accepted after the last batch the champion was trained on.
+
+    The champion's training window ends at the cycle that made it (its retrain or the initial
+    batches); a champion moved by hand to a version the journal does not know counts from the
+    latest retrain.
+    """
+    made = [r.batch_index for r in records
+            if champion_version is not None and r.new_champion_version == champion_version]
+    trained = [r.batch_index for r in records if r.decision in ("init", "retrain")]
+    end = max(made) if made else max(trained, default=-1)
+    return sum(r.labelled_rows for r in records if r.batch_index > end and r.decision in ("none", "retrain"))
 
 
 class TimelineSummary(BaseModel):

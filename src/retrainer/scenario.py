@@ -41,8 +41,9 @@ SCRIPT: tuple[ScriptedBatch, ...] = (
     ScriptedBatch("day-09", "temperature in °F", "reject_batch", fahrenheit=True),
     ScriptedBatch("day-10", "stable", "none"),
     ScriptedBatch("day-11", "concept change", "retrain: accuracy drops; promote v2", concept=1),
-    *(ScriptedBatch(f"day-{d:02d}", "new concept", "none: v2 serves, accuracy recovers", concept=1)
-      for d in range(12, 17)),
+    ScriptedBatch("day-12", "new concept", "none: v2 serves, accuracy recovers", concept=1),
+    ScriptedBatch("day-13", "new concept", "retrain: follow-up on days 11-13; the gate decides", concept=1),
+    *(ScriptedBatch(f"day-{d:02d}", "new concept", "none", concept=1) for d in range(14, 17)),
 )
 
 

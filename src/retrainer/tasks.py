@@ -25,13 +25,28 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from retrainer import data, notifications, policy
+from retrainer import data, labels, notifications, policy
 from retrainer.config import RetrainerConfig, load_config
 from retrainer.evaluation import GateVerdict, gate
-from retrainer.monitoring import DriftResult, champion_age_days, compute_drift, render_drift_report, report_wanted
-from retrainer.metrics import MetricSpec, primary_metric, score
-from retrainer.observability import StageTimer
-from retrainer.records import BatchRecord
+from retrainer.monitoring import (
+    DriftResult,
+    Estimate,
+    NoveltyModel,
+    OodResult,
+    PerformanceEstimator,
+    champion_age_days,
+    check_stattests,
+    compute_drift,
+    estimate_accuracy,
+    fit_estimator,
+    fit_novelty,
+    render_drift_report,
+    report_wanted,
+    score_novelty,
+)
+from retrainer.metrics import MetricSpec, all_metrics, primary_metric
+from retrainer.observability import StageTimer, cycle_log_line, cycle_samples, push_cycle, write_cycle_log
+from retrainer.records import BatchRecord, labelled_since_champion
 from retrainer.registry import ModelRegistry, ModelVersionInfo, RegistryError, connect, log_cycle
 from retrainer.schema import (
     BatchSchema,
@@ -41,7 +56,7 @@ from retrainer.schema import (
     schema_from_settings,
     target_values,
 )
-from retrainer.training import TrainedModel, labelled_rows, split_holdout, train
+from retrainer.training import TrainedModel, TrainingError, labelled_rows, split_holdout, train
 from retrainer.validation import ValidationOutcome, draft_suite, save_suite, validate_batch
 
 TRANSIENT_MLFLOW_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED")
@@ -69,8 +84,11 @@ class Runtime:
     config_path: Path
     config: RetrainerConfig
     registry: ModelRegistry
-    # Per champion version: the reference as model input, and the champion's predictions on it.
-    reference_inputs: dict[str, tuple[pd.DataFrame, np.ndarray]] = field(default_factory=dict)
+    # Per champion version: the reference as model input, the champion's predictions on it,
+    # and the reference's labels.
+    reference_inputs: dict[str, tuple[pd.DataFrame, np.ndarray, pd.Series]] = field(default_factory=dict)
+    # Per champion version: the isolation forest fitted on its training data.
+    novelty: dict[str, NoveltyModel] = field(default_factory=dict)
 
     @property
     def schema(self) -> BatchSchema:
@@ -88,6 +106,7 @@ class Runtime:
 @functools.lru_cache(maxsize=8)
 def _runtime(config_path: str, modified: float) -> Runtime:
     config = data.with_saved_columns(load_config(config_path))
+    check_stattests(config.drift, config_path)
     client = connect(config)
     return Runtime(Path(config_path), config, ModelRegistry(client, config))
 
@@ -137,12 +156,20 @@ def find_champion(rt: Runtime) -> ModelVersionInfo:
     return champion
 
 
+PERFORMANCE_ESTIMATOR = "performance_estimator.json"
+
+
 @dataclass
 class Scoring:
     # The champion's predictions, indexed like the batch's rows.
     predictions: pd.Series | None = None
+    # Classifiers: the class probabilities (columns in `classes` order), indexed like the rows.
+    probabilities: pd.DataFrame | None = None
+    classes: list[Any] | None = None
     metric: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
     labelled_rows: int = 0
+    estimate: Estimate | None = None
 
 
 @task(name="score batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
@@ -153,24 +180,47 @@ def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Sc
     if batch.frame is None or any(c not in batch.frame.columns for c in schema.features):
         return Scoring()
     model = rt.registry.load_model(champion)
-    return Scoring(pd.Series(model.predict(feature_frame(batch.frame, schema)), index=batch.frame.index))
+    inputs = feature_frame(batch.frame, schema)
+    predictions = pd.Series(model.predict(inputs), index=batch.frame.index)
+    if schema.task != "classification" or not hasattr(model, "predict_proba"):
+        return Scoring(predictions)
+    classes = list(model.classes_)
+    return Scoring(predictions, pd.DataFrame(np.asarray(model.predict_proba(inputs)), index=batch.frame.index),
+                   classes)
 
 
-@task(name="measure performance", cache_policy=NO_CACHE)
-def measure_performance(rt: Runtime, batch: BatchRead, scoring: Scoring) -> Scoring:
-    """The champion's metric on the batch's labelled rows (those kept, after row-level quarantine)."""
+def _estimate(rt: Runtime, champion: ModelVersionInfo, probabilities: pd.DataFrame) -> Estimate | None:
+    document = rt.registry.load_document(champion, PERFORMANCE_ESTIMATOR)
+    estimator = PerformanceEstimator.from_dict(document) if document else None
+    if estimator is None or probabilities.empty:
+        return None
+    return estimate_accuracy(estimator, probabilities.to_numpy().max(axis=1))
+
+
+@task(name="measure performance", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
+      retry_condition_fn=_transient)
+def measure_performance(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, scoring: Scoring) -> Scoring:
+    """The champion's metrics on the batch's labelled rows (those kept, after row-level quarantine),
+    and its estimated metric from calibrated confidence, which needs no labels."""
     schema = rt.schema
     if batch.frame is None or scoring.predictions is None:
         return scoring
-    predictions = scoring.predictions.loc[batch.frame.index]
+    rows = batch.frame.index
+    predictions = scoring.predictions.loc[rows]
+    probabilities = None if scoring.probabilities is None else scoring.probabilities.loc[rows]
+    kept = Scoring(predictions, probabilities, scoring.classes,
+                   estimate=None if probabilities is None else _estimate(rt, champion, probabilities))
     if not has_labels(batch.frame, schema):
-        return Scoring(predictions)
+        return kept
     targets = target_values(batch.frame, schema)
     labelled = targets.notna()  # a label that is not a number (regression) counts as missing
     if not labelled.any():
-        return Scoring(predictions)
-    metric = score(schema.task, targets[labelled], predictions[labelled])
-    return Scoring(predictions, metric, int(labelled.sum()))
+        return kept
+    kept.metrics = all_metrics(schema.task, targets[labelled], predictions[labelled],
+                               None if probabilities is None else probabilities[labelled].to_numpy(), scoring.classes)
+    kept.metric = kept.metrics[rt.metric.name]
+    kept.labelled_rows = int(labelled.sum())
+    return kept
 
 
 # -- validation, drift, decision ----------------------------------------------------------------
@@ -189,11 +239,13 @@ def validate(rt: Runtime, batch: BatchRead, past: list[BatchRecord]) -> Validati
     return validate_batch(batch.frame, rt.schema, rt.config.suite_path, rt.config.validation)
 
 
-def _reference_inputs(rt: Runtime, champion: ModelVersionInfo) -> tuple[pd.DataFrame, np.ndarray]:
+def _reference_inputs(rt: Runtime, champion: ModelVersionInfo) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
     if champion.version not in rt.reference_inputs:
-        reference = feature_frame(rt.registry.load_reference(champion), rt.schema)
+        snapshot = rt.registry.load_reference(champion)
+        reference = feature_frame(snapshot, rt.schema)
         predictions = np.asarray(rt.registry.load_model(champion).predict(reference))
-        rt.reference_inputs = {champion.version: (reference, predictions)}
+        # Re-based whenever the champion changes: only the serving champion's reference is kept.
+        rt.reference_inputs = {champion.version: (reference, predictions, target_values(snapshot, rt.schema))}
     return rt.reference_inputs[champion.version]
 
 
@@ -201,12 +253,28 @@ def _reference_inputs(rt: Runtime, champion: ModelVersionInfo) -> tuple[pd.DataF
 def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, scoring: Scoring) -> DriftResult:
     """Drift against the champion's own training data (train/serve skew), features and predictions."""
     assert batch.frame is not None
-    reference, reference_predictions = _reference_inputs(rt, champion)
+    reference, reference_predictions, reference_target = _reference_inputs(rt, champion)
+    labels = target_values(batch.frame, rt.schema) if has_labels(batch.frame, rt.schema) else None
     return compute_drift(
         reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift,
         rt.config.policy.drift_share_threshold, reference_predictions,
         None if scoring.predictions is None else scoring.predictions.to_numpy(),
+        reference_target, labels,
     )
+
+
+@task(name="measure out-of-distribution rows", cache_policy=NO_CACHE)
+def measure_ood(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> OodResult | None:
+    """The share of rows unlike the champion's training data; the most unusual saved for review."""
+    settings = rt.config.drift
+    if not settings.out_of_distribution or batch.frame is None or batch.frame.empty:
+        return None
+    if champion.version not in rt.novelty:
+        reference, _, _ = _reference_inputs(rt, champion)
+        rt.novelty = {champion.version: fit_novelty(reference, rt.schema, settings.ood_reference_quantile,
+                                                    rt.config.training.seed)}
+    return score_novelty(rt.novelty[champion.version], feature_frame(batch.frame, rt.schema), rt.schema,
+                         settings.ood_top_rows)
 
 
 def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
@@ -222,7 +290,28 @@ def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
 
 
 def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:
-    return [policy.PastCycle(r.batch_index, r.decision, bool(r.dataset_drift)) for r in records]
+    return [policy.PastCycle(r.batch_index, r.decision, bool(r.dataset_drift if r.shifted is None else r.shifted),
+                             r.window_start, r.followup, r.batch)
+            for r in records]
+
+
+def _late_measurement(history: list[BatchRecord], champion_version: str) -> BatchRecord | None:
+    """The newest batch this champion served whose labels came late: the freshest measured metric
+    when the current batch has no labels."""
+    served = [r for r in history if r.champion_version == champion_version and r.decision in ("none", "retrain")
+              and r.late_labels_at is not None and r.metric is not None]
+    made = max((r.batch_index for r in history if r.new_champion_version == champion_version), default=-1)
+    served = [r for r in served if r.batch_index > made]
+    return served[-1] if served else None
+
+
+@dataclass
+class DecisionInputs:
+    """What `decide` saw, besides the decision: recorded as they were."""
+
+    decision: policy.Decision
+    champion_age_days: float | None
+    new_labelled_rows: int
 
 
 @task(name="decide", cache_policy=NO_CACHE)
@@ -233,9 +322,18 @@ def decide(
     champion: ModelVersionInfo,
     outcome: ValidationOutcome,
     drift: DriftResult | None,
+    ood: OodResult | None,
     scoring: Scoring,
     history: list[BatchRecord],
-) -> policy.Decision:
+) -> DecisionInputs:
+    age = champion_age_days(champion.trained_until, _batch_time(batch, rt.schema))
+    new_labelled = labelled_since_champion(history, champion.version) + scoring.labelled_rows
+    metric_value, metric_source, metric_index = scoring.metric, None, None
+    if metric_value is None:
+        late = _late_measurement(history, champion.version)
+        if late is not None:
+            metric_value, metric_source, metric_index = late.metric, f"late labels of batch '{late.batch}'", \
+                late.batch_index
     signals = policy.Signals(
         batch_index=index,
         valid=outcome.valid,
@@ -243,12 +341,17 @@ def decide(
         drift_share=drift.share if drift else None,
         drifted_features=drift.drifted_features if drift else (),
         metric=rt.metric,
-        metric_value=scoring.metric,
+        metric_value=metric_value,
+        metric_source=metric_source,
+        metric_batch_index=metric_index,
         reference_metric=champion.validation_metric,
-        champion_age_days=champion_age_days(champion.trained_until, _batch_time(batch, rt.schema)),
-        labelled_rows=scoring.labelled_rows,
+        estimated_metric_value=scoring.estimate.value if scoring.estimate else None,
+        ood_share=ood.share if ood else None,
+        champion_age_days=age,
+        new_labelled_rows=new_labelled,
     )
-    return policy.decide(signals, _past_cycles(history), rt.config.policy)
+    decision = policy.decide(signals, _past_cycles(history), rt.config.policy, rt.config.training.window_batches)
+    return DecisionInputs(decision, age, new_labelled)
 
 
 # -- where the batch goes -------------------------------------------------------------------------
@@ -277,6 +380,119 @@ def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: Validation
 def accept(rt: Runtime, index: int, name: str, batch: BatchRead) -> None:
     assert batch.frame is not None
     data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).add(index, name, batch.frame)
+
+
+@task(name="save predictions", cache_policy=NO_CACHE)
+def save_predictions(rt: Runtime, index: int, name: str, batch: BatchRead, scoring: Scoring) -> Path | None:
+    """The champion's predictions by row id, kept so that labels arriving later can score them."""
+    id_column = rt.schema.id_column
+    if batch.frame is None or scoring.predictions is None or id_column is None or id_column not in batch.frame:
+        return None
+    rows = batch.frame.index
+    frame = labels.prediction_frame(
+        batch.frame[id_column], scoring.predictions.loc[rows],
+        None if scoring.probabilities is None else scoring.probabilities.loc[rows], scoring.classes)
+    return data.PredictionStore(rt.config.storage.predictions_dir(rt.config.model.name)).add(index, name, frame)
+
+
+@task(name="read labels", cache_policy=NO_CACHE)
+def read_labels(rt: Runtime, path: str) -> labels.PreparedLabels:
+    try:
+        frame = data.read_batch(Path(path))
+    except data.BatchReadError as exc:
+        raise labels.LabelsError(f"{path}: {exc}") from None
+    try:
+        return labels.prepare_labels(frame, rt.schema)
+    except labels.LabelsError as exc:
+        raise labels.LabelsError(f"{path}: {exc}") from None
+
+
+@dataclass
+class LabelsOutcome:
+    # Batch name -> rows newly labelled.
+    batches: dict[str, int] = field(default_factory=dict)
+    already_labelled: int = 0
+    unmatched: int = 0
+    unusable: int = 0
+    duplicate_ids: int = 0
+    kept_as: str | None = None
+
+    def summary(self) -> str:
+        parts = [f"{rows} row(s) of {name}" for name, rows in self.batches.items()] or ["no batch"]
+        text = f"labelled {', '.join(parts)}"
+        extra = [f"{self.already_labelled} already labelled (kept)" if self.already_labelled else "",
+                 f"{self.unmatched} with an unknown id" if self.unmatched else "",
+                 f"{self.unusable} without id or label" if self.unusable else "",
+                 f"{self.duplicate_ids} duplicate id(s), the last line kept" if self.duplicate_ids else ""]
+        extra = [e for e in extra if e]
+        if extra:
+            text += "; " + ", ".join(extra)
+        if self.kept_as:
+            text += f"; unused lines kept in {self.kept_as}"
+        return text
+
+
+@task(name="apply late labels", cache_policy=NO_CACHE)
+def apply_labels(rt: Runtime, prepared: labels.PreparedLabels, source: str) -> LabelsOutcome:
+    """Fill the accepted batches' missing targets, re-score what the champion of the time predicted,
+    and update those batches' records (journal and MLflow run)."""
+    schema, model = rt.schema, rt.config.model.name
+    accepted = data.AcceptedStore(rt.config.storage.accepted_dir(model)).paths()
+    predictions = data.PredictionStore(rt.config.storage.predictions_dir(model)).paths()
+    records = data.read_journal(rt.journal)
+    by_index = {r.batch_index: position for position, r in enumerate(records)}
+    outcome = LabelsOutcome(unusable=len(prepared.unusable), duplicate_ids=prepared.duplicate_ids)
+    matched: set[str] = set()
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for index, path in accepted.items():
+        batch = pd.read_parquet(path)
+        if schema.id_column not in batch.columns:
+            continue
+        joined = labels.join_labels(batch, prepared.labels, schema)
+        matched |= joined.matched_ids
+        outcome.already_labelled += joined.already_labelled
+        if joined.newly_labelled == 0:
+            continue
+        # Training windows read the accepted store: from now on they see these labels.
+        data.replace_file_atomically(path, lambda target: joined.frame.to_parquet(target, index=False))
+        position = by_index.get(index)
+        if position is None or index not in predictions:
+            continue
+        metrics, rows = labels.batch_metrics(joined.frame, pd.read_parquet(predictions[index]), schema)
+        record = records[position]
+        records[position] = record.model_copy(update={
+            "metrics": metrics, "metric": metrics.get(rt.metric.name), "labelled_rows": rows,
+            "late_labels_at": stamp,
+        })
+        outcome.batches[record.batch] = joined.newly_labelled
+        if record.mlflow_run_id:
+            _log_late_metrics(rt, record.mlflow_run_id, metrics, rows)
+    data.rewrite_journal(records, rt.journal)
+    unused = ~prepared.labels.index.isin(list(matched))
+    outcome.unmatched = int(unused.sum())
+    if outcome.unmatched or outcome.unusable:
+        # Never dropped silently: labels for rows not seen yet (or never) wait in a file.
+        folder = rt.config.storage.labels_dir(model)
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = folder / f"unused-{stamp.replace(':', '')}-{Path(source).stem}.csv"
+        unmatched = prepared.labels[unused].rename_axis(schema.id_column).reset_index()
+        pd.concat([unmatched, prepared.unusable[[c for c in unmatched.columns if c in prepared.unusable]]],
+                  ignore_index=True).to_csv(kept, index=False)
+        outcome.kept_as = str(kept)
+    return outcome
+
+
+def _log_late_metrics(rt: Runtime, run_id: str, metrics: dict[str, float], rows: int) -> None:
+    from mlflow.entities import Metric
+    from mlflow.utils.time import get_current_time_millis
+
+    now = get_current_time_millis()
+    # Step 1: the value after late labels, beside the step-0 value the cycle logged.
+    values = {"labelled_rows": float(rows), **{f"metric_{k}": v for k, v in metrics.items()}}
+    if rt.metric.name in metrics:
+        values["metric"] = metrics[rt.metric.name]
+    rt.registry.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 1) for k, v in values.items()])
+    rt.registry.client.set_tag(run_id, "retrainer.late_labels", "true")
 
 
 def history(rt: Runtime) -> list[BatchRecord]:
@@ -335,16 +551,33 @@ def assemble_window(rt: Runtime, window_start: int, index: int) -> TrainingWindo
     """Accepted batches from the change (at most `window_batches`), minus a holdout of the newest one."""
     first = max(window_start, index - rt.config.training.window_batches + 1)
     store = data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name))
-    older = store.load(first, index - 1)
-    newest = store.load(index, index)
-    rest, holdout = split_holdout(newest, rt.schema, rt.config.training.holdout_fraction, rt.config.training.seed)
+    batches = [i for i in store.indices() if first <= i <= index]
+    # The holdout comes from the newest batch that has labels: the triggering batch, unless its
+    # labels are late (then an earlier one, whose labels have arrived).
+    labelled = [i for i in reversed(batches) if not labelled_rows(store.load(i, i), rt.schema).empty]
+    if not labelled:
+        raise TrainingError(f"no labelled rows in the training window (batches {first}..{index}): "
+                            "labels may still be on their way (`retrainer labels`)")
+    newest = labelled[0]
+    older = pd.concat([store.load(i, i) for i in batches if i != newest], ignore_index=True) \
+        if len(batches) > 1 else pd.DataFrame()
+    rest, holdout = split_holdout(store.load(newest, newest), rt.schema, rt.config.training.holdout_fraction,
+                                  rt.config.training.seed)
     window = pd.concat([older, rest], ignore_index=True) if not older.empty else rest
-    return TrainingWindow(window, holdout, [i for i in store.indices() if first <= i <= index])
+    return TrainingWindow(window, holdout, batches)
 
 
 @task(name="train challenger", cache_policy=NO_CACHE)
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
     return train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
+
+
+def _version_documents(trained: TrainedModel) -> dict[str, dict[str, Any]]:
+    """JSON documents stored with a version: its confidence calibration, when it is a classifier."""
+    if trained.validation_confidence is None or trained.validation_right is None:
+        return {}
+    estimator = fit_estimator(trained.validation_confidence, trained.validation_right)
+    return {PERFORMANCE_ESTIMATOR: estimator.to_dict()} if estimator else {}
 
 
 @task(name="register model version", cache_policy=NO_CACHE)
@@ -380,6 +613,7 @@ def register(
         tags=tags,
         description=description,
         run_name=f"train-{decision_id}",
+        documents=_version_documents(trained),
     )
     rt.registry.set_alias(alias, info.version)
     return info
@@ -442,13 +676,25 @@ def draft(rt: Runtime, frame: pd.DataFrame) -> str:
 
 
 # -- the record -------------------------------------------------------------------------------
+@task(name="save out-of-distribution rows", cache_policy=NO_CACHE)
+def save_ood_rows(rt: Runtime, ood: OodResult | None, folder_name: str) -> list[Path]:
+    """The batch's most unusual rows, for a person to review beside the cycle's record."""
+    if ood is None or ood.top_rows.empty:
+        return []
+    folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "out_of_distribution_rows.csv"
+    ood.top_rows.to_csv(path, index=False)
+    return [path]
+
+
 @task(name="render drift report", cache_policy=NO_CACHE)
 def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, drift: DriftResult | None,
                   retraining: bool, folder_name: str) -> list[Path]:
     """Evidently's full report, only when someone will read it (see DriftSettings.render_report)."""
     if drift is None or batch.frame is None or not report_wanted(rt.config.drift, drift, retraining):
         return []
-    reference, _ = _reference_inputs(rt, champion)
+    reference, _, _ = _reference_inputs(rt, champion)
     folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
     return render_drift_report(reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift,
                                rt.config.policy.drift_share_threshold, folder)
@@ -472,6 +718,25 @@ def notify(rt: Runtime, record: BatchRecord) -> int | None:
                               rt.config.notifications.timeout_seconds)
 
 
+@task(name="push metrics", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1.0, 5.0])
+def push_metrics(rt: Runtime, record: BatchRecord, past: list[BatchRecord]) -> int:
+    """The cycle's metrics to the Pushgateway, when one is configured; returns how many were pushed."""
+    settings = rt.config.observability
+    if not settings.pushgateway_url:
+        return 0
+    samples = cycle_samples(record, past, settings, rt.schema.features, datetime.now(timezone.utc).timestamp())
+    push_cycle(settings.pushgateway_url, settings.job, rt.config.model.name, samples, settings.timeout_seconds)
+    return len(samples)
+
+
+@task(name="log cycle", cache_policy=NO_CACHE)
+def log_cycle_json(rt: Runtime, record: BatchRecord) -> None:
+    """One JSON line per cycle for log shippers, when `observability.json_log` says where."""
+    target = rt.config.observability.json_log
+    if target:
+        write_cycle_log(target, rt.config.storage.workdir, cycle_log_line(rt.config.model.name, record))
+
+
 @task(name="record cycle", cache_policy=NO_CACHE)
 def record_cycle(
     rt: Runtime, record: BatchRecord, outcome: ValidationOutcome, drift: DriftResult | None, files: list[Path],
@@ -485,7 +750,16 @@ def record_cycle(
             "valid": float(record.valid),
             "drift_share": record.drift_share,
             "prediction_drift": record.prediction_drift,
+            "target_drift": record.target_drift,
+            "ood_share": record.ood_share,
             "metric": record.metric,
+            "estimated_metric": record.estimated_metric,
+            "estimated_metric_std": record.estimated_metric_std,
+            "champion_age_days": record.champion_age_days,
+            "labelled_rows": float(record.labelled_rows),
+            **{f"metric_{k}": v for k, v in record.metrics.items()},
+            # Every score, also below threshold, so a slow creep shows in MLflow's charts.
+            **{f"drift_score_{_metric_key(k)}": v for k, v in record.drift_scores.items()},
             **{f"seconds_{k}": v for k, v in record.stage_seconds.items()},
         }
         documents: dict[str, Any] = {
@@ -521,9 +795,18 @@ def record_cycle(
     return record
 
 
+def _metric_key(name: str) -> str:
+    # MLflow metric names allow letters, digits, and _ - . / and space.
+    return re.sub(r"[^A-Za-z0-9_\-./ ]+", "_", name)
+
+
 def _artifact_key(name: str) -> str:
     # Prefect artifact keys allow lowercase letters, digits and dashes only.
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model"
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def cycle_markdown(record: BatchRecord, outcome: ValidationOutcome) -> str:
@@ -531,11 +814,12 @@ def cycle_markdown(record: BatchRecord, outcome: ValidationOutcome) -> str:
     lines = [
         f"## Batch `{record.batch}`: **{record.decision}**",
         "",
-        "| rows | valid | drift share | metric | champion |",
-        "|---|---|---|---|---|",
-        f"| {record.rows} | {'yes' if record.valid else 'no'} | "
-        f"{'-' if record.drift_share is None else f'{record.drift_share:.2f}'} | "
-        f"{'-' if record.metric is None else f'{record.metric_name} {record.metric:.4f}'} | v{record.champion_version} |",
+        "| rows | valid | drift share | out of distribution | metric | estimated | champion |",
+        "|---|---|---|---|---|---|---|",
+        f"| {record.rows} | {'yes' if record.valid else 'no'} | {_number(record.drift_share, '.2f')} | "
+        f"{_number(record.ood_share, '.1%')} | "
+        f"{'-' if record.metric is None else f'{record.metric_name} {record.metric:.4f}'} | "
+        f"{_number(record.estimated_metric, '.4f')} | v{record.champion_version} |",
         "",
     ]
     lines += [f"- reason: {reason}" for reason in record.reasons]

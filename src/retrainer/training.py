@@ -104,6 +104,10 @@ class TrainedModel:
     validation_metric: float
     train_rows: int
     validation_rows: int
+    # On the validation rows, for calibrating the model's confidence (classifiers only):
+    # the top-class probability of each prediction and whether it was right.
+    validation_confidence: np.ndarray | None = None
+    validation_right: np.ndarray | None = None
 
 
 def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
@@ -130,13 +134,20 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
     )
     pipeline = build_estimator(estimator, schema, settings.seed)
     pipeline.fit(feature_frame(train_part, schema), target_values(train_part, schema))
-    predictions = pipeline.predict(feature_frame(valid_part, schema))
+    valid_inputs, valid_targets = feature_frame(valid_part, schema), target_values(valid_part, schema)
+    predictions = pipeline.predict(valid_inputs)
+    confidence = right = None
+    if schema.task == "classification" and hasattr(pipeline, "predict_proba"):
+        confidence = np.asarray(pipeline.predict_proba(valid_inputs)).max(axis=1)
+        right = np.asarray(valid_targets, dtype=object) == np.asarray(predictions, dtype=object)
     return TrainedModel(
         pipeline=pipeline,
         estimator=estimator or DEFAULT_ESTIMATOR,
-        validation_metric=score(schema.task, target_values(valid_part, schema), predictions),
+        validation_metric=score(schema.task, valid_targets, predictions),
         train_rows=len(train_part),
         validation_rows=len(valid_part),
+        validation_confidence=confidence,
+        validation_right=right,
     )
 
 

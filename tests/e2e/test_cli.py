@@ -110,7 +110,8 @@ def test_backtest_regression_target(tmp_path: Path) -> None:
 
 
 def test_demo_handles_every_scripted_event(tmp_path: Path) -> None:
-    """`retrainer demo` exits 0, rejects the broken batches, retrains once on the concept change and leaves its config."""
+    """`retrainer demo` exits 0, rejects the broken batches, retrains on the concept change (then once more to
+    widen the post-change window) and leaves its config."""
     workdir = tmp_path / "demo"
     done = run_cli("demo", "--workdir", str(workdir), "--rows", "1500")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -119,8 +120,11 @@ def test_demo_handles_every_scripted_event(tmp_path: Path) -> None:
     decisions = {b["batch"]: b["decision"] for b in timeline["batches"]}
     assert decisions["day-08"] == decisions["day-09"] == "reject_batch"
     assert decisions["day-11"] == "retrain"
-    assert [name for name, d in decisions.items() if d == "retrain"] == ["day-11"]
-    assert timeline["summary"]["promotions"] == 1
+    assert [name for name, d in decisions.items() if d == "retrain"] == ["day-11", "day-13"]
+    followup = next(b for b in timeline["batches"] if b["batch"] == "day-13")
+    assert followup["followup"] and followup["reasons"][0].startswith("follow-up")
+    assert next(b for b in timeline["batches"] if b["batch"] == "day-11")["promoted"]
+    assert timeline["summary"]["promotions"] >= 1
     assert (workdir / "retrainer.yaml").exists()
 
 

@@ -92,3 +92,90 @@ def test_relative_drop_from_a_zero_reference() -> None:
 def test_relative_drop_from_a_zero_accuracy_reference_is_not_worse_when_accuracy_rises() -> None:
     """Rising from an accuracy of zero is not reported as a drop."""
     assert relative_drop(ACCURACY, 0.0, 0.5) <= 0
+
+
+# --- all metrics -----------------------------------------------------------------------------
+
+from retrainer.metrics import all_metrics  # noqa: E402
+
+# positive class "yes" (last of the sorted classes): TP 2 (rows 1, 4), FP 1 (row 0), FN 2 (rows 2, 5), TN 1 (row 3)
+BINARY_TRUE = ["no", "yes", "yes", "no", "yes", "yes"]
+BINARY_PRED = ["yes", "yes", "no", "no", "yes", "no"]
+# P(yes) per row; above 0.5 exactly where "yes" is predicted
+BINARY_PROBABILITY_YES = [0.6, 0.9, 0.4, 0.2, 0.8, 0.3]
+
+
+def _binary_probabilities() -> np.ndarray:
+    yes = np.array(BINARY_PROBABILITY_YES)
+    return np.column_stack([1 - yes, yes])
+
+
+def test_binary_metrics_are_for_the_last_sorted_class() -> None:
+    """With string labels 'no'/'yes', precision, recall and F1 are those of 'yes', the last sorted class."""
+    metrics = all_metrics("classification", BINARY_TRUE, BINARY_PRED)
+    assert set(metrics) == {"accuracy", "f1", "precision", "recall"}
+    assert metrics["accuracy"] == pytest.approx(3 / 6)
+    assert metrics["precision"] == pytest.approx(2 / 3)
+    assert metrics["recall"] == pytest.approx(2 / 4)
+    assert metrics["f1"] == pytest.approx(4 / 7)
+
+
+def test_binary_metrics_with_the_model_classes_given() -> None:
+    """Passing the model's classes gives the same positive class and adds ROC AUC from the probabilities."""
+    metrics = all_metrics("classification", BINARY_TRUE, BINARY_PRED, _binary_probabilities(), ["no", "yes"])
+    assert metrics["precision"] == pytest.approx(2 / 3)
+    assert metrics["recall"] == pytest.approx(2 / 4)
+    # 6 of the 8 (yes, no) pairs rank the 'yes' row higher
+    assert metrics["roc_auc"] == pytest.approx(6 / 8)
+
+
+def test_roc_auc_needs_probabilities() -> None:
+    """Without probabilities (or without the model's classes) no ROC AUC is reported."""
+    assert "roc_auc" not in all_metrics("classification", BINARY_TRUE, BINARY_PRED, None, ["no", "yes"])
+    assert "roc_auc" not in all_metrics("classification", BINARY_TRUE, BINARY_PRED, _binary_probabilities())
+
+
+def test_roc_auc_is_left_out_when_the_batch_holds_one_class() -> None:
+    """A batch whose labels are all one class has no ROC AUC, rather than a made-up one; the rest is still there."""
+    true = ["yes", "yes", "yes"]
+    pred = ["yes", "no", "yes"]
+    probabilities = np.array([[0.2, 0.8], [0.7, 0.3], [0.1, 0.9]])
+    metrics = all_metrics("classification", true, pred, probabilities, ["no", "yes"])
+    assert "roc_auc" not in metrics
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    assert metrics["recall"] == pytest.approx(2 / 3)
+    assert metrics["precision"] == pytest.approx(1.0)
+
+
+# unbalanced (supports 3, 1, 2), so a macro average differs from a weighted one
+MULTI_TRUE = ["a", "a", "a", "b", "c", "c"]
+MULTI_PRED = ["a", "a", "b", "b", "c", "a"]
+
+
+def test_multiclass_metrics_are_macro_averages() -> None:
+    """With three classes, precision, recall and F1 are the unweighted means over the classes."""
+    metrics = all_metrics("classification", MULTI_TRUE, MULTI_PRED)
+    # per class: a P 2/3 R 2/3 F 2/3; b P 1/2 R 1 F 2/3; c P 1 R 1/2 F 2/3
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["precision"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    assert metrics["recall"] == pytest.approx((2 / 3 + 1 + 1 / 2) / 3)
+    assert metrics["f1"] == pytest.approx(2 / 3)
+    # (weighted by support, precision would be 0.75 and recall the accuracy, 4/6)
+
+
+def test_multiclass_roc_auc_only_when_every_class_occurs() -> None:
+    """Multiclass ROC AUC (one-vs-rest) is reported when every class is in the batch, left out otherwise."""
+    probabilities = np.array([
+        [0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.5, 0.1, 0.4],
+    ])
+    metrics = all_metrics("classification", MULTI_TRUE, MULTI_PRED, probabilities, ["a", "b", "c"])
+    # one-vs-rest: a ranks 8 of 9 pairs right (row 2's 0.3 is below row 5's 0.5), b and c all; macro mean
+    assert metrics["roc_auc"] == pytest.approx((8 / 9 + 1 + 1) / 3)
+    without_c = all_metrics("classification", MULTI_TRUE[:4], MULTI_PRED[:4], probabilities[:4], ["a", "b", "c"])
+    assert "roc_auc" not in without_c
+
+
+def test_regression_metrics_are_rmse_and_mae() -> None:
+    """Regression reports exactly RMSE and MAE."""
+    metrics = all_metrics("regression", [0.0, 0.0, 0.0, 0.0], [1.0, -1.0, 3.0, -3.0])
+    assert metrics == {"rmse": pytest.approx(math.sqrt(5.0)), "mae": pytest.approx(2.0)}

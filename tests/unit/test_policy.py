@@ -33,7 +33,7 @@ def _signals(batch_index: int, **overrides: Any) -> Signals:
         "valid": True,
         "drift_share": 0.0,
         "champion_age_days": 1.0,
-        "labelled_rows": 1000,
+        "new_labelled_rows": 1000,
     }
     values.update(overrides)
     return Signals(**values)
@@ -232,10 +232,12 @@ def test_performance_retrain_fires_once_the_cooldown_is_over() -> None:
 # --- staleness -------------------------------------------------------------------------------
 
 
-def test_stale_champion_is_retrained_from_the_current_batch() -> None:
-    """A champion older than max_champion_age_days is retrained even with no drift or drop."""
+def test_stale_champion_is_retrained_on_a_full_window() -> None:
+    """A champion older than max_champion_age_days is retrained even with no drift or drop; no
+    change was seen, so the window is not narrowed (the training window's own size applies)."""
     decision = decide(_signals(8, champion_age_days=45.0), [_calm(7)], _settings())
-    assert decision == Decision("retrain", ["champion age 45.0 d > 30 d"], window_start=8, dataset_drift=False)
+    assert decision == Decision("retrain", ["champion age 45.0 d > 30 d"], window_start=None, dataset_drift=False)
+    assert decision.training_start() == 0
 
 
 def test_staleness_check_can_be_disabled() -> None:
@@ -260,19 +262,19 @@ def test_staleness_and_performance_reasons_are_both_listed() -> None:
 
 def test_too_few_labelled_rows_turns_a_retrain_into_none_with_an_explanation() -> None:
     """A retrain is held back when the batch brings too few labels, and the reasons say why."""
-    signals = _signals(6, metric=ACCURACY, metric_value=0.6, reference_metric=0.9, labelled_rows=50)
+    signals = _signals(6, metric=ACCURACY, metric_value=0.6, reference_metric=0.9, new_labelled_rows=50)
     decision = decide(signals, [], _settings())
     assert decision.action == "none"
     assert decision.window_start is None
     assert decision.reasons == [
         "accuracy 0.600 vs champion's 0.900 (33.3% worse > 5%)",
-        "but only 50 labelled rows < 200",
+        "but only 50 new labelled rows since the champion's training window < 200",
     ]
 
 
 def test_exactly_the_minimum_of_labelled_rows_is_enough() -> None:
     """A batch with exactly min_new_labelled_rows labels is enough to retrain."""
-    signals = _signals(6, champion_age_days=99.0, labelled_rows=200)
+    signals = _signals(6, champion_age_days=99.0, new_labelled_rows=200)
     assert decide(signals, [], _settings()).action == "retrain"
 
 
@@ -305,7 +307,7 @@ def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired()
 
     settings = _settings(cooldown_batches=1, min_new_labelled_rows=100)
     signals = Signals(batch_index=5, valid=True, drift_share=0.1, metric=ACCURACY, metric_value=0.6,
-                      reference_metric=0.8, champion_age_days=3.0, labelled_rows=500)
+                      reference_metric=0.8, champion_age_days=3.0, new_labelled_rows=500)
     decision = decide(signals, [_calm(0, "init"), _calm(4)], settings)
     assert decision.action == "retrain"
     checks = {check.rule: check for check in decision.checks}
@@ -316,3 +318,359 @@ def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired()
     assert checks["drift"] == SignalCheck("drift", "drift_share", 0.1, 0.3, False)
     assert checks["cool-down"] == SignalCheck("cool-down", "batches_since_retrain", 5.0, 1.0, False)
     assert checks["minimum labels"].fired is False and checks["minimum labels"].value == 500.0
+
+
+# --- estimated performance -------------------------------------------------------------------
+
+from retrainer.policy import SignalCheck  # noqa: E402
+
+
+def test_estimated_accuracy_drop_without_labels_retrains_from_the_current_batch() -> None:
+    """Without labels, an estimated accuracy worse than the champion's own by more than 5 % retrains at once."""
+    signals = _signals(6, metric=ACCURACY, estimated_metric_value=0.8, reference_metric=0.9)
+    decision = decide(signals, [_calm(5)], _settings())
+    assert decision.action == "retrain"
+    assert decision.reasons == ["estimated accuracy 0.800 vs champion's 0.900 (11.1% worse > 5%)"]
+    assert decision.reasons[0].startswith("estimated accuracy")
+    assert decision.window_start == 6
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["estimated performance"].signal == "estimated_relative_metric_drop"
+    assert checks["estimated performance"].value == pytest.approx(1 / 9)
+    assert checks["estimated performance"].threshold == 0.05
+    assert checks["estimated performance"].fired is True
+
+
+def test_estimated_accuracy_within_tolerance_does_not_retrain() -> None:
+    """An estimated accuracy only slightly below the champion's own leaves it alone, with no reasons."""
+    signals = _signals(6, metric=ACCURACY, estimated_metric_value=0.87, reference_metric=0.9)  # 3.3 % worse
+    decision = decide(signals, [_calm(5)], _settings())
+    assert decision == Decision("none", [])
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["estimated performance"].fired is False
+    assert checks["estimated performance"].value == pytest.approx(0.03 / 0.9)
+
+
+def test_the_default_estimated_tolerance_is_five_percent() -> None:
+    """Left unset, max_estimated_drop is 5 %: a 6 % estimated drop retrains, a 4 % one does not."""
+    settings = PolicySettings(min_new_labelled_rows=0)
+    assert settings.max_estimated_drop == 0.05
+    assert decide(_signals(6, metric=ACCURACY, estimated_metric_value=0.94, reference_metric=1.0), [],
+                  settings).action == "retrain"
+    assert decide(_signals(6, metric=ACCURACY, estimated_metric_value=0.96, reference_metric=1.0), [],
+                  settings).action == "none"
+
+
+def test_a_measured_metric_overrides_the_estimated_one() -> None:
+    """When the batch has labels, the measured metric decides and the estimate is not even checked."""
+    signals = _signals(6, metric=ACCURACY, metric_value=0.89, estimated_metric_value=0.5, reference_metric=0.9)
+    decision = decide(signals, [_calm(5)], _settings())
+    assert decision == Decision("none", [])
+    rules = [check.rule for check in decision.checks]
+    assert "performance" in rules
+    assert "estimated performance" not in rules
+
+
+def test_a_measured_drop_retrains_with_the_measured_reason_not_the_estimated_one() -> None:
+    """A measured drop is reported as the measured metric even when the estimate disagrees."""
+    signals = _signals(6, metric=ACCURACY, metric_value=0.7, estimated_metric_value=0.9, reference_metric=0.9)
+    decision = decide(signals, [_calm(5)], _settings())
+    assert decision.action == "retrain"
+    assert decision.reasons == ["accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%)"]
+
+
+def test_estimated_performance_rule_can_be_disabled() -> None:
+    """With max_estimated_drop unset, even a large estimated drop does not retrain."""
+    signals = _signals(6, metric=ACCURACY, estimated_metric_value=0.3, reference_metric=0.9)
+    decision = decide(signals, [_calm(5)], _settings(max_estimated_drop=None))
+    assert decision == Decision("none", [])
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["estimated performance"].threshold is None
+    assert checks["estimated performance"].fired is False
+
+
+def test_estimated_drop_still_needs_enough_new_labelled_rows() -> None:
+    """An estimated drop is held back, saying why, when too few labelled rows arrived to train on."""
+    signals = _signals(6, metric=ACCURACY, estimated_metric_value=0.6, reference_metric=0.9, new_labelled_rows=10)
+    decision = decide(signals, [], _settings())
+    assert decision.action == "none"
+    assert decision.reasons == [
+        "estimated accuracy 0.600 vs champion's 0.900 (33.3% worse > 5%)",
+        "but only 10 new labelled rows since the champion's training window < 200",
+    ]
+
+
+# --- out-of-distribution ---------------------------------------------------------------------
+
+
+def test_first_batch_with_many_out_of_distribution_rows_waits_for_persistence() -> None:
+    """One batch with too many unfamiliar rows does not retrain; the reason names the ood_share and the wait."""
+    decision = decide(_signals(3, ood_share=0.5), [_calm(2)], _settings(max_ood_share=0.2))
+    assert decision.action == "none"
+    assert decision.shifted is True
+    assert decision.dataset_drift is False
+    assert decision.window_start is None
+    assert decision.reasons == ["ood_share 0.50 > 0.20, waiting for 2 batches or a performance drop"]
+    assert "ood_share" in decision.reasons[0]
+
+
+def test_out_of_distribution_rows_persisting_retrain_from_the_first_shifted_batch() -> None:
+    """A second shifted batch in a row retrains on OOD rows alone, training from the first shifted batch."""
+    history = [_calm(2), PastCycle(3, "none", dataset_drift=True)]
+    decision = decide(_signals(4, ood_share=0.5), history, _settings(max_ood_share=0.2))
+    assert decision.action == "retrain"
+    assert decision.window_start == 3
+    assert decision.shifted is True
+    assert decision.dataset_drift is False
+    assert decision.reasons == ["ood_share 0.50 > 0.20 for 2 batches"]
+
+
+def test_dataset_drift_and_out_of_distribution_rows_are_both_named() -> None:
+    """When drift and OOD rows persist together, the reason names both."""
+    decision = decide(_signals(4, drift_share=0.5, ood_share=0.4), [_drifted(3)], _settings(max_ood_share=0.2))
+    assert decision.action == "retrain"
+    assert decision.dataset_drift is True
+    assert decision.reasons == ["drift_share 0.50 > 0.30 and ood_share 0.40 > 0.20 for 2 batches"]
+
+
+def test_ood_share_at_the_threshold_is_not_a_shift() -> None:
+    """An ood_share equal to max_ood_share is not a shift (the threshold must be exceeded)."""
+    decision = decide(_signals(4, ood_share=0.2), [_drifted(3)], _settings(max_ood_share=0.2))
+    assert decision == Decision("none", [])
+    assert decision.shifted is False
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["out-of-distribution"] == SignalCheck("out-of-distribution", "ood_share", 0.2, 0.2, False)
+    assert "drift persistence" not in checks
+
+
+def test_ood_share_below_the_threshold_is_not_a_shift() -> None:
+    """A small ood_share after a shifted batch neither retrains nor counts as a shift."""
+    decision = decide(_signals(4, ood_share=0.05), [_drifted(3)], _settings(max_ood_share=0.2))
+    assert decision.action == "none"
+    assert decision.shifted is False
+
+
+def test_out_of_distribution_rule_can_be_disabled() -> None:
+    """With max_ood_share unset, even a batch of mostly unfamiliar rows is no shift."""
+    decision = decide(_signals(4, ood_share=0.9), [_drifted(3)], _settings(max_ood_share=None))
+    assert decision == Decision("none", [])
+    assert decision.shifted is False
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["out-of-distribution"] == SignalCheck("out-of-distribution", "ood_share", 0.9, None, False)
+
+
+def test_the_out_of_distribution_check_is_reported_with_its_value_and_threshold() -> None:
+    """The decision lists the OOD rule with the batch's share, the threshold, whether it fired, and the run length."""
+    decision = decide(_signals(4, ood_share=0.5), [_drifted(3)], _settings(max_ood_share=0.25))
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["out-of-distribution"] == SignalCheck("out-of-distribution", "ood_share", 0.5, 0.25, True)
+    assert checks["drift persistence"] == SignalCheck("drift persistence", "shifted_batches_in_a_row", 2.0, 2.0, True)
+
+
+def test_no_ood_measurement_gives_no_out_of_distribution_check() -> None:
+    """A batch with no OOD score (e.g. scoring disabled) shows no out-of-distribution check."""
+    decision = decide(_signals(4), [_calm(3)], _settings())
+    assert "out-of-distribution" not in [check.rule for check in decision.checks]
+    assert decision.shifted is False
+
+
+# --- follow-up -------------------------------------------------------------------------------
+
+
+def _narrow_retrain(batch_index: int = 10, window_start: int = 10, followup: bool = False) -> PastCycle:
+    return PastCycle(batch_index, "retrain", window_start=window_start, followup=followup)
+
+
+def test_followup_retrains_once_enough_batches_of_the_new_regime_arrived() -> None:
+    """Two accepted batches after a narrow retrain, a follow-up retrain widens the window from the change point."""
+    history = [_calm(9), _narrow_retrain(), _calm(11)]
+    decision = decide(_signals(12), history, _settings(), window_batches=3)
+    assert decision.action == "retrain"
+    assert decision.followup is True
+    assert decision.window_start == 10
+    assert decision.training_start() == 10
+    assert decision.reasons == [
+        "follow-up: 2 batches of the new regime since the change at '#10'; widening the training window"
+    ]
+    assert decision.reasons[0].startswith("follow-up")
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["follow-up"] == SignalCheck("follow-up", "followup_due", 1.0, 1.0, True)
+
+
+def test_followup_is_not_due_one_batch_after_the_retrain() -> None:
+    """Right after a narrow retrain (one batch since), no follow-up yet, even with no cool-down."""
+    decision = decide(_signals(11), [_narrow_retrain()], _settings(cooldown_batches=0), window_batches=3)
+    assert decision == Decision("none", [])
+    checks = {check.rule: check for check in decision.checks}
+    assert checks["follow-up"].fired is False
+
+
+def test_no_followup_after_a_followup() -> None:
+    """A follow-up retrain earns no further follow-up: it happens once per change."""
+    history = [_narrow_retrain(followup=True), _calm(11)]
+    decision = decide(_signals(12), history, _settings(), window_batches=3)
+    assert decision == Decision("none", [])
+    assert decision.followup is False
+
+
+def test_no_followup_when_the_retrain_already_had_a_full_window() -> None:
+    """A retrain that trained on a full window (batches 8-10 of 3) needs no follow-up."""
+    history = [_narrow_retrain(window_start=8), _calm(11)]
+    assert decide(_signals(12), history, _settings(), window_batches=3) == Decision("none", [])
+    # one batch narrower (9-10 of 3) and the follow-up is due
+    history = [_narrow_retrain(window_start=9), _calm(11)]
+    decision = decide(_signals(12), history, _settings(), window_batches=3)
+    assert decision.action == "retrain"
+    assert decision.window_start == 9
+
+
+def test_no_followup_when_the_window_size_is_not_given() -> None:
+    """Without a training window size, the follow-up rule does not apply and is not reported."""
+    decision = decide(_signals(12), [_narrow_retrain(), _calm(11)], _settings())
+    assert decision == Decision("none", [])
+    assert "follow-up" not in [check.rule for check in decision.checks]
+
+
+def test_followup_rule_can_be_disabled() -> None:
+    """With followup_after_batches unset, no follow-up retrain happens and none is reported."""
+    decision = decide(_signals(12), [_narrow_retrain(), _calm(11)], _settings(followup_after_batches=None),
+                      window_batches=3)
+    assert decision == Decision("none", [])
+    assert "follow-up" not in [check.rule for check in decision.checks]
+
+
+def test_rejected_batches_do_not_count_towards_a_followup() -> None:
+    """A rejected batch after the retrain is not a batch of the new regime; the follow-up waits for an accepted one."""
+    history = [_narrow_retrain(), PastCycle(11, "reject_batch")]
+    assert decide(_signals(12), history, _settings(), window_batches=3) == Decision("none", [])
+    decision = decide(_signals(13), history + [_calm(12)], _settings(), window_batches=3)
+    assert decision.action == "retrain"
+    assert decision.followup is True
+    assert decision.window_start == 10
+
+
+def test_followup_still_needs_enough_new_labelled_rows() -> None:
+    """A due follow-up is held back, saying why, when too few labelled rows arrived."""
+    history = [_narrow_retrain(), _calm(11)]
+    decision = decide(_signals(12, new_labelled_rows=50), history, _settings(), window_batches=3)
+    assert decision.action == "none"
+    assert decision.followup is False
+    assert decision.window_start is None
+    assert decision.reasons == [
+        "follow-up: 2 batches of the new regime since the change at '#10'; widening the training window",
+        "but only 50 new labelled rows since the champion's training window < 200",
+    ]
+
+
+def test_followup_waits_out_the_cooldown() -> None:
+    """A due follow-up inside the cool-down is held back, saying so."""
+    history = [_narrow_retrain(), _calm(11)]
+    decision = decide(_signals(12), history, _settings(cooldown_batches=2), window_batches=3)
+    assert decision.action == "none"
+    assert decision.reasons[-1] == "but in cool-down: 2 batch(es) since the last retrain <= 2"
+
+
+def test_no_followup_after_the_initial_champion_or_a_full_window_retrain() -> None:
+    """The first champion and a staleness retrain (no change point) earn no follow-up."""
+    settings = _settings(cooldown_batches=0)
+    assert decide(_signals(2), [_calm(0, "init"), _calm(1)], settings, window_batches=3).action == "none"
+    history = [PastCycle(10, "retrain", window_start=None), _calm(11)]
+    assert decide(_signals(12), history, settings, window_batches=3).action == "none"
+
+
+def test_another_trigger_takes_precedence_over_the_followup() -> None:
+    """When a performance drop fires too, the retrain is a normal one from the current batch, not a follow-up."""
+    history = [_narrow_retrain(), _calm(11)]
+    signals = _signals(12, metric=ACCURACY, metric_value=0.6, reference_metric=0.9)
+    decision = decide(signals, history, _settings(), window_batches=3)
+    assert decision.action == "retrain"
+    assert decision.followup is False
+    assert decision.window_start == 12
+    assert decision.reasons == ["accuracy 0.600 vs champion's 0.900 (33.3% worse > 5%)"]
+
+
+# --- training window -------------------------------------------------------------------------
+
+
+def test_staleness_only_retrain_trains_on_the_full_window() -> None:
+    """A retrain for staleness alone names no change point: training may start anywhere in the window."""
+    decision = decide(_signals(8, champion_age_days=45.0), [_calm(0, "init"), _calm(7)], _settings(),
+                      window_batches=3)
+    assert decision.action == "retrain"
+    assert decision.window_start is None
+    assert decision.training_start() == 0
+    assert decision.followup is False
+
+
+def test_performance_drop_trains_from_the_current_batch() -> None:
+    """A retrain on a performance drop starts its training window at the batch where the drop was seen."""
+    decision = decide(_signals(8, metric=ACCURACY, metric_value=0.5, reference_metric=0.9), [_calm(7)], _settings())
+    assert decision.action == "retrain"
+    assert decision.window_start == 8
+    assert decision.training_start() == 8
+
+
+# --- late labels and combined triggers -------------------------------------------------------
+
+
+def test_a_drop_measured_on_late_labels_retrains_from_the_labelled_batch() -> None:
+    """A drop measured on an earlier batch's late labels retrains, naming that batch and training from it."""
+    signals = _signals(7, metric=ACCURACY, metric_value=0.7, reference_metric=0.9,
+                       metric_source="late labels of batch 'd2'", metric_batch_index=5)
+    decision = decide(signals, [_calm(0, "init"), _calm(5), _calm(6)], _settings())
+    assert decision.action == "retrain"
+    assert decision.reasons == ["accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%) on late labels of batch 'd2'"]
+    assert decision.reasons[0].endswith("on late labels of batch 'd2'")
+    assert decision.window_start == 5
+    assert decision.training_start() == 5
+
+
+def test_late_labels_within_tolerance_do_not_retrain() -> None:
+    """Late labels showing the champion as good as its validation metric trigger nothing."""
+    signals = _signals(7, metric=ACCURACY, metric_value=0.89, reference_metric=0.9,
+                       metric_source="late labels of batch 'd2'", metric_batch_index=5)
+    assert decide(signals, [_calm(6)], _settings()) == Decision("none", [])
+
+
+def test_a_stale_champion_during_a_persistent_shift_retrains_from_the_shift_start_naming_both() -> None:
+    """A stale champion while a shift persisted retrains with both reasons, training from the shift's first batch."""
+    history = [_calm(0, "init"), _drifted(3)]
+    decision = decide(_signals(4, drift_share=0.6, champion_age_days=45.0), history, _settings())
+    assert decision.action == "retrain"
+    assert decision.reasons == ["champion age 45.0 d > 30 d", "drift_share 0.60 > 0.30 for 2 batches"]
+    assert "for 2 batches" in decision.reasons[1]
+    assert decision.window_start == 3
+    assert decision.dataset_drift is True
+    assert decision.followup is False
+
+
+def test_a_stale_champion_with_a_first_shifted_batch_keeps_the_full_window() -> None:
+    """A stale champion with a shift not yet persistent retrains for staleness only, on the full window."""
+    decision = decide(_signals(4, drift_share=0.6, champion_age_days=45.0), [_calm(0, "init"), _calm(3)],
+                      _settings())
+    assert decision.action == "retrain"
+    assert decision.reasons == ["champion age 45.0 d > 30 d"]
+    assert decision.window_start is None
+
+
+def test_a_performance_drop_during_a_persistent_shift_trains_from_the_current_batch_without_the_drift_reason() -> None:
+    """A drop while a shift persisted retrains from the current batch and names the drop, not the drift."""
+    history = [_calm(0, "init"), _drifted(3)]
+    signals = _signals(4, drift_share=0.6, champion_age_days=45.0, metric=ACCURACY, metric_value=0.7,
+                       reference_metric=0.9)
+    decision = decide(signals, history, _settings())
+    assert decision.action == "retrain"
+    assert decision.window_start == 4
+    assert decision.reasons == ["champion age 45.0 d > 30 d", "accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%)"]
+    assert not any("for 2 batches" in reason for reason in decision.reasons)
+    assert decision.dataset_drift is True
+
+
+def test_a_late_label_drop_during_a_persistent_shift_trains_from_the_labelled_batch() -> None:
+    """A late-label drop during a persistent shift trains from the labelled batch, not the shift's start."""
+    history = [_calm(0, "init"), _drifted(2), _drifted(3)]
+    signals = _signals(4, drift_share=0.6, metric=ACCURACY, metric_value=0.7, reference_metric=0.9,
+                       metric_source="late labels of batch 'd3'", metric_batch_index=3)
+    decision = decide(signals, history, _settings())
+    assert decision.action == "retrain"
+    assert decision.window_start == 3
+    assert decision.reasons == ["accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%) on late labels of batch 'd3'"]

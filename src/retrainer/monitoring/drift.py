@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainer.config import DriftSettings
+from retrainer.config import ConfigError, DriftSettings
 from retrainer.schema import BatchSchema
 
 
@@ -35,6 +35,8 @@ class DriftResult:
     dataset_drift: bool
     prediction_drift: float | None = None
     prediction_drifted: bool | None = None
+    # The label's distribution against the training labels, when the batch has labels.
+    target_drift: FeatureDrift | None = None
     sample_rows: int = 0
 
     @property
@@ -46,6 +48,16 @@ class DriftResult:
 
 
 PREDICTION_STATTEST = {"classification": "jensenshannon", "regression": "wasserstein"}
+
+
+def check_stattests(settings: DriftSettings, source: str = "config") -> None:
+    """A misspelt stat test name fails when the config is loaded, not halfway through a cycle."""
+    from evidently.legacy.calculations.stattests.registry import _registered_stat_tests
+
+    for column, name in settings.stattests.items():
+        if name not in _registered_stat_tests:
+            raise ConfigError(f"{source}: setting 'drift.stattests.{column}': unknown stat test '{name}'; "
+                              f"Evidently's are: {', '.join(sorted(_registered_stat_tests))}")
 
 
 def sample(frame: pd.DataFrame, size: int, seed: int = 0) -> pd.DataFrame:
@@ -75,8 +87,10 @@ def compute_drift(
     share_threshold: float,
     reference_predictions: np.ndarray | None = None,
     current_predictions: np.ndarray | None = None,
+    reference_target: pd.Series | None = None,
+    current_target: pd.Series | None = None,
 ) -> DriftResult:
-    """Per-feature drift, the drifted share, and drift of the champion's predictions."""
+    """Per-feature drift, the drifted share, drift of the champion's predictions and of the labels."""
     reference_sample = sample(reference, settings.sample_size)
     current_sample = sample(current, settings.sample_size)
     features = [
@@ -100,6 +114,14 @@ def compute_drift(
             categorical, PREDICTION_STATTEST[schema.task], None, "prediction",
         )
         result.prediction_drift, result.prediction_drifted = prediction.score, prediction.drifted
+    if reference_target is not None and current_target is not None and current_target.notna().any():
+        categorical = schema.task == "classification"
+        convert = (lambda s: s.astype(str)) if categorical else (lambda s: s.astype(float))
+        result.target_drift = _stat_test(
+            sample(convert(reference_target.dropna()).to_frame("t"), settings.sample_size)["t"],
+            sample(convert(current_target.dropna()).to_frame("t"), settings.sample_size)["t"],
+            categorical, settings.stattests.get(schema.target), settings.thresholds.get(schema.target), schema.target,
+        )
     return result
 
 

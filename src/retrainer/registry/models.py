@@ -21,6 +21,8 @@ from retrainer.registry.tracking import experiment_id
 TAG_PREFIX = "retrainer."
 REGISTERED_BY = TAG_PREFIX + "registered_by"
 REFERENCE_ARTIFACT = "reference/training_data.parquet"
+# JSON documents a version carries beside its model (e.g. its performance estimator).
+DOCUMENTS_FOLDER = "monitoring"
 NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 
@@ -71,6 +73,7 @@ class ModelRegistry:
         self.aliases = config.mlflow.aliases
         self._models: dict[str, Any] = {}
         self._references: dict[str, pd.DataFrame] = {}
+        self._documents: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     # -- reading ---------------------------------------------------------------------------
     def version_by_alias(self, alias: str) -> ModelVersionInfo | None:
@@ -117,6 +120,24 @@ class ModelRegistry:
                 self._references[info.version] = pd.read_parquet(path)
         return self._references[info.version]
 
+    def load_document(self, info: ModelVersionInfo, name: str) -> dict[str, Any] | None:
+        """A JSON document stored with the version's run, or None when that version has none."""
+        import json
+
+        from mlflow.exceptions import MlflowException
+
+        key = (info.version, name)
+        if key not in self._documents:
+            with tempfile.TemporaryDirectory() as folder:
+                try:
+                    path = self.client.download_artifacts(info.run_id, f"{DOCUMENTS_FOLDER}/{name}", folder)
+                except (MlflowException, OSError):
+                    # Versions made before the document existed simply lack it.
+                    self._documents[key] = None
+                else:
+                    self._documents[key] = json.loads(Path(path).read_text(encoding="utf-8"))
+        return self._documents[key]
+
     # -- writing ---------------------------------------------------------------------------
     def register(
         self,
@@ -128,6 +149,7 @@ class ModelRegistry:
         tags: dict[str, str],
         description: str,
         run_name: str,
+        documents: dict[str, dict[str, Any]] | None = None,
     ) -> ModelVersionInfo:
         """Log a trained pipeline and its training data in one run, and register it as a new version."""
         import mlflow
@@ -145,6 +167,8 @@ class ModelRegistry:
                 path = Path(folder) / Path(REFERENCE_ARTIFACT).name
                 reference.to_parquet(path, index=False)
                 mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+            for name, document in (documents or {}).items():
+                mlflow.log_dict(document, f"{DOCUMENTS_FOLDER}/{name}")
             logged = mlflow.sklearn.log_model(
                 pipeline,
                 name="model",
@@ -159,6 +183,8 @@ class ModelRegistry:
         )
         self._models[str(version.version)] = pipeline
         self._references[str(version.version)] = reference
+        for name, document in (documents or {}).items():
+            self._documents[(str(version.version), name)] = document
         return self._info(version)
 
     def ensure_registered_model(self) -> None:

@@ -1,0 +1,76 @@
+"""The decision journal (retrainer.records): labelled rows since the champion's training window."""
+
+from __future__ import annotations
+
+from retrainer.records import BatchRecord, DecisionName, labelled_since_champion
+
+
+def _record(batch_index: int, decision: DecisionName, labelled_rows: int,
+            new_champion_version: str | None = None) -> BatchRecord:
+    return BatchRecord(batch=f"batch_{batch_index:03d}", rows=labelled_rows + 10, valid=decision != "reject_batch",
+                       decision=decision, batch_index=batch_index, labelled_rows=labelled_rows,
+                       new_champion_version=new_champion_version)
+
+
+def _journal() -> list[BatchRecord]:
+    """v1 trained on batches 0-1, 2-3 accepted, 4 rejected, v2 made by the retrain at 5, then 6 and 7 accepted."""
+    return [
+        _record(0, "init", 100, "1"),
+        _record(1, "init", 100, "1"),
+        _record(2, "none", 30),
+        _record(3, "none", 40),
+        _record(4, "reject_batch", 500),
+        _record(5, "retrain", 60, "2"),
+        _record(6, "none", 70),
+        _record(7, "none", 80),
+    ]
+
+
+def test_counts_labelled_rows_after_the_cycle_that_made_the_champion() -> None:
+    """Rows accepted after the champion's own retrain count; that batch and earlier ones do not."""
+    assert labelled_since_champion(_journal(), "2") == 70 + 80
+
+
+def test_the_initial_champion_counts_from_after_its_initial_batches() -> None:
+    """For the first champion, every accepted batch after the init batches counts, the retrain's batch included."""
+    records = _journal()[:6]  # up to the retrain at 5
+    assert labelled_since_champion(records, "1") == 30 + 40 + 60
+
+
+def test_rejected_batches_do_not_count() -> None:
+    """Labels of a rejected batch were never accepted, so they are not new training data."""
+    records = _journal()[:5]  # init 0-1, 2, 3, rejected 4
+    assert labelled_since_champion(records, "1") == 30 + 40
+
+
+def test_a_retrain_that_did_not_promote_still_counts_its_labels() -> None:
+    """A retrain whose challenger lost keeps the champion, and the batch's labels count towards the next one."""
+    records = _journal() + [_record(8, "retrain", 90), _record(9, "none", 10)]
+    assert labelled_since_champion(records, "2") == 70 + 80 + 90 + 10
+
+
+def test_nothing_since_the_champion_counts_zero() -> None:
+    """Right after a champion was made there are no new labelled rows."""
+    assert labelled_since_champion(_journal()[:6], "2") == 0
+    assert labelled_since_champion(_journal()[:2], "1") == 0
+
+
+def test_a_champion_unknown_to_the_journal_counts_from_the_latest_retrain() -> None:
+    """A champion set by hand to a version the journal never made counts from the latest retrain or init."""
+    records = _journal() + [_record(8, "retrain", 90), _record(9, "none", 10)]
+    assert labelled_since_champion(records, "99") == 10
+    assert labelled_since_champion(records, None) == 10
+    # with only the initial champion, from after the init batches
+    assert labelled_since_champion(_journal()[:4], "99") == 30 + 40
+
+
+def test_an_empty_journal_has_no_labelled_rows() -> None:
+    """Before any cycle there is nothing to count."""
+    assert labelled_since_champion([], "1") == 0
+    assert labelled_since_champion([], None) == 0
+
+
+def test_a_journal_without_init_or_retrain_counts_every_accepted_batch() -> None:
+    """With no record of how the champion was made, every accepted batch's labels count."""
+    records = [_record(0, "none", 5), _record(1, "reject_batch", 50), _record(2, "none", 7)]
+    assert labelled_since_champion(records, "3") == 12

@@ -103,17 +103,17 @@ SECRET_SETTINGS = (("notifications", "webhook_url"), ("observability", "pushgate
 
 @contextmanager
 def _secrets_in_environment(config: RetrainerConfig) -> Iterator[None]:
-    saved: dict[str, str | None] = {}
+    added: list[str] = []
     for section, name in SECRET_SETTINGS:
         value = getattr(getattr(config, section), name)
         key = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
         if value and key not in os.environ:
-            saved[key] = os.environ.get(key)
+            added.append(key)
             os.environ[key] = value
     try:
         yield
     finally:
-        for key in saved:
+        for key in added:
             os.environ.pop(key, None)
 
 

@@ -16,6 +16,9 @@ EPILOG = """examples:
   retrainer run --config retrainer.yaml landing/2026-03-02.csv
   retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv
   retrainer suite check --config retrainer.yaml --last 10
+  retrainer status --config retrainer.yaml
+  retrainer promote --config retrainer.yaml 4
+  retrainer rollback --config retrainer.yaml
 """
 
 
@@ -28,14 +31,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.config import ConfigError
     from retrainer.data import BatchReadError
     from retrainer.labels import LabelsError
+    from retrainer.locks import LockTimeout
     from retrainer.registry import RegistryError
     from retrainer.schema import SchemaError
     from retrainer.training import TrainingError
     from retrainer.suite_commands import SuiteCommandError
     from retrainer.validation import SuiteError
 
-    return (UserError, BacktestError, ConfigError, BatchReadError, LabelsError, RegistryError, SchemaError,
-            SuiteError, SuiteCommandError, TrainingError)
+    return (UserError, BacktestError, ConfigError, BatchReadError, LabelsError, LockTimeout, RegistryError,
+            SchemaError, SuiteError, SuiteCommandError, TrainingError)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -116,6 +120,33 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
     outcome = join_late_labels(str(Path(args.config).resolve()), str(Path(args.labels).resolve()))
     print(json.dumps(outcome, indent=2, default=str))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.registry_commands import RegistryCommands, format_status
+
+    status = RegistryCommands.open(load_config(args.config)).status(history=args.history)
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.registry_commands import RegistryCommands
+
+    before, after = RegistryCommands.open(load_config(args.config)).promote(args.version, args.reason, args.force)
+    print(f"@champion: {before or '-'} -> {after} (previous-champion: {before or '-'})")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.registry_commands import RegistryCommands
+
+    before, after = RegistryCommands.open(load_config(args.config)).rollback(args.reason)
+    print(f"@champion: {before} -> {after} (previous-champion: {before}; `retrainer rollback` again rolls forward)")
     return 0
 
 
@@ -211,6 +242,25 @@ def build_parser() -> argparse.ArgumentParser:
                "retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv")
     late.add_argument("--config", required=True)
     late.add_argument("labels", help="file (.csv or .parquet) with the id column and the target column")
+
+    status = add("status", cmd_status, "Show where the aliases point and the history of their moves.",
+                 "retrainer status --config retrainer.yaml --json")
+    status.add_argument("--config", required=True)
+    status.add_argument("--json", action="store_true", help="print JSON (champion, previous_champion, challenger, "
+                        "awaiting_approval, history)")
+    status.add_argument("--history", type=_positive, default=100, help="latest alias moves shown (default 100)")
+
+    promote = add("promote", cmd_promote, "Move @champion to a version (approve a manual-mode challenger).",
+                  "retrainer promote --config retrainer.yaml 4 --reason 'reviewed the gate report'")
+    promote.add_argument("--config", required=True)
+    promote.add_argument("version", help="model version number")
+    promote.add_argument("--reason", help="why, for the alias history")
+    promote.add_argument("--force", action="store_true", help="promote even a version that failed its gate")
+
+    rollback = add("rollback", cmd_rollback, "Restore @previous-champion as @champion.",
+                   "retrainer rollback --config retrainer.yaml --reason 'complaints since v5'")
+    rollback.add_argument("--config", required=True)
+    rollback.add_argument("--reason", help="why, for the alias history")
 
     suite = sub.add_parser("suite", help="Draft, dry-run and document the expectation suite.",
                            description="Work on a model's expectation suite (expectations/<model>.json).")

@@ -64,7 +64,8 @@ class PolicySettings(_Section):
         30.0, gt=0, description="Retrain a champion older than this even without drift; null disables."
     )
     cooldown_batches: int = Field(
-        1, ge=0, description="Batches after a retrain during which drift alone cannot retrain again."
+        1, ge=0, description="Batches after a retrain (or the first champion) during which no rule can retrain "
+        "again: a gate that keeps failing must not turn every batch into a retrain."
     )
     min_new_labelled_rows: int = Field(
         200, ge=0, description="Labelled rows accepted since the champion's training window (this batch "
@@ -138,6 +139,25 @@ class PromotionSettings(_Section):
     bootstrap_resamples: int = Field(1000, ge=100)
     min_holdout_rows: int = Field(
         30, ge=2, description="A holdout smaller than this gives no trustworthy interval: the gate fails."
+    )
+    slices: list[str] = Field(
+        default_factory=list, description="Columns whose values are judged one by one: no value with "
+        "min_slice_rows rows may get worse by more than slice_tolerance (metric scale).",
+    )
+    min_slice_rows: int = Field(30, ge=1, description="A slice with fewer holdout rows is not judged.")
+    slice_tolerance: float = Field(0.02, ge=0, description="Largest allowed worsening of a slice's metric.")
+    max_churn: float | None = Field(
+        None, ge=0, le=1, description="Largest share of holdout predictions allowed to change; null: recorded only.",
+    )
+    max_latency_ratio: float = Field(3.0, gt=0, description="Challenger's prediction time ÷ champion's, at most.")
+    max_size_ratio: float = Field(5.0, gt=0, description="Challenger's serialized size ÷ champion's, at most.")
+    baseline: bool = Field(True, description="The challenger must beat a simple baseline trained on the same window.")
+    lock_url: str | None = Field(
+        None, description="PostgreSQL database for the promotion lock when MLflow is a server "
+        "(default: the tracking store itself when it is PostgreSQL, else a file lock in the work dir).",
+    )
+    lock_timeout_seconds: float = Field(
+        120.0, gt=0, description="How long a promotion waits for another one of the same model.",
     )
 
 
@@ -285,8 +305,9 @@ class RetrainerConfig(BaseSettings):
         The webhook and Pushgateway URLs are left out: they often carry a token and belong in
         the environment, not in a file that may be committed.
         """
-        return self.model_dump(mode="json",
-                               exclude={"notifications": {"webhook_url"}, "observability": {"pushgateway_url"}})
+        return self.model_dump(mode="json", exclude={"notifications": {"webhook_url"},
+                                                     "observability": {"pushgateway_url"},
+                                                     "promotion": {"lock_url"}})
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

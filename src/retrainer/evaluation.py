@@ -2,7 +2,11 @@
 
 Both models are scored on the *same* held-out rows. The improvement of the primary metric
 comes with a paired bootstrap confidence interval (scipy), so one lucky number on a small
-holdout does not promote a model.
+holdout does not promote a model. Beyond the average, when their inputs are given: no slice
+(a value of a configured column, with enough rows) may get worse by more than a tolerance;
+the share of predictions that change (churn) stays under a cap; prediction latency and
+serialized size stay within a ratio of the champion's; and the challenger must beat a simple
+baseline model trained on the same window — a sanity floor.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy import stats
 
 from retrainer.config import PromotionSettings, Task
@@ -23,6 +28,16 @@ class Check:
     name: str
     passed: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class ModelCosts:
+    """What serving a model costs, measured on the holdout: seconds per 1,000 rows, bytes serialized."""
+
+    champion_seconds_per_1k: float
+    challenger_seconds_per_1k: float
+    champion_bytes: int
+    challenger_bytes: int
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,47 @@ def _improvement(task: Task, champion_losses: npt.NDArray[np.float64], challenge
     return challenger - champion if primary_metric(task).higher_is_better else champion - challenger
 
 
+def _slice_checks(task: Task, y: npt.NDArray[Any], champion_pred: npt.NDArray[Any], challenger_pred: npt.NDArray[Any],
+                  slices: dict[str, npt.ArrayLike], settings: PromotionSettings) -> list[Check]:
+    """One check per configured column: no value with enough rows gets worse beyond the tolerance."""
+    spec = primary_metric(task)
+    checks = []
+    for column, values in slices.items():
+        keys = np.asarray(values, dtype=object)
+        worst: tuple[float, str] | None = None
+        judged = 0
+        for value in sorted({v for v in keys if not pd.isna(v)}, key=str):
+            rows = keys == value
+            if int(rows.sum()) < settings.min_slice_rows:
+                continue
+            judged += 1
+            champion = float(metric_from_losses(task, row_losses(task, y[rows], champion_pred[rows])))
+            challenger = float(metric_from_losses(task, row_losses(task, y[rows], challenger_pred[rows])))
+            change = challenger - champion if spec.higher_is_better else champion - challenger
+            if worst is None or change < worst[0]:
+                worst = (change, f"{column}={value}: {spec.name} {champion:.4f} -> {challenger:.4f}")
+        # A worsening of exactly the tolerance is allowed, whatever floating point makes of it.
+        passed = worst is None or worst[0] >= -settings.slice_tolerance - 1e-12
+        detail = (f"no value of '{column}' has {settings.min_slice_rows}+ rows" if worst is None
+                  else f"worst {worst[1]} ({worst[0]:+.4f}; tolerance {settings.slice_tolerance:g}, "
+                       f"{judged} slice(s) judged)")
+        checks.append(Check(f"no regression on slices of {column}", passed, detail))
+    return checks
+
+
+def _cost_checks(costs: ModelCosts, settings: PromotionSettings) -> list[Check]:
+    latency = costs.challenger_seconds_per_1k / max(costs.champion_seconds_per_1k, 1e-9)
+    size = costs.challenger_bytes / max(costs.champion_bytes, 1)
+    return [
+        Check("prediction latency", latency <= settings.max_latency_ratio,
+              f"{costs.challenger_seconds_per_1k * 1000:.1f} ms vs {costs.champion_seconds_per_1k * 1000:.1f} ms "
+              f"per 1,000 rows ({latency:.2f}×, cap {settings.max_latency_ratio:g}×)"),
+        Check("serialized size", size <= settings.max_size_ratio,
+              f"{costs.challenger_bytes / 1e6:.2f} MB vs {costs.champion_bytes / 1e6:.2f} MB "
+              f"({size:.2f}×, cap {settings.max_size_ratio:g}×)"),
+    ]
+
+
 def gate(
     task: Task,
     y_true: npt.ArrayLike,
@@ -71,13 +127,21 @@ def gate(
     challenger_predictions: npt.ArrayLike,
     settings: PromotionSettings,
     seed: int = 0,
+    slices: dict[str, npt.ArrayLike] | None = None,
+    baseline_predictions: npt.ArrayLike | None = None,
+    costs: ModelCosts | None = None,
 ) -> GateVerdict:
+    """The verdict on a challenger. `slices` maps a column name to its values on the holdout rows;
+    `baseline_predictions` are a simple model's on the same rows; `costs` are measured serving costs."""
     spec = primary_metric(task)
     y = np.asarray(y_true, dtype=object if task == "classification" else float)
     champion_pred = np.asarray(champion_predictions, dtype=object if task == "classification" else float)
     challenger_pred = np.asarray(challenger_predictions, dtype=object if task == "classification" else float)
     if not (len(y) == len(champion_pred) == len(challenger_pred)) or len(y) == 0:
         raise ValueError("the gate needs the same non-empty held-out rows for both models")
+    others = [*(slices or {}).values(), *([] if baseline_predictions is None else [baseline_predictions])]
+    if any(len(np.asarray(values, dtype=object)) != len(y) for values in others):
+        raise ValueError("slice columns and baseline predictions must cover the same held-out rows")
 
     finite = _finite(task, challenger_pred)
     checks = [Check("finite outputs", finite, "no NaN/inf in the challenger's predictions")]
@@ -128,6 +192,20 @@ def gate(
     else:
         scale = float(np.std(y)) or 1.0
         churn = float(np.mean(np.abs(champion_pred - challenger_pred) > 0.1 * scale))
+    if settings.max_churn is not None:
+        checks.append(Check("prediction churn", bool(churn <= settings.max_churn),
+                            f"{churn:.1%} of predictions change (cap {settings.max_churn:.0%})"))
+    if finite and slices:
+        checks += _slice_checks(task, y, champion_pred, challenger_pred, slices, settings)
+    if baseline_predictions is not None:
+        baseline_pred = np.asarray(baseline_predictions, dtype=object if task == "classification" else float)
+        baseline_metric = float(metric_from_losses(task, row_losses(task, y, baseline_pred)))
+        beats = finite and (challenger_metric > baseline_metric if spec.higher_is_better
+                            else challenger_metric < baseline_metric)
+        checks.append(Check("beats the baseline", bool(beats),
+                            f"{spec.name} {challenger_metric:.4f} vs baseline {baseline_metric:.4f}"))
+    if costs is not None:
+        checks += _cost_checks(costs, settings)
     return GateVerdict(
         passed=all(check.passed for check in checks),
         metric_name=spec.name,

@@ -49,11 +49,12 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
     trained = tasks.train_model(rt, window.train)
     challenger = tasks.register(rt, trained, window.train, rt.config.mlflow.aliases.challenger, reasons, decision_id,
                                 {"window_batches": ",".join(map(str, window.batches))})
-    verdict = tasks.evaluate(rt, champion, challenger, window.holdout)
-    promoted = tasks.promote(rt, challenger, champion, verdict)
+    verdict = tasks.evaluate(rt, champion, challenger, window)
+    promotion = tasks.promote(rt, challenger, champion, verdict)
     print(verdict.summary())
-    return {"challenger_version": challenger.version, "promoted": promoted, "window_start": window.batches[0],
-            "new_champion_version": challenger.version if promoted else None, "gate": verdict.to_dict()}
+    return {"challenger_version": challenger.version, "promoted": promotion.promoted,
+            "new_champion_version": challenger.version if promotion.promoted else None, "gate": verdict.to_dict(),
+            "promotion_conflict": promotion.conflict}
 
 
 @flow(name="monitor-batch", log_prints=True)
@@ -101,7 +102,7 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
     with timer.stage("record"):
         folder = f"{index:06d}__{name}"
         reports = tasks.render_report(rt, champion, batch, drift, decision.action == "retrain", folder)
-        reports += tasks.save_ood_rows(rt, ood, folder)
+        reports += tasks.save_ood_rows(rt, ood, batch, folder)
     record = BatchRecord(
         batch=name, rows=delivered_rows, valid=outcome.valid, validation_failures=outcome.failures,
         validation_warnings=outcome.warnings, drift_share=drift.share if drift else None,
@@ -118,7 +119,7 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         estimated_metric_std=scoring.estimate.std if scoring.estimate else None,
         decision=decision.action, reasons=decision.reasons,
         signals=[asdict(check) for check in decision.checks],
-        followup=decision.followup,
+        window_start=decision.window_start if decision.action == "retrain" else None, followup=decision.followup,
         batch_index=index, content_hash=batch.content_hash, quarantined_as=quarantined, decision_id=decision_id,
         **promotion,
     )
@@ -126,7 +127,7 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
     if move_rejected and quarantined is not None:
         tasks.remove_landed(batch_path, quarantined)  # only once the cycle is on record
     # A webhook or Pushgateway that is down must not fail the cycle: its failure is a warning.
-    tasks.log_cycle_json(rt, record)
+    tasks.warn_if_failed(tasks.log_cycle_json(rt, record, return_state=True), "JSON cycle log")
     tasks.warn_if_failed(tasks.push_metrics(rt, record, past, return_state=True), "metrics push")
     tasks.warn_if_failed(tasks.notify(rt, record, return_state=True), "webhook notification")
     return record.model_dump()

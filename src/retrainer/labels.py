@@ -112,7 +112,9 @@ def batch_metrics(batch: pd.DataFrame, predictions: pd.DataFrame, schema: BatchS
     targets = target_values(batch, schema)
     labelled = pd.DataFrame({"id": _ids(batch[schema.id_column]).to_numpy(), "target": targets.to_numpy()})
     labelled = labelled[labelled["target"].notna()]
-    joined = labelled.merge(predictions, on="id", how="inner")
+    # One row per id on each side: a repeated id must not multiply rows in the metric.
+    labelled = labelled.drop_duplicates("id", keep="first")
+    joined = labelled.merge(predictions.drop_duplicates("id", keep="first"), on="id", how="inner")
     if joined.empty:
         return {}, 0
     columns = [c for c in predictions.columns if c.startswith(PROBABILITY_PREFIX)]

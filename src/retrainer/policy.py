@@ -196,8 +196,9 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
             signals.estimated_metric_value, signals.reference_metric, settings.max_estimated_drop)
         checks.append(estimated)
         if reason:
+            # Not narrowed: this batch has no labels to train on, and no labels say where the
+            # change began.
             triggers.append(reason)
-            window_start = signals.batch_index
 
     dataset_drift = signals.drift_share is not None and signals.drift_share > settings.drift_share_threshold
     checks.append(SignalCheck("drift", "drift_share", signals.drift_share, settings.drift_share_threshold,

@@ -52,7 +52,10 @@ class BatchRecord(BaseModel):
     new_champion_version: str | None = None
     challenger_version: str | None = None
     retrain_error: str | None = None
-    # A retrain's first training batch (the change point) and whether it was a follow-up.
+    # A passing challenger not promoted because @champion moved meanwhile (compare-and-set).
+    promotion_conflict: str | None = None
+    # Where the policy narrowed a retrain's window (the change's first batch; None: not narrowed)
+    # and whether the retrain was a follow-up.
     window_start: int | None = None
     followup: bool = False
     gate: dict[str, Any] | None = None
@@ -76,6 +79,20 @@ def labelled_since_champion(records: list[BatchRecord], champion_version: str | 
     trained = [r.batch_index for r in records if r.decision in ("init", "retrain")]
     end = max(made) if made else max(trained, default=-1)
     return sum(r.labelled_rows for r in records if r.batch_index > end and r.decision in ("none", "retrain"))
+
+
+def late_measurement(records: list[BatchRecord], champion_version: str) -> BatchRecord | None:
+    """When the current batch has no labels: the champion's newest measurement, if its labels came late.
+
+    A measurement from before the last retrain was already acted on, and a newer batch measured
+    on time supersedes a late one.
+    """
+    since = max((r.batch_index for r in records
+                 if r.new_champion_version == champion_version or r.decision in ("init", "retrain")), default=-1)
+    measured = [r for r in records if r.champion_version == champion_version and r.decision == "none"
+                and r.metric is not None and r.batch_index > since]
+    newest = measured[-1] if measured else None
+    return newest if newest is not None and newest.late_labels_at is not None else None
 
 
 class TimelineSummary(BaseModel):

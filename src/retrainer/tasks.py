@@ -11,7 +11,9 @@ import functools
 import hashlib
 import json
 import logging
+import pickle
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,7 +29,7 @@ from prefect.states import State
 
 from retrainer import data, labels, notifications, policy
 from retrainer.config import RetrainerConfig, load_config
-from retrainer.evaluation import GateVerdict, gate
+from retrainer.evaluation import GateVerdict, ModelCosts, gate
 from retrainer.monitoring import (
     DriftResult,
     Estimate,
@@ -46,8 +48,9 @@ from retrainer.monitoring import (
 )
 from retrainer.metrics import MetricSpec, all_metrics, primary_metric
 from retrainer.observability import StageTimer, cycle_log_line, cycle_samples, push_cycle, write_cycle_log
-from retrainer.records import BatchRecord, labelled_since_champion
-from retrainer.registry import ModelRegistry, ModelVersionInfo, RegistryError, connect, log_cycle
+from retrainer.records import BatchRecord, labelled_since_champion, late_measurement
+from retrainer.locks import promotion_lock
+from retrainer.registry import ModelRegistry, ModelVersionInfo, PromotionConflict, RegistryError, connect, log_cycle
 from retrainer.schema import (
     BatchSchema,
     feature_frame,
@@ -56,7 +59,7 @@ from retrainer.schema import (
     schema_from_settings,
     target_values,
 )
-from retrainer.training import TrainedModel, TrainingError, labelled_rows, split_holdout, train
+from retrainer.training import TrainedModel, TrainingError, labelled_rows, split_holdout, train, train_baseline
 from retrainer.validation import ValidationOutcome, draft_suite, save_suite, validate_batch
 
 TRANSIENT_MLFLOW_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED")
@@ -148,6 +151,8 @@ def read_batch(path: str) -> BatchRead:
 @task(name="find champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
       retry_condition_fn=_transient)
 def find_champion(rt: Runtime) -> ModelVersionInfo:
+    # A person may have moved an alias in the MLflow UI since the last cycle: put it on record.
+    rt.registry.note_outside_moves()
     champion = rt.registry.champion()
     if champion is None:
         raise RegistryError(
@@ -295,16 +300,6 @@ def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:
             for r in records]
 
 
-def _late_measurement(history: list[BatchRecord], champion_version: str) -> BatchRecord | None:
-    """The newest batch this champion served whose labels came late: the freshest measured metric
-    when the current batch has no labels."""
-    served = [r for r in history if r.champion_version == champion_version and r.decision in ("none", "retrain")
-              and r.late_labels_at is not None and r.metric is not None]
-    made = max((r.batch_index for r in history if r.new_champion_version == champion_version), default=-1)
-    served = [r for r in served if r.batch_index > made]
-    return served[-1] if served else None
-
-
 @dataclass
 class DecisionInputs:
     """What `decide` saw, besides the decision: recorded as they were."""
@@ -330,7 +325,7 @@ def decide(
     new_labelled = labelled_since_champion(history, champion.version) + scoring.labelled_rows
     metric_value, metric_source, metric_index = scoring.metric, None, None
     if metric_value is None:
-        late = _late_measurement(history, champion.version)
+        late = late_measurement(history, champion.version)
         if late is not None:
             metric_value, metric_source, metric_index = late.metric, f"late labels of batch '{late.batch}'", \
                 late.batch_index
@@ -435,15 +430,19 @@ class LabelsOutcome:
 @task(name="apply late labels", cache_policy=NO_CACHE)
 def apply_labels(rt: Runtime, prepared: labels.PreparedLabels, source: str) -> LabelsOutcome:
     """Fill the accepted batches' missing targets, re-score what the champion of the time predicted,
-    and update those batches' records (journal and MLflow run)."""
+    and update those batches' records (journal and MLflow run).
+
+    Safe to run again after a crash: a record is re-scored whenever its batch's labelled rows
+    differ from what it says, whether or not this run filled any.
+    """
     schema, model = rt.schema, rt.config.model.name
     accepted = data.AcceptedStore(rt.config.storage.accepted_dir(model)).paths()
     predictions = data.PredictionStore(rt.config.storage.predictions_dir(model)).paths()
-    records = data.read_journal(rt.journal)
-    by_index = {r.batch_index: position for position, r in enumerate(records)}
+    recorded = {r.batch_index: r for r in data.read_journal(rt.journal)}
     outcome = LabelsOutcome(unusable=len(prepared.unusable), duplicate_ids=prepared.duplicate_ids)
     matched: set[str] = set()
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    updates: dict[int, dict[str, Any]] = {}
     for index, path in accepted.items():
         batch = pd.read_parquet(path)
         if schema.id_column not in batch.columns:
@@ -451,23 +450,21 @@ def apply_labels(rt: Runtime, prepared: labels.PreparedLabels, source: str) -> L
         joined = labels.join_labels(batch, prepared.labels, schema)
         matched |= joined.matched_ids
         outcome.already_labelled += joined.already_labelled
-        if joined.newly_labelled == 0:
-            continue
-        # Training windows read the accepted store: from now on they see these labels.
-        data.replace_file_atomically(path, lambda target: joined.frame.to_parquet(target, index=False))
-        position = by_index.get(index)
-        if position is None or index not in predictions:
+        if joined.newly_labelled:
+            # Training windows read the accepted store: from now on they see these labels.
+            data.replace_file_atomically(path, lambda target: joined.frame.to_parquet(target, index=False))
+            outcome.batches[path.stem.split("__", 1)[1]] = joined.newly_labelled
+        record = recorded.get(index)
+        if record is None or record.decision not in ("none", "retrain") or index not in predictions:
             continue
         metrics, rows = labels.batch_metrics(joined.frame, pd.read_parquet(predictions[index]), schema)
-        record = records[position]
-        records[position] = record.model_copy(update={
-            "metrics": metrics, "metric": metrics.get(rt.metric.name), "labelled_rows": rows,
-            "late_labels_at": stamp,
-        })
-        outcome.batches[record.batch] = joined.newly_labelled
+        if rows != record.labelled_rows:
+            updates[index] = {"metrics": metrics, "metric": metrics.get(rt.metric.name), "labelled_rows": rows,
+                              "late_labels_at": stamp}
+    # Under the journal's lock, re-read: a cycle may have appended its line meanwhile.
+    for record in data.update_records(rt.journal, updates):
         if record.mlflow_run_id:
-            _log_late_metrics(rt, record.mlflow_run_id, metrics, rows)
-    data.rewrite_journal(records, rt.journal)
+            _log_late_metrics(rt, record.mlflow_run_id, record.metrics, record.labelled_rows)
     unused = ~prepared.labels.index.isin(list(matched))
     outcome.unmatched = int(unused.sum())
     if outcome.unmatched or outcome.unusable:
@@ -587,6 +584,8 @@ def register(
 ) -> ModelVersionInfo:
     schema = rt.schema
     reference = labelled_rows(frame, schema).loc[:, [*schema.features, schema.target]]
+    # Late labels arrive as text classes while on-time batches may hold ints: one type for parquet.
+    reference[schema.target] = target_values(reference, schema)
     metric = rt.metric
     tags = {
         "validation_metric": f"{trained.validation_metric:.6f}",
@@ -615,38 +614,81 @@ def register(
         run_name=f"train-{decision_id}",
         documents=_version_documents(trained),
     )
-    rt.registry.set_alias(alias, info.version)
+    rt.registry.move_alias(alias, info.version, "retrainer", f"decision {decision_id}: {'; '.join(reasons)}")
     return info
 
 
+def _serving_costs(champion: Any, challenger: Any, inputs: pd.DataFrame) -> ModelCosts:
+    """Prediction time per 1,000 rows (best of 3, so a hiccup does not decide) and pickled size."""
+    def seconds(model: Any) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            model.predict(inputs)
+            best = min(best, time.perf_counter() - started)
+        return best * 1000 / max(len(inputs), 1)
+
+    return ModelCosts(seconds(champion), seconds(challenger), len(pickle.dumps(champion)),
+                      len(pickle.dumps(challenger)))
+
+
 @task(name="evaluate champion vs challenger", cache_policy=NO_CACHE)
-def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionInfo, holdout: pd.DataFrame) -> GateVerdict:
-    """Both models on the same held-out rows; the gate decides."""
-    schema = rt.schema
+def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionInfo, window: TrainingWindow) -> GateVerdict:
+    """Both models on the same held-out rows (digest tagged on both versions); the gate decides."""
+    schema, settings = rt.schema, rt.config.promotion
+    holdout = window.holdout
     inputs = feature_frame(holdout, schema)
+    champion_model = rt.registry.load_model(champion)
+    challenger_model = rt.registry.load_model(challenger)
+    baseline = train_baseline(window.train, schema).predict(inputs) if settings.baseline else None
     verdict = gate(
         schema.task,
         target_values(holdout, schema),
-        rt.registry.load_model(champion).predict(inputs),
-        rt.registry.load_model(challenger).predict(inputs),
-        rt.config.promotion,
+        champion_model.predict(inputs),
+        challenger_model.predict(inputs),
+        settings,
         seed=rt.config.training.seed,
+        slices={column: holdout[column].to_numpy() for column in settings.slices if column in holdout.columns},
+        baseline_predictions=baseline,
+        costs=_serving_costs(champion_model, challenger_model, inputs),
     )
-    rt.registry.tag_version(challenger.version, "holdout_digest", _digest(holdout))
+    digest = _digest(holdout)
+    # The same digest on both: a comparison is only ever between scores on the same rows.
+    for version in (champion.version, challenger.version):
+        rt.registry.tag_version(version, "holdout_digest", digest)
     rt.registry.tag_version(challenger.version, "gate", "passed" if verdict.passed else "failed")
+    rt.registry.describe_version(challenger.version, verdict.summary())
     return verdict
 
 
+@dataclass
+class Promotion:
+    promoted: bool
+    # Why a passing challenger was not promoted: another promotion moved @champion first.
+    conflict: str | None = None
+
+
 @task(name="promote", cache_policy=NO_CACHE)
-def promote(rt: Runtime, challenger: ModelVersionInfo, champion: ModelVersionInfo, verdict: GateVerdict) -> bool:
-    """auto: a passing gate moves @champion; manual: the version waits for a person."""
+def promote(rt: Runtime, challenger: ModelVersionInfo, champion: ModelVersionInfo, verdict: GateVerdict) -> Promotion:
+    """auto: a passing gate moves @champion; manual: the version waits for a person.
+
+    One promotion of a model at a time (the promotion lock), and only if @champion is still the
+    version the challenger was judged against (compare-and-set): otherwise the verdict is stale.
+    """
     if not verdict.passed:
-        return False
+        return Promotion(False)
     if rt.config.promotion.mode == "manual":
         rt.registry.tag_version(challenger.version, "awaiting-approval", "true")
-        return False
-    rt.registry.promote(challenger.version, expected_champion=champion.version)
-    return True
+        return Promotion(False)
+    reason = (f"gate passed: {verdict.metric_name} {verdict.champion_metric:.4f} -> "
+              f"{verdict.challenger_metric:.4f}, interval [{verdict.ci_low:+.4f}, {verdict.ci_high:+.4f}]")
+    try:
+        with promotion_lock(rt.config):
+            rt.registry.promote(challenger.version, expected_champion=champion.version, actor="retrainer (auto)",
+                                reason=reason)
+    except PromotionConflict as exc:
+        return Promotion(False, str(exc))
+    return Promotion(True)
 
 
 # -- first champion ---------------------------------------------------------------------------
@@ -677,14 +719,16 @@ def draft(rt: Runtime, frame: pd.DataFrame) -> str:
 
 # -- the record -------------------------------------------------------------------------------
 @task(name="save out-of-distribution rows", cache_policy=NO_CACHE)
-def save_ood_rows(rt: Runtime, ood: OodResult | None, folder_name: str) -> list[Path]:
-    """The batch's most unusual rows, for a person to review beside the cycle's record."""
-    if ood is None or ood.top_rows.empty:
+def save_ood_rows(rt: Runtime, ood: OodResult | None, batch: BatchRead, folder_name: str) -> list[Path]:
+    """The batch's most unusual rows as delivered (id and time included), for a person to review."""
+    if ood is None or ood.top_rows.empty or batch.frame is None:
         return []
     folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "out_of_distribution_rows.csv"
-    ood.top_rows.to_csv(path, index=False)
+    rows = batch.frame.loc[ood.top_rows.index]
+    rows.insert(0, "novelty_score", ood.top_rows["novelty_score"])
+    rows.to_csv(path, index=False)
     return [path]
 
 

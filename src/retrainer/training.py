@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -149,6 +150,15 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         validation_confidence=confidence,
         validation_right=right,
     )
+
+
+def train_baseline(frame: pd.DataFrame, schema: BatchSchema) -> BaseEstimator:
+    """The sanity floor a challenger must beat: the window's class prior (classification) or mean."""
+    data = labelled_rows(frame, schema)
+    model: BaseEstimator = (DummyClassifier(strategy="prior") if schema.task == "classification"
+                            else DummyRegressor(strategy="mean"))
+    model.fit(feature_frame(data, schema), target_values(data, schema))
+    return model
 
 
 def split_holdout(frame: pd.DataFrame, schema: BatchSchema, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

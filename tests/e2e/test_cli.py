@@ -126,6 +126,18 @@ def test_demo_handles_every_scripted_event(tmp_path: Path) -> None:
     assert next(b for b in timeline["batches"] if b["batch"] == "day-11")["promoted"]
     assert timeline["summary"]["promotions"] >= 1
     assert (workdir / "retrainer.yaml").exists()
+    # The config the demo leaves works for the registry commands right after it.
+    status = run_cli("status", "--config", str(workdir / "retrainer.yaml"), "--json", timeout=120)
+    assert status.returncode == 0, status.stderr[-2000:]
+    document = json.loads(status.stdout)
+    champion = timeline["batches"][-1]["champion_version"]
+    assert document["champion"] == champion and document["previous_champion"] == "1"
+    assert isinstance(document["history"], list) and document["history"][0]["to_version"] == "1"
+    rolled = run_cli("rollback", "--config", str(workdir / "retrainer.yaml"), timeout=120)
+    assert rolled.returncode == 0, rolled.stderr[-2000:]
+    after = json.loads(run_cli("status", "--config", str(workdir / "retrainer.yaml"), "--json", timeout=120).stdout)
+    assert (after["champion"], after["previous_champion"]) == ("1", champion)
+    assert len(after["history"]) == len(document["history"]) + 2
 
 
 @pytest.mark.parametrize(

@@ -238,3 +238,23 @@ def test_rows_get_unique_labels_whatever_index_a_parquet_file_stored(tmp_path: P
     path = tmp_path / "b.parquet"
     pd.DataFrame({"x": [1, 2, 3]}, index=[7, 7, 7]).to_parquet(path)
     assert list(read_batch(path).index) == [0, 1, 2]
+
+
+# --- journal updates -------------------------------------------------------------------------
+
+def test_updating_earlier_records_keeps_lines_appended_since_they_were_read(tmp_path: Path) -> None:
+    """Late labels rewrite earlier records under the journal's lock: a cycle's line written meanwhile is kept."""
+    from retrainer.data import append_record, read_journal, update_records
+    from retrainer.records import BatchRecord
+
+    journal = tmp_path / "timeline.jsonl"
+    for index in range(3):
+        append_record(BatchRecord(batch=f"b{index}", rows=10, valid=True, decision="none", batch_index=index), journal)
+    stale_view = read_journal(journal)
+    append_record(BatchRecord(batch="b3", rows=10, valid=True, decision="none", batch_index=3), journal)
+    changed = update_records(journal, {stale_view[1].batch_index: {"metric": 0.5, "labelled_rows": 10}})
+    after = read_journal(journal)
+    assert [r.batch for r in after] == ["b0", "b1", "b2", "b3"]
+    assert after[1].metric == 0.5 and after[1].labelled_rows == 10
+    assert [r.batch for r in changed] == ["b1"]
+    assert not journal.with_name(journal.name + ".tmp").exists()

@@ -227,3 +227,345 @@ def test_single_row_holdout_cannot_promote() -> None:
     """A challenger that is right on the only held-out row is not promoted on that one number."""
     verdict = gate("classification", ["yes"], ["no"], ["yes"], SETTINGS)
     assert verdict.passed is False
+
+
+# --- slices, churn, baseline and serving costs -------------------------------------------------
+
+from retrainer.evaluation import ModelCosts  # noqa: E402  (appended section)
+
+_DEFAULT_CHECKS = ["finite outputs", "holdout size", "accuracy improvement ≥ margin", "95% interval above zero"]
+
+
+def _regional() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """200 rows, 100 'north' then 100 'south': the challenger fixes all 40 south errors, breaks 10 north rows."""
+    y = _labels(200)
+    region = np.array(["north"] * 100 + ["south"] * 100, dtype=object)
+    champion = _flip(y, range(100, 140))  # north 100 %, south 60 %, overall 80 %
+    challenger = _flip(y, range(10))  # north 90 %, south 100 %, overall 95 %
+    return y, region, champion, challenger
+
+
+def _slice_names(verdict) -> list[str]:  # type: ignore[no-untyped-def]
+    return [c.name for c in verdict.checks if c.name.startswith("no regression on slices")]
+
+
+def test_better_on_average_but_worse_on_one_slice_fails_and_names_the_worst_value() -> None:
+    """A challenger better overall that loses 10 points on one region fails the slice check, naming that region."""
+    y, region, champion, challenger = _regional()
+    verdict = gate("classification", y, champion, challenger, SETTINGS, slices={"region": region})
+    assert _check(verdict, "accuracy improvement").passed is True
+    assert _check(verdict, "95% interval").passed is True
+    check = _check(verdict, "no regression on slices of region")
+    assert check.name == "no regression on slices of region"
+    assert check.passed is False
+    assert "region=north" in check.detail
+    assert "1.0000 -> 0.9000" in check.detail
+    assert "2 slice(s) judged" in check.detail
+    assert verdict.passed is False
+
+
+def test_one_check_per_slice_column() -> None:
+    """Each configured slice column gets its own check, judged on its own values."""
+    y, region, champion, challenger = _regional()
+    parity = np.array(["even", "odd"] * 100, dtype=object)
+    verdict = gate("classification", y, champion, challenger, SETTINGS, slices={"region": region, "parity": parity})
+    assert _slice_names(verdict) == ["no regression on slices of region", "no regression on slices of parity"]
+    assert _check(verdict, "no regression on slices of region").passed is False
+    assert _check(verdict, "no regression on slices of parity").passed is True
+
+
+def test_a_regression_on_a_slice_smaller_than_min_slice_rows_is_not_judged() -> None:
+    """A region with fewer rows than min_slice_rows may get worse without failing the gate."""
+    y = _labels(200)
+    region = np.array(["tiny"] * 20 + ["big"] * 180, dtype=object)  # 20 < the default minimum of 30
+    champion = _flip(y, range(100, 140))
+    challenger = _flip(y, range(10))  # tiny slice: 100 % -> 50 %
+    verdict = gate("classification", y, champion, challenger, SETTINGS, slices={"region": region})
+    check = _check(verdict, "no regression on slices of region")
+    assert check.passed is True
+    assert "region=tiny" not in check.detail
+    assert "region=big" in check.detail
+    assert "1 slice(s) judged" in check.detail
+    assert verdict.passed is True
+
+
+def test_the_same_small_slice_is_judged_once_min_slice_rows_allows_it() -> None:
+    """Lowering min_slice_rows below a slice's size makes its regression count again."""
+    y = _labels(200)
+    region = np.array(["tiny"] * 20 + ["big"] * 180, dtype=object)
+    champion = _flip(y, range(100, 140))
+    challenger = _flip(y, range(10))
+    verdict = gate("classification", y, champion, challenger, PromotionSettings(min_slice_rows=20),
+                   slices={"region": region})
+    check = _check(verdict, "no regression on slices of region")
+    assert check.passed is False
+    assert "region=tiny" in check.detail
+    assert "2 slice(s) judged" in check.detail
+
+
+def test_slice_check_says_so_when_no_value_has_enough_rows() -> None:
+    """When every value of a slice column is below min_slice_rows, the check passes and says none was judged."""
+    y, region, champion, challenger = _regional()
+    verdict = gate("classification", y, champion, challenger, PromotionSettings(min_slice_rows=101),
+                   slices={"region": region})
+    check = _check(verdict, "no regression on slices of region")
+    assert check.passed is True
+    assert check.detail == "no value of 'region' has 101+ rows"
+
+
+def test_slice_worsening_within_the_tolerance_passes() -> None:
+    """A slice that gets worse by less than slice_tolerance does not fail the gate."""
+    y, region, champion, challenger = _regional()
+    verdict = gate("classification", y, champion, challenger, PromotionSettings(slice_tolerance=0.15),
+                   slices={"region": region})
+    check = _check(verdict, "no regression on slices of region")
+    assert check.passed is True
+    assert "tolerance 0.15" in check.detail
+    assert verdict.passed is True
+
+
+def test_slice_worsening_of_one_row_in_a_hundred_passes_the_default_tolerance() -> None:
+    """Losing one point of accuracy on a region stays within the default 0.02 tolerance."""
+    y, region, champion, _ = _regional()
+    challenger = _flip(y, [0])  # north 100 % -> 99 %
+    verdict = gate("classification", y, champion, challenger, SETTINGS, slices={"region": region})
+    check = _check(verdict, "no regression on slices of region")
+    assert check.passed is True
+    assert "region=north" in check.detail
+    assert verdict.passed is True
+
+
+def _segmented_regression(a_champion: float, a_challenger: float, b_champion: float,
+                          b_challenger: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """120 rows, 60 in segment 'a' then 60 in 'b'; each model's RMSE per segment is the given error size."""
+    y = np.linspace(0.0, 100.0, 120)
+    signs = np.where(np.arange(120) % 2 == 0, 1.0, -1.0)
+    in_a = np.arange(120) < 60
+    segment = np.where(in_a, "a", "b").astype(object)
+    champion = y + np.where(in_a, a_champion, b_champion) * signs
+    challenger = y + np.where(in_a, a_challenger, b_challenger) * signs
+    return y, segment, champion, challenger
+
+
+def test_regression_slice_with_a_higher_rmse_fails() -> None:
+    """For RMSE, a segment whose error rises fails the slice check, even when the overall RMSE falls."""
+    y, segment, champion, challenger = _segmented_regression(0.5, 1.0, 3.0, 0.5)
+    verdict = gate("regression", y, champion, challenger, SETTINGS, slices={"segment": segment})
+    assert verdict.improvement > 0
+    check = _check(verdict, "no regression on slices of segment")
+    assert check.passed is False
+    assert "segment=a: rmse 0.5000 -> 1.0000" in check.detail
+    assert "(-0.5000;" in check.detail
+    assert verdict.passed is False
+
+
+def test_regression_slices_with_a_lower_rmse_everywhere_pass() -> None:
+    """For RMSE, a challenger whose error falls on every segment passes the slice check."""
+    y, segment, champion, challenger = _segmented_regression(1.0, 0.5, 3.0, 0.5)
+    verdict = gate("regression", y, champion, challenger, SETTINGS, slices={"segment": segment})
+    check = _check(verdict, "no regression on slices of segment")
+    assert check.passed is True
+    assert "segment=a: rmse 1.0000 -> 0.5000 (+0.5000;" in check.detail  # the least improved segment
+    assert verdict.passed is True
+
+
+def test_missing_values_in_a_slice_column_are_not_a_slice() -> None:
+    """Rows whose slice value is None or NaN are not judged as a slice of their own."""
+    y = _labels(200)
+    region = np.array([None] * 40 + [float("nan")] * 40 + ["north"] * 60 + ["south"] * 60, dtype=object)
+    champion = _flip(y, range(140, 180))  # wrong on 40 south rows
+    challenger = _flip(y, list(range(10)) + list(range(40, 50)))  # wrong on 10 None rows and 10 NaN rows
+    verdict = gate("classification", y, champion, challenger, SETTINGS, slices={"region": region})
+    check = _check(verdict, "no regression on slices of region")
+    assert check.passed is True
+    assert "2 slice(s) judged" in check.detail
+    assert "None" not in check.detail
+    assert "nan" not in check.detail
+
+
+def test_numeric_slice_column_with_nan_gaps_is_judged_on_its_numbers() -> None:
+    """A float slice column with NaN gaps is judged on its numeric values only, without crashing."""
+    y, _, champion, challenger = _regional()
+    store = np.array([1.0] * 95 + [np.nan] * 10 + [2.0] * 95)
+    verdict = gate("classification", y, champion, challenger, SETTINGS, slices={"store": store})
+    check = _check(verdict, "no regression on slices of store")
+    assert check.passed is False
+    assert "store=1.0" in check.detail
+    assert "2 slice(s) judged" in check.detail
+
+
+@pytest.mark.parametrize(("max_churn", "passed"), [(0.1, False), (0.175, True), (0.5, True)])
+def test_churn_above_the_cap_fails_and_at_or_below_passes(max_churn: float, passed: bool) -> None:
+    """With max_churn set, a challenger changing 17.5 % of predictions fails a cap below that and passes one at or above."""
+    y = _labels(200)
+    champion = _flip(y, range(40))
+    challenger = _flip(y, range(5))  # the two disagree on rows 5-39: 35 of 200
+    verdict = gate("classification", y, champion, challenger, PromotionSettings(max_churn=max_churn))
+    assert verdict.churn == pytest.approx(0.175)
+    check = _check(verdict, "prediction churn")
+    assert check.name == "prediction churn"
+    assert check.passed is passed
+    assert check.detail.startswith("17.5% of predictions change")
+    assert verdict.passed is passed
+
+
+def test_regression_churn_above_the_cap_fails() -> None:
+    """For regression, moving 30 % of predictions by more than a tenth of the target's spread fails a 25 % cap."""
+    y = np.linspace(0.0, 100.0, 100)
+    signs = np.where(np.arange(100) % 2 == 0, 1.0, -1.0)
+    champion = y + 8.0 * signs
+    challenger = champion.copy()
+    challenger[:30] = y[:30]  # 30 rows move by 8 (> 0.1 × std ≈ 2.9); the others stay
+    verdict = gate("regression", y, champion, challenger, PromotionSettings(max_churn=0.25))
+    assert verdict.churn == pytest.approx(0.3)
+    assert _check(verdict, "prediction churn").passed is False
+    assert verdict.passed is False
+
+
+def test_without_max_churn_churn_is_recorded_but_not_checked() -> None:
+    """With max_churn unset, no churn check is added: the verdict has only the four default checks."""
+    y = _labels(200)
+    champion = _flip(y, range(40))
+    challenger = _flip(y, range(5))
+    verdict = gate("classification", y, champion, challenger, PromotionSettings(max_churn=None))
+    assert verdict.churn == pytest.approx(0.175)
+    assert [c.name for c in verdict.checks] == _DEFAULT_CHECKS
+    assert verdict.passed is True
+
+
+def test_challenger_better_than_the_baseline_passes_the_baseline_check() -> None:
+    """A classifier at 97.5 % beats a baseline that always says 'yes' (50 %)."""
+    y = _labels(200)
+    baseline = np.array(["yes"] * 200, dtype=object)
+    verdict = gate("classification", y, _flip(y, range(40)), _flip(y, range(5)), SETTINGS,
+                   baseline_predictions=baseline)
+    check = _check(verdict, "beats the baseline")
+    assert check.name == "beats the baseline"
+    assert check.passed is True
+    assert check.detail == "accuracy 0.9750 vs baseline 0.5000"
+    assert verdict.passed is True
+
+
+@pytest.mark.parametrize("baseline_errors", [5, 0], ids=["as-good", "better"])
+def test_challenger_no_better_than_the_baseline_fails(baseline_errors: int) -> None:
+    """A challenger that only ties or trails the baseline's accuracy fails the gate."""
+    y = _labels(200)
+    baseline = _flip(y, range(100, 100 + baseline_errors))
+    verdict = gate("classification", y, _flip(y, range(40)), _flip(y, range(5)), SETTINGS,
+                   baseline_predictions=baseline)
+    assert _check(verdict, "accuracy improvement").passed is True
+    assert _check(verdict, "beats the baseline").passed is False
+    assert verdict.passed is False
+
+
+def test_regression_baseline_is_beaten_by_a_lower_rmse() -> None:
+    """For RMSE, a challenger beats the baseline when its error is lower, and fails when it is higher."""
+    y = np.linspace(0.0, 100.0, 60)
+    signs = np.where(np.arange(60) % 2 == 0, 1.0, -1.0)
+    champion, challenger = y + 2.0 * signs, y + 0.5 * signs
+    mean_baseline = np.full(60, y.mean())
+    sharp_baseline = y + 0.1 * signs
+    beaten = gate("regression", y, champion, challenger, SETTINGS, baseline_predictions=mean_baseline)
+    unbeaten = gate("regression", y, champion, challenger, SETTINGS, baseline_predictions=sharp_baseline)
+    assert _check(beaten, "beats the baseline").passed is True
+    assert beaten.passed is True
+    assert _check(unbeaten, "beats the baseline").passed is False
+    assert _check(unbeaten, "beats the baseline").detail == "rmse 0.5000 vs baseline 0.1000"
+    assert unbeaten.passed is False
+
+
+def test_without_baseline_predictions_no_baseline_check_is_added() -> None:
+    """No baseline predictions, no baseline check."""
+    y = _labels(200)
+    verdict = gate("classification", y, _flip(y, range(40)), _flip(y, range(5)), SETTINGS)
+    assert all(c.name != "beats the baseline" for c in verdict.checks)
+
+
+def _clear_win():  # type: ignore[no-untyped-def]
+    y = _labels(200)
+    return y, _flip(y, range(40)), _flip(y, range(5))
+
+
+def test_challenger_four_times_slower_fails_the_latency_cap() -> None:
+    """A challenger 4× slower to predict than the champion fails the default 3× latency cap."""
+    y, champion, challenger = _clear_win()
+    costs = ModelCosts(champion_seconds_per_1k=0.01, challenger_seconds_per_1k=0.04,
+                       champion_bytes=1_000_000, challenger_bytes=1_000_000)
+    verdict = gate("classification", y, champion, challenger, SETTINGS, costs=costs)
+    latency = _check(verdict, "prediction latency")
+    assert latency.name == "prediction latency"
+    assert latency.passed is False
+    assert "4.00×, cap 3×" in latency.detail
+    assert "40.0 ms vs 10.0 ms" in latency.detail
+    assert _check(verdict, "serialized size").passed is True
+    assert verdict.passed is False
+
+
+def test_challenger_six_times_larger_fails_the_size_cap() -> None:
+    """A challenger 6× larger when serialized than the champion fails the default 5× size cap."""
+    y, champion, challenger = _clear_win()
+    costs = ModelCosts(champion_seconds_per_1k=0.01, challenger_seconds_per_1k=0.01,
+                       champion_bytes=1_000_000, challenger_bytes=6_000_000)
+    verdict = gate("classification", y, champion, challenger, SETTINGS, costs=costs)
+    size = _check(verdict, "serialized size")
+    assert size.name == "serialized size"
+    assert size.passed is False
+    assert "6.00×, cap 5×" in size.detail
+    assert "6.00 MB vs 1.00 MB" in size.detail
+    assert _check(verdict, "prediction latency").passed is True
+    assert verdict.passed is False
+
+
+@pytest.mark.parametrize(
+    ("champion_seconds", "challenger_seconds", "champion_bytes", "challenger_bytes"),
+    [(0.25, 0.75, 1_000, 5_000), (0.02, 0.01, 2_000, 1_000)],
+    ids=["at-the-caps", "cheaper"],
+)
+def test_costs_within_the_caps_pass(champion_seconds: float, challenger_seconds: float,
+                                    champion_bytes: int, challenger_bytes: int) -> None:
+    """A challenger at most 3× slower and 5× larger than the champion passes both cost checks."""
+    y, champion, challenger = _clear_win()
+    costs = ModelCosts(champion_seconds, challenger_seconds, champion_bytes, challenger_bytes)
+    verdict = gate("classification", y, champion, challenger, SETTINGS, costs=costs)
+    assert _check(verdict, "prediction latency").passed is True
+    assert _check(verdict, "serialized size").passed is True
+    assert verdict.passed is True
+
+
+def test_cost_caps_follow_the_settings() -> None:
+    """Raising max_latency_ratio and max_size_ratio lets a 4× slower, 6× larger challenger pass."""
+    y, champion, challenger = _clear_win()
+    costs = ModelCosts(0.01, 0.04, 1_000, 6_000)
+    settings = PromotionSettings(max_latency_ratio=4.5, max_size_ratio=6.5)
+    verdict = gate("classification", y, champion, challenger, settings, costs=costs)
+    assert _check(verdict, "prediction latency").passed is True
+    assert _check(verdict, "serialized size").passed is True
+
+
+def test_zero_champion_latency_does_not_crash() -> None:
+    """A champion measured at zero seconds gives a latency verdict instead of a division error."""
+    y, champion, challenger = _clear_win()
+    slower = gate("classification", y, champion, challenger, SETTINGS, costs=ModelCosts(0.0, 0.002, 1_000, 1_000))
+    assert _check(slower, "prediction latency").passed is False
+    assert "0.0 ms per 1,000 rows" in _check(slower, "prediction latency").detail
+    both_zero = gate("classification", y, champion, challenger, SETTINGS, costs=ModelCosts(0.0, 0.0, 0, 0))
+    assert _check(both_zero, "prediction latency").passed is True
+    assert _check(both_zero, "serialized size").passed is True
+
+
+def test_nan_regression_challenger_with_slices_skips_the_slice_checks() -> None:
+    """A regression challenger that outputs NaN fails the gate without crashing, and its slices are not judged."""
+    y = np.arange(60, dtype=float)
+    champion = y + 3.0
+    challenger = y.copy()
+    challenger[7] = np.nan
+    segment = np.array(["a", "b"] * 30, dtype=object)
+    verdict = gate("regression", y, champion, challenger, PromotionSettings(min_slice_rows=5, max_churn=0.5),
+                   slices={"segment": segment}, baseline_predictions=np.full(60, y.mean()),
+                   costs=ModelCosts(0.01, 0.01, 1_000, 1_000))
+    assert verdict.passed is False
+    assert _check(verdict, "finite outputs").passed is False
+    assert _slice_names(verdict) == []
+    assert _check(verdict, "beats the baseline").passed is False
+    assert _check(verdict, "prediction churn").passed is False
+    assert verdict.summary().startswith("gate FAILED on 60 held-out rows")

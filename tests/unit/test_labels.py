@@ -220,6 +220,15 @@ def test_batch_metrics_only_count_rows_with_a_stored_prediction() -> None:
     assert "roc_auc" not in metrics
 
 
+def test_a_repeated_id_counts_once_in_the_batch_metrics() -> None:
+    """An id appearing twice in the batch does not multiply rows: the metric is over distinct rows."""
+    batch = _batch([1, 1, 2], ["1", "1", "0"])
+    predictions = prediction_frame(pd.Series(["1", "1", "2"]), pd.Series(["1", "0", "1"]), None, None)
+    metrics, rows = batch_metrics(batch, predictions, SCHEMA)
+    assert rows == 2
+    assert metrics["accuracy"] == pytest.approx(0.5)
+
+
 def test_batch_metrics_leave_out_roc_auc_when_only_one_class_is_labelled() -> None:
     """With probabilities but one class among the labels, ROC AUC is left out rather than made up."""
     batch = _batch(["a", "b"], ["1", "1"])

@@ -180,13 +180,13 @@ def test_totals_count_the_history_and_this_cycle() -> None:
         _record(decision="none"),
     ]
     samples = _samples(_record(decision="retrain", promoted=True), history)
-    assert _value(samples, "retrains_total") == 3.0
-    assert _value(samples, "promotions_total") == 3.0
-    assert _value(samples, "rejected_batches_total") == 1.0
+    assert _value(samples, "retrains_count") == 3.0
+    assert _value(samples, "promotions_count") == 3.0
+    assert _value(samples, "rejected_batches_count") == 1.0
     rejected = _samples(_record(decision="reject_batch", valid=False), history)
-    assert _value(rejected, "retrains_total") == 2.0
-    assert _value(rejected, "promotions_total") == 2.0
-    assert _value(rejected, "rejected_batches_total") == 2.0
+    assert _value(rejected, "retrains_count") == 2.0
+    assert _value(rejected, "promotions_count") == 2.0
+    assert _value(rejected, "rejected_batches_count") == 2.0
 
 
 def test_only_low_cardinality_label_names_are_used() -> None:

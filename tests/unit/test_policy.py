@@ -325,14 +325,15 @@ def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired()
 from retrainer.policy import SignalCheck  # noqa: E402
 
 
-def test_estimated_accuracy_drop_without_labels_retrains_from_the_current_batch() -> None:
-    """Without labels, an estimated accuracy worse than the champion's own by more than 5 % retrains at once."""
+def test_estimated_accuracy_drop_without_labels_retrains_on_an_unnarrowed_window() -> None:
+    """Without labels, an estimated accuracy worse than the champion's own by more than 5 % retrains at once,
+    on the full window: the batch has no labels to train on and nothing says where a change began."""
     signals = _signals(6, metric=ACCURACY, estimated_metric_value=0.8, reference_metric=0.9)
     decision = decide(signals, [_calm(5)], _settings())
     assert decision.action == "retrain"
     assert decision.reasons == ["estimated accuracy 0.800 vs champion's 0.900 (11.1% worse > 5%)"]
     assert decision.reasons[0].startswith("estimated accuracy")
-    assert decision.window_start == 6
+    assert decision.window_start is None
     checks = {check.rule: check for check in decision.checks}
     assert checks["estimated performance"].signal == "estimated_relative_metric_drop"
     assert checks["estimated performance"].value == pytest.approx(1 / 9)

@@ -74,3 +74,41 @@ def test_a_journal_without_init_or_retrain_counts_every_accepted_batch() -> None
     """With no record of how the champion was made, every accepted batch's labels count."""
     records = [_record(0, "none", 5), _record(1, "reject_batch", 50), _record(2, "none", 7)]
     assert labelled_since_champion(records, "3") == 12
+
+
+# --- late measurements -----------------------------------------------------------------------
+
+from retrainer.records import late_measurement  # noqa: E402
+
+
+def _served(index: int, metric: float | None, late: bool = False, decision: str = "none",
+            champion: str = "2") -> BatchRecord:
+    return BatchRecord(batch=f"b{index}", rows=100, valid=True, decision=decision, batch_index=index,
+                       champion_version=champion, metric=metric,
+                       late_labels_at="2026-03-05T00:00:00+00:00" if late else None)
+
+
+def test_the_newest_late_measurement_of_the_champion_is_used() -> None:
+    """With no labels now, the newest late-labelled measurement of the serving champion stands in."""
+    made = BatchRecord(batch="b1", rows=100, valid=True, decision="retrain", batch_index=1, new_champion_version="2")
+    records = [made, _served(2, 0.9, late=True), _served(3, 0.6, late=True), _served(4, None)]
+    found = late_measurement(records, "2")
+    assert found is not None and found.batch == "b3"
+
+
+def test_a_newer_on_time_measurement_supersedes_a_late_one() -> None:
+    """A batch measured on time after the late one is fresher evidence: no late measurement is used."""
+    records = [_served(2, 0.6, late=True), _served(3, 0.9)]
+    assert late_measurement(records, "2") is None
+
+
+def test_measurements_before_the_last_retrain_were_already_acted_on() -> None:
+    """A late measurement older than the last retrain (even one whose challenger was refused) is not used again."""
+    refused = BatchRecord(batch="b4", rows=100, valid=True, decision="retrain", batch_index=4, champion_version="2")
+    records = [_served(3, 0.6, late=True), refused, _served(5, None)]
+    assert late_measurement(records, "2") is None
+
+
+def test_measurements_of_another_champion_do_not_count() -> None:
+    """What an earlier champion scored says nothing about the one serving now."""
+    assert late_measurement([_served(3, 0.6, late=True, champion="1")], "2") is None

@@ -3,7 +3,7 @@
 Base units (seconds, ratios 0–1, rows) and low-cardinality labels only: ``job`` and ``model``
 as the grouping key, plus ``feature`` (a bounded, configured set), ``metric``, ``decision`` and
 ``stage`` (small fixed sets). Each push replaces the model's group, so a series shows the latest
-cycle; totals over the model's history are pushed as ``*_total`` gauges computed from the journal
+cycle; totals over the model's history are pushed as ``*_count`` gauges computed from the journal
 (the Pushgateway is not a place for counters a process would increment).
 """
 
@@ -77,9 +77,9 @@ def cycle_samples(record: BatchRecord, history: Sequence[BatchRecord], settings:
     for stage, seconds in record.stage_seconds.items():
         add("stage_duration_seconds", "Seconds the last cycle spent per stage.", seconds, stage=stage)
     everything = [*history, record]
-    add("retrains_total", "Retrains over the model's journal.", sum(r.decision == "retrain" for r in everything))
-    add("promotions_total", "Promotions over the model's journal.", sum(r.promoted for r in everything))
-    add("rejected_batches_total", "Rejected batches over the model's journal.",
+    add("retrains_count", "Retrains over the model's journal.", sum(r.decision == "retrain" for r in everything))
+    add("promotions_count", "Promotions over the model's journal.", sum(r.promoted for r in everything))
+    add("rejected_batches_count", "Rejected batches over the model's journal.",
         sum(r.decision == "reject_batch" for r in everything))
     return samples
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from retrainer.config import RetrainerConfig
+from retrainer.registry.history import OUTSIDE, AliasHistory, AliasMove, now
 from retrainer.registry.tracking import experiment_id
 
 TAG_PREFIX = "retrainer."
@@ -74,6 +75,7 @@ class ModelRegistry:
         self._models: dict[str, Any] = {}
         self._references: dict[str, pd.DataFrame] = {}
         self._documents: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self.history = AliasHistory(client, self.name, config.artifact_location)
 
     # -- reading ---------------------------------------------------------------------------
     def version_by_alias(self, alias: str) -> ModelVersionInfo | None:
@@ -95,6 +97,21 @@ class ModelRegistry:
             return self._info(self.client.get_model_version(self.name, str(number)))
         except MlflowException:
             raise RegistryError(f"model '{self.name}' has no version {number}") from None
+
+    def exists(self) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.name)
+        except MlflowException as exc:
+            if exc.error_code in NOT_FOUND_CODES:
+                return False
+            raise
+        return True
+
+    def versions(self) -> list[ModelVersionInfo]:
+        found = self.client.search_model_versions(f"name = '{self.name}'")
+        return sorted((self._info(v) for v in found), key=lambda info: int(info.version))
 
     def champion(self) -> ModelVersionInfo | None:
         return self.version_by_alias(self.aliases.champion)
@@ -131,8 +148,11 @@ class ModelRegistry:
             with tempfile.TemporaryDirectory() as folder:
                 try:
                     path = self.client.download_artifacts(info.run_id, f"{DOCUMENTS_FOLDER}/{name}", folder)
-                except (MlflowException, OSError):
-                    # Versions made before the document existed simply lack it.
+                except (MlflowException, FileNotFoundError) as exc:
+                    # Versions made before the document existed simply lack it; an outage is not
+                    # "absent" (it would switch the estimate off for this version for good).
+                    if isinstance(exc, MlflowException) and exc.error_code not in NOT_FOUND_CODES:
+                        raise
                     self._documents[key] = None
                 else:
                     self._documents[key] = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -197,34 +217,97 @@ class ModelRegistry:
                 self.name, description="Managed by retrainer: @champion serves; see each version's description."
             )
 
-    def set_alias(self, alias: str, version: str) -> None:
-        self.client.set_registered_model_alias(self.name, alias, str(version))
+    def move_alias(self, alias: str, version: str | None, actor: str, reason: str) -> None:
+        """Point `alias` at `version` (None removes it) and record the move in the alias history."""
+        current = self.version_by_alias(alias)
+        before = current.version if current else None
+        if before == (None if version is None else str(version)):
+            return
+        if version is None:
+            self.client.delete_registered_model_alias(self.name, alias)
+        else:
+            self.client.set_registered_model_alias(self.name, alias, str(version))
+        self.history.record(AliasMove(alias, before, None if version is None else str(version), actor, reason, now()))
 
     def tag_version(self, version: str, key: str, value: str) -> None:
         self.client.set_model_version_tag(self.name, str(version), TAG_PREFIX + key, value)
 
-    def promote(self, version: str, expected_champion: str | None) -> str | None:
+    def describe_version(self, version: str, addition: str) -> None:
+        """Append to a version's description (what a person reads in the MLflow UI)."""
+        current = self.client.get_model_version(self.name, str(version)).description or ""
+        text = f"{current}\n\n{addition}" if current else addition
+        self.client.update_model_version(self.name, str(version), description=text[:5000])
+
+    def untag_version(self, version: str, key: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.delete_model_version_tag(self.name, str(version), TAG_PREFIX + key)
+        except MlflowException:
+            pass  # not tagged: nothing to remove
+
+    def _check_champion(self, expected: str | None) -> str | None:
+        current = self.champion()
+        current_version = current.version if current else None
+        if current_version != expected:
+            raise PromotionConflict(
+                f"@{self.aliases.champion} of '{self.name}' moved to {current_version} (expected {expected}); "
+                "nothing was changed"
+            )
+        return current_version
+
+    def promote(self, version: str, expected_champion: str | None, actor: str = "retrainer",
+                reason: str = "") -> str | None:
         """Move @champion to `version`, keeping the old one as @previous-champion.
 
         Compare-and-set: if @champion no longer points where it did when the gate was
         evaluated, nothing moves and PromotionConflict is raised.
         """
-        current = self.champion()
-        current_version = current.version if current else None
-        if current_version != expected_champion:
-            raise PromotionConflict(
-                f"@{self.aliases.champion} of '{self.name}' moved to {current_version} "
-                f"(expected {expected_champion}); not promoting version {version}"
-            )
-        self.version(version)  # refuse a version that does not exist before touching any alias
-        if current_version is not None:
-            self.set_alias(self.aliases.previous_champion, current_version)
-        self.set_alias(self.aliases.champion, version)
+        current_version = self._check_champion(expected_champion)
+        target = self.version(version)  # refuse a version that does not exist before touching any alias
+        if target.tags.get(REGISTERED_BY) != "retrainer":
+            raise RegistryError(f"version {version} of '{self.name}' was not registered by retrainer; not promoting it")
+        why = reason or f"promote version {version}"
+        if current_version is not None and current_version != str(version):
+            self.move_alias(self.aliases.previous_champion, current_version, actor, why)
+        self.move_alias(self.aliases.champion, version, actor, why)
         challenger = self.version_by_alias(self.aliases.challenger)
         if challenger is not None and challenger.version == str(version):
             # A promoted challenger is the champion now; leaving both aliases on it misleads the UI.
-            self.client.delete_registered_model_alias(self.name, self.aliases.challenger)
+            self.move_alias(self.aliases.challenger, None, actor, f"{why}: the challenger became champion")
+        self.untag_version(version, "awaiting-approval")
         return current_version
+
+    def rollback(self, actor: str, reason: str = "") -> tuple[str, str]:
+        """@champion back to @previous-champion; the rolled-back version becomes @previous-champion,
+        so a second rollback rolls forward. Returns (from, to)."""
+        previous = self.version_by_alias(self.aliases.previous_champion)
+        if previous is None:
+            raise RegistryError(f"model '{self.name}' has no @{self.aliases.previous_champion} to roll back to")
+        if previous.tags.get(REGISTERED_BY) != "retrainer":
+            raise RegistryError(f"@{self.aliases.previous_champion} (version {previous.version}) was not registered "
+                                "by retrainer; refusing to serve it")
+        current = self.champion()
+        current_version = current.version if current else None
+        why = reason or f"rollback to version {previous.version}"
+        self.move_alias(self.aliases.champion, previous.version, actor, why)
+        if current_version is not None:
+            self.move_alias(self.aliases.previous_champion, current_version, actor, why)
+        return current_version or "-", previous.version
+
+    def note_outside_moves(self, noticed_by: str = "a monitoring cycle") -> list[AliasMove]:
+        """Record alias moves made outside retrainer (a person in the MLflow UI), so the history is whole."""
+        noted = []
+        for alias in (self.aliases.champion, self.aliases.previous_champion, self.aliases.challenger):
+            current = self.version_by_alias(alias)
+            version = current.version if current else None
+            last = self.history.latest(alias)
+            recorded = last.to_version if last else None
+            if recorded != version:
+                move = AliasMove(alias, recorded, version, OUTSIDE, f"noticed by {noticed_by}", now())
+                self.history.record(move)
+                noted.append(move)
+        return noted
 
     def _info(self, version: Any) -> ModelVersionInfo:
         created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=timezone.utc)

@@ -1,0 +1,93 @@
+"""`retrainer status|promote|rollback`: the registry as an MLOps engineer works on it.
+
+These talk to MLflow only (no Prefect): they are quick, and they must work when no flow is
+running. Every alias they move is recorded in the alias history with who ran the command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from retrainer.config import RetrainerConfig
+from retrainer.locks import promotion_lock
+from retrainer.registry import ModelRegistry, RegistryError, connect
+from retrainer.registry.history import person
+from retrainer.registry.models import REGISTERED_BY
+
+
+@dataclass
+class RegistryCommands:
+    config: RetrainerConfig
+    registry: ModelRegistry
+
+    @classmethod
+    def open(cls, config: RetrainerConfig) -> RegistryCommands:
+        registry = ModelRegistry(connect(config), config)
+        if not registry.exists():
+            raise RegistryError(f"no registered model '{registry.name}' in {config.tracking_uri}: "
+                                "run `retrainer init` (or the demo) first")
+        return cls(config, registry)
+
+    def status(self, history: int = 100) -> dict[str, Any]:
+        """Where each alias points, versions awaiting approval, and the latest alias moves."""
+        self.registry.note_outside_moves(noticed_by="retrainer status")
+        aliases = self.config.mlflow.aliases
+
+        def version(alias: str) -> str | None:
+            info = self.registry.version_by_alias(alias)
+            return info.version if info else None
+
+        return {
+            "model": self.registry.name,
+            "champion": version(aliases.champion),
+            "previous_champion": version(aliases.previous_champion),
+            "challenger": version(aliases.challenger),
+            "awaiting_approval": [v.version for v in self.registry.versions() if v.tag("awaiting-approval") == "true"],
+            "history": [move.to_dict() for move in self.registry.history.moves(max_results=history)],
+        }
+
+    def promote(self, version: str, reason: str | None, force: bool) -> tuple[str | None, str]:
+        """A person promotes a version (manual mode's approval, or an override)."""
+        target = self.registry.version(version)
+        if target.tags.get(REGISTERED_BY) != "retrainer":
+            raise RegistryError(f"version {version} of '{self.registry.name}' was not registered by retrainer; "
+                                "only versions this pipeline trained can serve")
+        if target.tag("gate") == "failed" and not force:
+            raise RegistryError(f"version {version} failed its gate against the champion of its time "
+                                "(see its description); use --force to promote it anyway")
+        self.registry.note_outside_moves(noticed_by="retrainer promote")
+        with promotion_lock(self.config):
+            champion = self.registry.champion()
+            current = champion.version if champion else None
+            if current == target.version:
+                raise RegistryError(f"version {version} is already @{self.config.mlflow.aliases.champion}")
+            why = reason or ("approved" if target.tag("awaiting-approval") == "true" else "promoted by hand")
+            self.registry.promote(target.version, expected_champion=current,
+                                  actor=f"{person()} (retrainer promote)", reason=why)
+        self.registry.tag_version(target.version, "approved_by", person())
+        return current, target.version
+
+    def rollback(self, reason: str | None) -> tuple[str, str]:
+        self.registry.note_outside_moves(noticed_by="retrainer rollback")
+        with promotion_lock(self.config):
+            return self.registry.rollback(actor=f"{person()} (retrainer rollback)", reason=reason or "rollback")
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """`retrainer status` for a person."""
+    lines = [
+        f"model {status['model']}",
+        f"  @champion           {status['champion'] or '-'}",
+        f"  @previous-champion  {status['previous_champion'] or '-'}",
+        f"  @challenger         {status['challenger'] or '-'}",
+        f"  awaiting approval   {', '.join(status['awaiting_approval']) or '-'}",
+        "",
+        "alias history (oldest first):",
+    ]
+    for move in status["history"]:
+        lines.append(f"  {move['at']}  @{move['alias']:<18} {move['from_version'] or '-':>4} -> "
+                     f"{move['to_version'] or '-':<4} by {move['actor']}: {move['reason']}")
+    if not status["history"]:
+        lines.append("  (none recorded)")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""The gate on real models and a real registry: a challenger better on average but worse on a slice
+is refused; a much better one everywhere is promoted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from retrainer.backtest import BacktestResult, run_backtest
+from retrainer.records import BatchRecord
+from retrainer.scenario import TARGET, ScriptedBatch, make_batch
+
+pytestmark = pytest.mark.integration
+
+ROWS = 1500
+FEATURES = ["machine_type", "site", "shift", "temperature_c", "vibration_mm_s", "pressure_bar", "humidity_pct",
+            "rpm", "load_pct", "flow_m3h"]
+OLD, NEW = ScriptedBatch("old", "stable", "none"), ScriptedBatch("new", "concept change", "retrain", concept=1)
+
+
+def _batch(day: int, seed: int, west_keeps_old_concept: bool, concept: int) -> pd.DataFrame:
+    """One day; `region` is not a feature. After the change, the west region may keep the old concept."""
+    # The same generator state gives the same readings under either concept: only labels differ.
+    old = make_batch(OLD, day, ROWS, np.random.default_rng(seed))
+    frame = make_batch(NEW if concept else OLD, day, ROWS, np.random.default_rng(seed))
+    region = np.random.default_rng(seed + 1000).choice(["north", "south", "east", "west"], size=ROWS,
+                                                       p=[0.3, 0.25, 0.25, 0.2])
+    frame.insert(2, "region", region)
+    if west_keeps_old_concept:
+        west = region == "west"
+        frame.loc[west, TARGET] = old.loc[west, TARGET]
+    return frame
+
+
+def _replay(root: Path, west_keeps_old_concept: bool) -> dict[str, BatchRecord]:
+    batches = root / "batches"
+    batches.mkdir(parents=True)
+    for index, concept in enumerate([0, 0, 1]):
+        _batch(index, 40 + index, west_keeps_old_concept, concept).to_csv(batches / f"b{index + 1}.csv", index=False)
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"name": "pumps", "target": TARGET, "features": FEATURES,
+                  "categorical": ["machine_type", "site", "shift"]},
+        "promotion": {"slices": ["region"], "min_slice_rows": 30, "slice_tolerance": 0.02},
+    }), encoding="utf-8")
+    result: BacktestResult = run_backtest(batches, TARGET, config_path=config, workdir=root / "work", name="pumps")
+    return {record.batch: record for record in result.records}
+
+
+def _check(record: BatchRecord, prefix: str) -> dict[str, object]:
+    assert record.gate is not None
+    return next(c for c in record.gate["checks"] if str(c["name"]).startswith(prefix))
+
+
+def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: None, tmp_path: Path) -> None:
+    """Where the west region kept the old concept, the new challenger wins on average, loses in the west: refused."""
+    records = _replay(tmp_path, west_keeps_old_concept=True)
+    retrain = records["b3"]
+    assert retrain.decision == "retrain" and retrain.gate is not None
+    assert retrain.gate["improvement"] > 0.1  # clearly better on average ...
+    slices = _check(retrain, "no regression on slices of region")
+    assert slices["passed"] is False and "region=west" in str(slices["detail"])  # ... but not in the west
+    assert not retrain.promoted and retrain.new_champion_version is None
+
+
+def test_much_better_everywhere_is_promoted(prefect_api: None, tmp_path: Path) -> None:
+    """When every region changed, the challenger is better on each slice and beats the baseline: promoted."""
+    records = _replay(tmp_path, west_keeps_old_concept=False)
+    retrain = records["b3"]
+    assert retrain.promoted and retrain.new_champion_version == "2"
+    assert _check(retrain, "no regression on slices of region")["passed"] is True
+    assert _check(retrain, "beats the baseline")["passed"] is True
+    assert _check(retrain, "prediction latency")["passed"] is True
+    assert _check(retrain, "serialized size")["passed"] is True

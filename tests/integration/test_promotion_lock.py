@@ -1,0 +1,146 @@
+"""One promotion at a time: the promotion lock (file or PostgreSQL advisory) and the compare-and-set,
+with real processes racing and a holder killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from retrainer.config import RetrainerConfig, load_config
+from retrainer.locks import LockTimeout, promotion_lock
+
+pytestmark = pytest.mark.integration
+
+def _config(tmp_path: Path, tracking_uri: str | None = None) -> Path:
+    data: dict[str, object] = {"model": {"name": "pumps", "target": "failure"}}
+    if tracking_uri:
+        data["mlflow"] = {"tracking_uri": tracking_uri}
+    path = tmp_path / "retrainer.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from retrainer.config import load_config
+    from retrainer.locks import promotion_lock
+    with promotion_lock(load_config(sys.argv[1])):
+        print("held", flush=True)
+        time.sleep(600)
+""")
+
+
+def _hold_in_subprocess(config_path: Path) -> subprocess.Popen[str]:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(config_path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _check_exclusive_and_released_on_kill(config: RetrainerConfig, config_path: Path) -> None:
+    holder = _hold_in_subprocess(config_path)
+    try:
+        with pytest.raises(LockTimeout):
+            with promotion_lock(config, timeout_seconds=0.5):
+                pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=30)
+    started = time.monotonic()
+    with promotion_lock(config, timeout_seconds=10):
+        pass
+    assert time.monotonic() - started < 5  # the dead holder's lock went with it
+
+
+def test_file_lock_is_exclusive_and_dies_with_its_holder(tmp_path: Path) -> None:
+    """With a SQLite store, a second promotion waits for the first; a SIGKILLed holder leaves no stale lock."""
+    path = _config(tmp_path)
+    _check_exclusive_and_released_on_kill(load_config(path), path)
+
+
+def test_postgres_advisory_lock_is_exclusive_and_dies_with_its_holder(tmp_path: Path, postgres_database: str) -> None:
+    """With a PostgreSQL store the lock is an advisory lock in that database, released when its holder dies."""
+    path = _config(tmp_path, postgres_database)
+    _check_exclusive_and_released_on_kill(load_config(path), path)
+
+
+RACER = textwrap.dedent("""
+    import json, sys
+    from retrainer.config import load_config
+    from retrainer.locks import promotion_lock
+    from retrainer.registry import ModelRegistry, PromotionConflict, connect
+    config = load_config(sys.argv[1])
+    registry = ModelRegistry(connect(config), config)
+    sys.stdin.readline()  # start together
+    try:
+        with promotion_lock(config):
+            registry.promote(sys.argv[2], expected_champion="1", actor="racer", reason="race")
+        print(json.dumps({"version": sys.argv[2], "promoted": True}))
+    except PromotionConflict:
+        print(json.dumps({"version": sys.argv[2], "promoted": False}))
+""")
+
+
+def _race(config_path: Path, racers: int = 8) -> list[dict[str, object]]:
+    """Register v1 as champion and `racers` challengers, then let one process per challenger promote at once."""
+    import json
+
+    from retrainer.registry import ModelRegistry, connect
+    from retrainer.registry.models import REGISTERED_BY
+
+    config = load_config(config_path)
+    registry = ModelRegistry(connect(config), config)
+    registry.ensure_registered_model()
+    client = registry.client
+    run = client.create_run(client.get_experiment_by_name("pumps-training").experiment_id)
+    for _ in range(racers + 1):
+        client.create_model_version("pumps", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
+                                    tags={REGISTERED_BY: "retrainer"})
+    registry.move_alias("champion", "1", "test", "setup")
+    processes = [subprocess.Popen([sys.executable, "-c", RACER, str(config_path), str(version)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for version in range(2, racers + 2)]
+    time.sleep(8)  # let every racer import the stack and connect
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def _check_one_winner(config_path: Path) -> None:
+    from retrainer.registry import ModelRegistry, connect
+
+    results = _race(config_path)
+    winners = [r["version"] for r in results if r["promoted"]]
+    assert len(winners) == 1
+    config = load_config(config_path)
+    registry = ModelRegistry(connect(config), config)
+    champion = registry.champion()
+    assert champion is not None and champion.version == winners[0]
+    previous = registry.version_by_alias("previous-champion")
+    assert previous is not None and previous.version == "1"
+    champion_moves = [m for m in registry.history.moves() if m.alias == "champion"]
+    assert [(m.from_version, m.to_version) for m in champion_moves] == [(None, "1"), ("1", winners[0])]
+
+
+def test_eight_racing_promotions_on_sqlite_yield_exactly_one(tmp_path: Path) -> None:
+    """Eight processes promoting different challengers against v1 at once: exactly one wins, the rest see the CAS."""
+    _check_one_winner(_config(tmp_path))
+
+
+def test_eight_racing_promotions_on_postgresql_yield_exactly_one(tmp_path: Path, postgres_database: str) -> None:
+    """The same race on a PostgreSQL store: one promotion, no errors, one champion move on record."""
+    _check_one_winner(_config(tmp_path, postgres_database))

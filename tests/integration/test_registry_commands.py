@@ -1,0 +1,123 @@
+"""status / promote / rollback on a real MLflow registry (SQLite), after real Prefect cycles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from retrainer.backtest import BacktestResult, run_backtest
+from retrainer.config import load_config
+from retrainer.registry import RegistryError
+from retrainer.registry.history import OUTSIDE
+from retrainer.registry_commands import RegistryCommands
+from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+
+pytestmark = pytest.mark.integration
+
+STREAM = (
+    ScriptedBatch("b1", "stable", "init"),
+    ScriptedBatch("b2", "stable", "none"),
+    ScriptedBatch("b3", "concept change", "retrain", concept=1),
+    ScriptedBatch("b4", "new concept", "none", concept=1),
+)
+
+
+def _replay(root: Path, mode: str) -> BacktestResult:
+    write_scenario(root / "batches", rows=1200, seed=5, script=STREAM)
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET},
+                                      "promotion": {"mode": mode},
+                                      "policy": {"followup_after_batches": None}}), encoding="utf-8")
+    return run_backtest(root / "batches", TARGET, config_path=config, workdir=root / "work", name="pumps")
+
+
+def _client(result: BacktestResult) -> Any:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{result.workdir / 'mlflow.db'}"
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@pytest.fixture(scope="module")
+def auto(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+    return _replay(tmp_path_factory.mktemp("auto"), "auto")
+
+
+@pytest.fixture(scope="module")
+def manual(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+    return _replay(tmp_path_factory.mktemp("manual"), "manual")
+
+
+def test_status_shows_the_aliases_and_every_move_the_cycles_made(auto: BacktestResult) -> None:
+    """After a promotion, status names champion v2, previous v1, no challenger, and a history of each alias move."""
+    status = RegistryCommands.open(load_config(auto.config_path)).status()
+    assert (status["champion"], status["previous_champion"], status["challenger"]) == ("2", "1", None)
+    moves = [(m["alias"], m["from_version"], m["to_version"]) for m in status["history"]]
+    assert moves == [
+        ("champion", None, "1"),
+        ("challenger", None, "2"),
+        ("previous-champion", None, "1"),
+        ("champion", "1", "2"),
+        ("challenger", "2", None),
+    ]
+    promotion = status["history"][3]
+    assert promotion["actor"] == "retrainer (auto)" and promotion["reason"].startswith("gate passed")
+
+
+def test_rollback_restores_the_previous_champion_and_is_recorded(auto: BacktestResult) -> None:
+    """`rollback` puts @champion back on v1, keeps v2 as previous (a second rollback rolls forward), and says who."""
+    commands = RegistryCommands.open(load_config(auto.config_path))
+    assert commands.rollback("complaints since v2") == ("2", "1")
+    status = commands.status()
+    assert (status["champion"], status["previous_champion"]) == ("1", "2")
+    last = status["history"][-2:]
+    assert [(m["alias"], m["from_version"], m["to_version"]) for m in last] == [
+        ("champion", "2", "1"), ("previous-champion", "1", "2")]
+    assert all("retrainer rollback" in m["actor"] and m["reason"] == "complaints since v2" for m in last)
+    assert commands.rollback(None) == ("1", "2")  # and forward again
+    assert commands.status()["champion"] == "2"
+
+
+def test_a_move_in_the_mlflow_ui_is_noticed_and_the_next_cycle_scores_with_it(auto: BacktestResult) -> None:
+    """Moving @champion through the MLflow client (as the UI does) is put on record, and the next cycle uses it."""
+    from retrainer.flows import monitor_batch
+
+    client = _client(auto)
+    client.set_registered_model_alias("pumps", "champion", "1")
+    record = monitor_batch(str(auto.config_path), str(auto.workdir.parent / "batches" / "b4.csv"))
+    assert record["champion_version"] == "1"
+    history = RegistryCommands.open(load_config(auto.config_path)).status()["history"]
+    noticed = [m for m in history if m["actor"] == OUTSIDE]
+    assert noticed and (noticed[-1]["alias"], noticed[-1]["to_version"]) == ("champion", "1")
+
+
+def test_promote_refuses_a_version_retrainer_did_not_register(auto: BacktestResult) -> None:
+    """Only versions this pipeline trained may serve: a hand-registered version is refused, nothing moves."""
+    client = _client(auto)
+    before = client.get_model_version_by_alias("pumps", "champion").version
+    run = client.create_run(client.get_experiment_by_name("pumps-training").experiment_id)
+    foreign = client.create_model_version("pumps", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    with pytest.raises(RegistryError, match="not registered by retrainer"):
+        RegistryCommands.open(load_config(auto.config_path)).promote(str(foreign.version), None, force=True)
+    assert client.get_model_version_by_alias("pumps", "champion").version == before
+
+
+def test_manual_mode_waits_for_a_person_then_promote_approves(manual: BacktestResult) -> None:
+    """In manual mode a passing challenger is tagged awaiting approval and v1 keeps serving until `promote`."""
+    records = {r.batch: r for r in manual.records}
+    assert records["b3"].decision == "retrain" and not records["b3"].promoted
+    assert records["b4"].champion_version == "1"
+    commands = RegistryCommands.open(load_config(manual.config_path))
+    status = commands.status()
+    assert status["awaiting_approval"] == ["2"] and status["challenger"] == "2" and status["champion"] == "1"
+    assert commands.promote("2", "reviewed the gate report", force=False) == ("1", "2")
+    status = commands.status()
+    assert (status["champion"], status["previous_champion"], status["challenger"]) == ("2", "1", None)
+    assert status["awaiting_approval"] == []
+    approval = [m for m in status["history"] if m["alias"] == "champion"][-1]
+    assert "retrainer promote" in approval["actor"] and approval["reason"] == "reviewed the gate report"
+    with pytest.raises(RegistryError, match="already @champion"):
+        commands.promote("2", None, force=False)

@@ -237,7 +237,8 @@ class MlflowSettings(_Section):
 
     tracking_uri: str | None = Field(None, description="Default: sqlite:///<workdir>/mlflow.db.")
     artifact_location: str | None = Field(
-        None, description="Artifact root for new experiments; default: <workdir>/mlartifacts."
+        None, description="Artifact root for new experiments; default: the MLflow server's own artifact store, "
+        "or <workdir>/mlartifacts without a server."
     )
     registered_model: str | None = Field(None, description="Registered model name; default: model.name.")
     training_experiment: str = Field("{model}-training", description="'{model}' is replaced by model.name.")
@@ -280,8 +281,14 @@ class RetrainerConfig(BaseSettings):
         return self.mlflow.tracking_uri or f"sqlite:///{(self.storage.workdir / 'mlflow.db').as_posix()}"
 
     @property
-    def artifact_location(self) -> str:
-        return self.mlflow.artifact_location or (self.storage.workdir / "mlartifacts").resolve().as_uri()
+    def artifact_location(self) -> str | None:
+        """Where new experiments keep artifacts: the configured root; with an MLflow server, the
+        server's own (its proxied artifact store); otherwise a folder under the work dir."""
+        if self.mlflow.artifact_location:
+            return self.mlflow.artifact_location
+        if self.tracking_uri.startswith(("http://", "https://")):
+            return None
+        return (self.storage.workdir / "mlartifacts").resolve().as_uri()
 
     @property
     def training_experiment(self) -> str:

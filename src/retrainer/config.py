@@ -152,6 +152,10 @@ class PromotionSettings(_Section):
     max_latency_ratio: float = Field(3.0, gt=0, description="Challenger's prediction time ÷ champion's, at most.")
     max_size_ratio: float = Field(5.0, gt=0, description="Challenger's serialized size ÷ champion's, at most.")
     baseline: bool = Field(True, description="The challenger must beat a simple baseline trained on the same window.")
+    prefect_concurrency_limit: bool = Field(
+        True, description="With PREFECT_API_URL in the environment (a worker), also hold the one-slot Prefect "
+        "global concurrency limit retrainer-promote-<model> while promoting.",
+    )
     lock_url: str | None = Field(
         None, description="PostgreSQL database for the promotion lock when MLflow is a server "
         "(default: the tracking store itself when it is PostgreSQL, else a file lock in the work dir).",

@@ -80,11 +80,16 @@ def _improvement(task: Task, champion_losses: npt.NDArray[np.float64], challenge
 
 
 def _slice_checks(task: Task, y: npt.NDArray[Any], champion_pred: npt.NDArray[Any], challenger_pred: npt.NDArray[Any],
-                  slices: dict[str, npt.ArrayLike], settings: PromotionSettings) -> list[Check]:
+                  slices: dict[str, npt.ArrayLike | None], settings: PromotionSettings) -> list[Check]:
     """One check per configured column: no value with enough rows gets worse beyond the tolerance."""
     spec = primary_metric(task)
     checks = []
     for column, values in slices.items():
+        if values is None:
+            # A misspelt or dropped column must not quietly switch its check off.
+            checks.append(Check(f"no regression on slices of {column}", False,
+                                f"'{column}' is not a column of the held-out rows (promotion.slices)"))
+            continue
         keys = np.asarray(values, dtype=object)
         worst: tuple[float, str] | None = None
         judged = 0
@@ -127,7 +132,7 @@ def gate(
     challenger_predictions: npt.ArrayLike,
     settings: PromotionSettings,
     seed: int = 0,
-    slices: dict[str, npt.ArrayLike] | None = None,
+    slices: dict[str, npt.ArrayLike | None] | None = None,
     baseline_predictions: npt.ArrayLike | None = None,
     costs: ModelCosts | None = None,
 ) -> GateVerdict:
@@ -139,7 +144,8 @@ def gate(
     challenger_pred = np.asarray(challenger_predictions, dtype=object if task == "classification" else float)
     if not (len(y) == len(champion_pred) == len(challenger_pred)) or len(y) == 0:
         raise ValueError("the gate needs the same non-empty held-out rows for both models")
-    others = [*(slices or {}).values(), *([] if baseline_predictions is None else [baseline_predictions])]
+    others = [*(v for v in (slices or {}).values() if v is not None),
+              *([] if baseline_predictions is None else [baseline_predictions])]
     if any(len(np.asarray(values, dtype=object)) != len(y) for values in others):
         raise ValueError("slice columns and baseline predictions must cover the same held-out rows")
 
@@ -180,8 +186,9 @@ def gate(
     )
     checks.append(
         Check(
-            f"{settings.confidence:.0%} interval above zero",
-            bool(ci_low > 0),
+            # Significant, and significantly at least the margin: one lucky number is not enough.
+            f"{settings.confidence:.0%} interval above zero" + (" and the margin" if settings.margin > 0 else ""),
+            bool(ci_low > 0 and ci_low >= settings.margin),
             f"[{ci_low:+.4f}, {ci_high:+.4f}] (paired bootstrap, {settings.bootstrap_resamples} resamples)",
         )
     )

@@ -1,12 +1,17 @@
 """One promotion at a time per model: a lock around every move of ``@champion``.
 
-Which lock depends on where the registry lives, so that every process that can reach the
-registry also reaches the lock:
-- a PostgreSQL store (``postgresql://…``, or ``promotion.lock_url`` for an MLflow server on
-  PostgreSQL): a session-level advisory lock in that database — released by the server when a
-  killed process's connection drops, so a crash never leaves it held;
-- anything else (SQLite, a local file store): an exclusive ``flock`` on a file in the work dir,
-  also released by the kernel when the holder dies.
+Two layers, taken in this order (so two holders can never deadlock):
+1. with a Prefect server (``PREFECT_API_URL`` set, as on a worker), a Prefect global
+   concurrency limit of one slot per model, ``retrainer-promote-<model>``, visible in the
+   Prefect UI; its lease expires when a killed holder stops renewing it;
+2. always, a lock where the registry lives, so that a person's ``retrainer promote`` on a
+   laptop without Prefect excludes a worker's promotion too:
+   - a PostgreSQL store (``postgresql://…``, or ``promotion.lock_url`` for an MLflow server on
+     PostgreSQL): a session-level advisory lock in that database, released by the server when a
+     killed process's connection drops;
+   - anything else (SQLite, a local file store): an exclusive ``flock`` on a file in the work dir,
+     released by the kernel when the holder dies. It excludes processes of one machine only: with
+     an MLflow server used from several machines, set ``promotion.lock_url`` (PostgreSQL).
 The lock is the first guard; the compare-and-set in ``ModelRegistry.promote`` (``@champion`` still
 where it was at decision time) is the second.
 """
@@ -15,9 +20,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
+import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from retrainer.config import RetrainerConfig
@@ -42,18 +49,61 @@ def _postgres_url(config: RetrainerConfig) -> str | None:
     return f"postgresql://{rest}" if "+" in scheme or scheme == "postgres" else url
 
 
+# A killed holder's Prefect slot is free again after this many seconds without a renewal.
+PREFECT_LEASE_SECONDS = 60.0
+
+
+def prefect_limit_name(model: str) -> str:
+    # Limit names may not hold / % & > < and friends.
+    return "retrainer-promote-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", model)
+
+
 @contextmanager
 def promotion_lock(config: RetrainerConfig, timeout_seconds: float | None = None) -> Iterator[None]:
     """Hold the model's promotion lock; raises LockTimeout after `timeout_seconds`."""
     timeout = config.promotion.lock_timeout_seconds if timeout_seconds is None else timeout_seconds
     url = _postgres_url(config)
-    if url is not None:
-        with _advisory_lock(url, lock_key(config.registered_model), timeout):
-            yield
-    else:
-        path = config.storage.model_dir(config.model.name) / "promotion.lock"
-        with _file_lock(path, timeout):
-            yield
+    use_prefect = config.promotion.prefect_concurrency_limit and bool(os.environ.get("PREFECT_API_URL"))
+    with _prefect_limit(prefect_limit_name(config.registered_model), timeout) if use_prefect else _no_lock():
+        if url is not None:
+            with _advisory_lock(url, lock_key(config.registered_model), timeout):
+                yield
+        else:
+            # Named after the registered model: two configs sharing it exclude each other.
+            lock_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.registered_model)
+            with _file_lock(config.storage.workdir / "locks" / f"promote-{lock_name}.lock", timeout):
+                yield
+
+
+@contextmanager
+def _no_lock() -> Iterator[None]:
+    yield
+
+
+@contextmanager
+def _prefect_limit(name: str, timeout: float) -> Iterator[None]:
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        # One slot, whatever someone set by hand: two promotions of a model never run at once.
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, 1)
+        except ObjectAlreadyExists:
+            pass  # another process created it between the read and the create of the upsert
+    with ExitStack() as stack:
+        try:
+            # A failed lease renewal (the Prefect API away for a moment) must not cut a promotion
+            # in half: the database or file lock below keeps promotions apart on its own.
+            stack.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout, strict=True,
+                                            lease_duration=PREFECT_LEASE_SECONDS,
+                                            raise_on_lease_renewal_failure=False))
+        except TimeoutError:
+            raise LockTimeout(f"another promotion held the Prefect concurrency limit '{name}' for over "
+                              f"{timeout:g} s") from None
+        yield
 
 
 @contextmanager

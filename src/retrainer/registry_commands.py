@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrainer.config import RetrainerConfig
-from retrainer.locks import promotion_lock
+from retrainer.locks import LockTimeout, promotion_lock
 from retrainer.registry import ModelRegistry, RegistryError, connect
 from retrainer.registry.history import person
 from retrainer.registry.models import REGISTERED_BY
@@ -31,7 +31,11 @@ class RegistryCommands:
 
     def status(self, history: int = 100) -> dict[str, Any]:
         """Where each alias points, versions awaiting approval, and the latest alias moves."""
-        self.registry.note_outside_moves(noticed_by="retrainer status")
+        try:
+            with promotion_lock(self.config, timeout_seconds=2.0):
+                self.registry.note_outside_moves(noticed_by="retrainer status")
+        except LockTimeout:
+            pass  # a promotion is under way: its own record is coming
         aliases = self.config.mlflow.aliases
 
         def version(alias: str) -> str | None:
@@ -53,15 +57,16 @@ class RegistryCommands:
         if target.tags.get(REGISTERED_BY) != "retrainer":
             raise RegistryError(f"version {version} of '{self.registry.name}' was not registered by retrainer; "
                                 "only versions this pipeline trained can serve")
-        if target.tag("gate") == "failed" and not force:
-            raise RegistryError(f"version {version} failed its gate against the champion of its time "
-                                "(see its description); use --force to promote it anyway")
-        self.registry.note_outside_moves(noticed_by="retrainer promote")
         with promotion_lock(self.config):
+            self.registry.note_outside_moves(noticed_by="retrainer promote")
             champion = self.registry.champion()
             current = champion.version if champion else None
             if current == target.version:
                 raise RegistryError(f"version {version} is already @{self.config.mlflow.aliases.champion}")
+            if not force:
+                refusal = _unproven(target.tag("gate"), target.tag("gate_champion"), current)
+                if refusal:
+                    raise RegistryError(f"version {version} {refusal}; use --force to promote it anyway")
             why = reason or ("approved" if target.tag("awaiting-approval") == "true" else "promoted by hand")
             self.registry.promote(target.version, expected_champion=current,
                                   actor=f"{person()} (retrainer promote)", reason=why)
@@ -69,9 +74,20 @@ class RegistryCommands:
         return current, target.version
 
     def rollback(self, reason: str | None) -> tuple[str, str]:
-        self.registry.note_outside_moves(noticed_by="retrainer rollback")
         with promotion_lock(self.config):
+            self.registry.note_outside_moves(noticed_by="retrainer rollback")
             return self.registry.rollback(actor=f"{person()} (retrainer rollback)", reason=reason or "rollback")
+
+
+def _unproven(gate: str | None, judged_against: str | None, current: str | None) -> str | None:
+    """Why a version has not earned @champion against the one serving now (None: it has)."""
+    if gate is None:
+        return "was never judged by the gate (its retrain did not finish)"
+    if gate != "passed":
+        return "failed its gate (see its description)"
+    if judged_against is not None and judged_against != current:
+        return f"passed its gate against version {judged_against}, not against the current champion {current}"
+    return None
 
 
 def format_status(status: dict[str, Any]) -> str:

@@ -49,7 +49,7 @@ from retrainer.monitoring import (
 from retrainer.metrics import MetricSpec, all_metrics, primary_metric
 from retrainer.observability import StageTimer, cycle_log_line, cycle_samples, push_cycle, write_cycle_log
 from retrainer.records import BatchRecord, labelled_since_champion, late_measurement
-from retrainer.locks import promotion_lock
+from retrainer.locks import LockTimeout, promotion_lock
 from retrainer.registry import ModelRegistry, ModelVersionInfo, PromotionConflict, RegistryError, connect, log_cycle
 from retrainer.schema import (
     BatchSchema,
@@ -151,8 +151,7 @@ def read_batch(path: str) -> BatchRead:
 @task(name="find champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
       retry_condition_fn=_transient)
 def find_champion(rt: Runtime) -> ModelVersionInfo:
-    # A person may have moved an alias in the MLflow UI since the last cycle: put it on record.
-    rt.registry.note_outside_moves()
+    note_outside_moves(rt.config, rt.registry, "a monitoring cycle")
     champion = rt.registry.champion()
     if champion is None:
         raise RegistryError(
@@ -162,6 +161,17 @@ def find_champion(rt: Runtime) -> ModelVersionInfo:
 
 
 PERFORMANCE_ESTIMATOR = "performance_estimator.json"
+
+
+def note_outside_moves(config: RetrainerConfig, registry: ModelRegistry, noticed_by: str) -> None:
+    """Put alias moves made outside retrainer (the MLflow UI) on record — under the promotion lock,
+    so that a promotion half-way between moving an alias and recording it is not mistaken for one.
+    When a promotion holds the lock, this waits for the next look."""
+    try:
+        with promotion_lock(config, timeout_seconds=2.0):
+            registry.note_outside_moves(noticed_by=noticed_by)
+    except LockTimeout:
+        pass
 
 
 @dataclass
@@ -648,7 +658,8 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
         challenger_model.predict(inputs),
         settings,
         seed=rt.config.training.seed,
-        slices={column: holdout[column].to_numpy() for column in settings.slices if column in holdout.columns},
+        slices={column: holdout[column].to_numpy() if column in holdout.columns else None
+                for column in settings.slices},
         baseline_predictions=baseline,
         costs=_serving_costs(champion_model, challenger_model, inputs),
     )
@@ -657,6 +668,8 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
     for version in (champion.version, challenger.version):
         rt.registry.tag_version(version, "holdout_digest", digest)
     rt.registry.tag_version(challenger.version, "gate", "passed" if verdict.passed else "failed")
+    # Which champion the verdict is about: approving it later only makes sense against that one.
+    rt.registry.tag_version(challenger.version, "gate_champion", champion.version)
     rt.registry.describe_version(challenger.version, verdict.summary())
     return verdict
 

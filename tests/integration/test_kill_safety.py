@@ -38,9 +38,11 @@ def initialised(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> 
     make_batch(ScriptedBatch("b1", "stable", "init"), 0, 1500, rng).to_csv(root / "b1.csv", index=False)
     make_batch(ScriptedBatch("b2", "concept", "retrain", concept=1), 1, 1500, rng).to_csv(root / "b2.csv", index=False)
     config = root / "retrainer.yaml"
-    # No cool-down: the batch right after the first champion may retrain.
-    config.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET}, "policy": {"cooldown_batches": 0}}),
-                      encoding="utf-8")
+    # No cool-down: the batch right after the first champion may retrain. The file lock only: the
+    # kernel frees it the moment its holder dies (a Prefect limit's slot waits for its lease to end).
+    config.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET},
+                                      "policy": {"cooldown_batches": 0},
+                                      "promotion": {"prefect_concurrency_limit": False}}), encoding="utf-8")
     loaded = load_config(config)
     save_model_settings(loaded, resolve_model_settings(pd.read_csv(root / "b1.csv"), loaded.model))
     initialise_champion(str(config), [str(root / "b1.csv")])

@@ -19,8 +19,8 @@ from retrainer.locks import LockTimeout, promotion_lock
 
 pytestmark = pytest.mark.integration
 
-def _config(tmp_path: Path, tracking_uri: str | None = None) -> Path:
-    data: dict[str, object] = {"model": {"name": "pumps", "target": "failure"}}
+def _config(tmp_path: Path, tracking_uri: str | None = None, name: str = "pumps") -> Path:
+    data: dict[str, object] = {"model": {"name": name, "target": "failure"}}
     if tracking_uri:
         data["mlflow"] = {"tracking_uri": tracking_uri}
     path = tmp_path / "retrainer.yaml"
@@ -144,3 +144,30 @@ def test_eight_racing_promotions_on_sqlite_yield_exactly_one(tmp_path: Path) -> 
 def test_eight_racing_promotions_on_postgresql_yield_exactly_one(tmp_path: Path, postgres_database: str) -> None:
     """The same race on a PostgreSQL store: one promotion, no errors, one champion move on record."""
     _check_one_winner(_config(tmp_path, postgres_database))
+
+
+def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(prefect_api: None, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a worker (PREFECT_API_URL set) promotions also take a one-slot Prefect limit, visible in the UI."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from retrainer.locks import prefect_limit_name
+
+    api = str(PREFECT_API_URL.value())
+    monkeypatch.setenv("PREFECT_API_URL", api)
+    # A model of its own: the killed holder's slot stays leased until its lease runs out.
+    path = _config(tmp_path, name="gcl-pumps")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PREFECT_API_URL": api})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with get_client(sync_client=True) as client:
+            limit = client.read_global_concurrency_limit_by_name(prefect_limit_name("gcl-pumps"))
+        assert limit.limit == 1 and limit.active_slots == 1
+        with pytest.raises(LockTimeout):
+            with promotion_lock(load_config(path), timeout_seconds=1):
+                pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=30)

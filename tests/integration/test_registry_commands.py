@@ -121,3 +121,27 @@ def test_manual_mode_waits_for_a_person_then_promote_approves(manual: BacktestRe
     assert "retrainer promote" in approval["actor"] and approval["reason"] == "reviewed the gate report"
     with pytest.raises(RegistryError, match="already @champion"):
         commands.promote("2", None, force=False)
+
+
+def test_manual_mode_follows_the_alias_a_person_sets_in_the_ui_and_rollback_restores(manual: BacktestResult) -> None:
+    """In manual mode, whatever @champion a person sets through the MLflow client is what the next cycle
+    scores with; `rollback` then restores the previous champion in one command."""
+    from retrainer.flows import monitor_batch
+
+    commands = RegistryCommands.open(load_config(manual.config_path))
+    client = _client(manual)
+    fresh = write_scenario(manual.workdir.parent / "later", rows=600, seed=77,
+                           script=(ScriptedBatch("c1", "new concept", "none", concept=1),
+                                   ScriptedBatch("c2", "new concept", "none", concept=1)))
+    client.set_registered_model_alias("pumps", "champion", "1")  # as the MLflow UI does
+    record = monitor_batch(str(manual.config_path), str(fresh[0]))
+    assert record["champion_version"] == "1" and record["decision"] != "reject_batch"
+    client.set_registered_model_alias("pumps", "champion", "2")
+    record = monitor_batch(str(manual.config_path), str(fresh[1]))
+    assert record["champion_version"] == "2" and record["decision"] != "reject_batch"
+    history = commands.status()["history"]
+    assert [(m["from_version"], m["to_version"]) for m in history if m["actor"] == OUTSIDE][-2:] == [
+        ("2", "1"), ("1", "2")]
+    before = commands.status()["previous_champion"]
+    assert commands.rollback("the UI move was a mistake") == ("2", before)
+    assert commands.status()["champion"] == before

@@ -88,7 +88,21 @@ def test_margin_larger_than_the_improvement_fails() -> None:
     assert verdict.passed is False
     assert _check(verdict, "accuracy improvement").passed is False
     assert _check(verdict, "accuracy improvement").detail == "+0.1750 (margin 0.2)"
-    assert _check(verdict, "95% interval").passed is True
+    # The interval is above zero but not above the margin: not significantly a 0.2 improvement.
+    assert _check(verdict, "95% interval").name == "95% interval above zero and the margin"
+    assert _check(verdict, "95% interval").passed is False
+
+
+def test_an_improvement_over_the_margin_must_be_significant_over_the_margin() -> None:
+    """Improvement ≥ margin on average is not enough when the interval's low end is under the margin."""
+    y = _labels(200)
+    champion = _flip(y, range(40))  # 80 %
+    challenger = _flip(y, range(30))  # 85 %: +0.05, interval roughly [+0.02, +0.08]
+    verdict = gate("classification", y, champion, challenger, PromotionSettings(margin=0.04))
+    assert _check(verdict, "accuracy improvement").passed is True
+    assert 0 < verdict.ci_low < 0.04
+    assert _check(verdict, "95% interval").passed is False
+    assert verdict.passed is False
 
 
 def test_nan_in_a_regression_challenger_fails_the_finite_check() -> None:
@@ -569,3 +583,13 @@ def test_nan_regression_challenger_with_slices_skips_the_slice_checks() -> None:
     assert _check(verdict, "beats the baseline").passed is False
     assert _check(verdict, "prediction churn").passed is False
     assert verdict.summary().startswith("gate FAILED on 60 held-out rows")
+
+
+def test_a_slice_column_missing_from_the_holdout_fails_its_check() -> None:
+    """A misspelt slice column does not switch the slice check off: it fails, naming the column."""
+    y = _labels(200)
+    verdict = gate("classification", y, _flip(y, range(40)), _flip(y, range(5)), PromotionSettings(),
+                   slices={"sitee": None})
+    check = _check(verdict, "no regression on slices of sitee")
+    assert check.passed is False and "'sitee' is not a column" in check.detail
+    assert verdict.passed is False

@@ -289,6 +289,9 @@ class ModelRegistry:
                                 "by retrainer; refusing to serve it")
         current = self.champion()
         current_version = current.version if current else None
+        if current_version == previous.version:
+            raise RegistryError(f"@{self.aliases.previous_champion} and @{self.aliases.champion} both point at "
+                                f"version {previous.version}: nothing to roll back to (use `retrainer promote`)")
         why = reason or f"rollback to version {previous.version}"
         self.move_alias(self.aliases.champion, previous.version, actor, why)
         if current_version is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -19,25 +20,51 @@ def prefect_api() -> Iterator[None]:
 POSTGRES = os.environ.get("RETRAINER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
     """A new, empty PostgreSQL database, dropped afterwards; skipped without a server unless CI=true."""
     psycopg = pytest.importorskip("psycopg")
-    name = f"retrainer_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg.connect(f"{POSTGRES}/postgres", connect_timeout=3, autocommit=True)
     except psycopg.OperationalError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {POSTGRES} is required under CI=true: {exc}")
         pytest.skip(f"no PostgreSQL at {POSTGRES} ({str(exc).strip().splitlines()[0]})")
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{POSTGRES}/{name}"
     finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    with fresh_postgres_database("retrainer_test") as url:
+        yield url
+
+
+def start_together(commands: list[list[str]], env: dict[str, str] | None, warm_up_seconds: float,
+                   timeout: float) -> list[str]:
+    """Start processes that wait for a line on stdin, let them import, release them at once, and
+    return each one's last line of output (each must exit 0)."""
+    import subprocess
+    import time
+
+    processes = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env) for command in commands]
+    time.sleep(warm_up_seconds)
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    lines = []
+    for process in processes:
+        out, err = process.communicate(timeout=timeout)
+        assert process.returncode == 0, err[-2000:]
+        lines.append(out.strip().splitlines()[-1])
+    return lines
 
 
 def _free_port() -> int:
@@ -52,22 +79,17 @@ def _free_port() -> int:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A real `mlflow server` on loopback with a PostgreSQL backend store, started with the shipped
     launcher (mlflow_config/serve.sh). Yields (server URL, its PostgreSQL database URL)."""
+    with fresh_postgres_database("retrainer_server") as database:
+        yield from _serve(database, tmp_path_factory)
+
+
+def _serve(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     import subprocess
     import sys
     import time
     import urllib.request
     from pathlib import Path
 
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(f"{POSTGRES}/postgres", connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {POSTGRES} is required under CI=true: {exc}")
-        pytest.skip(f"no PostgreSQL at {POSTGRES} ({str(exc).strip().splitlines()[0]})")
-    name = f"retrainer_server_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    database = f"{POSTGRES}/{name}"
     port = _free_port()
     root = tmp_path_factory.mktemp("mlflow-server")
     env = {**os.environ, "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(port),
@@ -100,5 +122,3 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()

@@ -13,6 +13,7 @@ from retrainer.config import load_config
 from retrainer.registry_commands import RegistryCommands
 from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
 
+from .conftest import start_together
 from .test_promotion_lock import _check_one_winner
 
 pytestmark = pytest.mark.integration
@@ -81,9 +82,7 @@ def test_eight_retrain_flows_racing_through_the_server_promote_once(
     promotes; the others see @champion moved (compare-and-set) and record it; none fails."""
     import json
     import os
-    import subprocess
     import sys
-    import time
 
     import numpy as np
     import pandas as pd
@@ -111,19 +110,9 @@ def test_eight_retrain_flows_racing_through_the_server_promote_once(
 
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "PREFECT_API_URL")}
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    racers = [subprocess.Popen([sys.executable, "-c", RETRAINER_CYCLE, str(path), f"race-{i}"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env) for i in range(8)]
-    time.sleep(15)  # every racer has imported the stack
-    for racer in racers:
-        assert racer.stdin is not None
-        racer.stdin.write("go\n")
-        racer.stdin.flush()
-    results = []
-    for racer in racers:
-        out, err = racer.communicate(timeout=900)
-        assert racer.returncode == 0, err[-2000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    lines = start_together([[sys.executable, "-c", RETRAINER_CYCLE, str(path), f"race-{i}"] for i in range(8)],
+                           env=env, warm_up_seconds=15, timeout=900)
+    results = [json.loads(line) for line in lines]
     winners = [r for r in results if r["promoted"]]
     assert len(winners) == 1, results
     losers = [r for r in results if not r["promoted"]]

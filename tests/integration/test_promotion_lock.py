@@ -17,6 +17,8 @@ import yaml
 from retrainer.config import RetrainerConfig, load_config
 from retrainer.locks import LockTimeout, promotion_lock
 
+from .conftest import start_together
+
 pytestmark = pytest.mark.integration
 
 def _config(tmp_path: Path, tracking_uri: str | None = None, name: str = "pumps") -> Path:
@@ -104,20 +106,9 @@ def _race(config_path: Path, racers: int = 8) -> list[dict[str, object]]:
         client.create_model_version("pumps", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
                                     tags={REGISTERED_BY: "retrainer"})
     registry.move_alias("champion", "1", "test", "setup")
-    processes = [subprocess.Popen([sys.executable, "-c", RACER, str(config_path), str(version)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for version in range(2, racers + 2)]
-    time.sleep(8)  # let every racer import the stack and connect
-    for process in processes:
-        assert process.stdin is not None
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-2000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    lines = start_together([[sys.executable, "-c", RACER, str(config_path), str(version)]
+                            for version in range(2, racers + 2)], env=None, warm_up_seconds=8, timeout=300)
+    return [json.loads(line) for line in lines]
 
 
 def _check_one_winner(config_path: Path) -> None:

@@ -92,14 +92,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _flow_on_file(args: argparse.Namespace, path: str, what: str) -> None:
+    """Before a flow runs on one file: the config loads, the file exists, Prefect's environment is set
+    (before Prefect is imported)."""
     from retrainer.config import load_config
     from retrainer.observability import prepare_environment
 
     config = load_config(args.config)
-    if not Path(args.batch).is_file():
-        raise UserError(f"{args.batch}: batch file not found (give a .csv or .parquet file)")
+    if not Path(path).is_file():
+        raise UserError(f"{path}: {what} file not found (give a .csv or .parquet file)")
     prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _flow_on_file(args, args.batch, "batch")
     from retrainer.flows import monitor_batch
 
     record = monitor_batch(str(Path(args.config).resolve()), str(Path(args.batch).resolve()),
@@ -109,13 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_labels(args: argparse.Namespace) -> int:
-    from retrainer.config import load_config
-    from retrainer.observability import prepare_environment
-
-    config = load_config(args.config)
-    if not Path(args.labels).is_file():
-        raise UserError(f"{args.labels}: labels file not found (give a .csv or .parquet file)")
-    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    _flow_on_file(args, args.labels, "labels")
     from retrainer.flows import join_late_labels
 
     outcome = join_late_labels(str(Path(args.config).resolve()), str(Path(args.labels).resolve()))

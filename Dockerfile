@@ -1,4 +1,5 @@
 # Worker image: a Prefect worker with retrainer installed, able to run the flows of prefect.yaml.
+# docker-compose.yml also runs the MLflow server from it (mlflow_config/serve.sh), hence the `server` extra.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,13 +15,16 @@ WORKDIR /opt/retrainer
 
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install '.[postgres]'
+RUN pip install '.[postgres,server,s3]'
 
 COPY flows ./flows
 COPY prefect.yaml ./
 COPY expectations ./expectations
 COPY mlflow_config ./mlflow_config
+COPY deploy ./deploy
+RUN mkdir -p /opt/retrainer/config /var/lib/retrainer && chown retrainer /var/lib/retrainer
 
 USER retrainer
-# PREFECT_API_URL and the MLflow settings come from the environment of the container.
+# PREFECT_API_URL, the MLflow settings and credentials, the ledger URL and the webhook URL come from
+# the container's environment; the model's config is mounted at /opt/retrainer/config/retrainer.yaml.
 CMD ["prefect", "worker", "start", "--pool", "retrainer", "--type", "process"]

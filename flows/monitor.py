@@ -1,6 +1,15 @@
 """Deployment entrypoints named in prefect.yaml. The flows are defined once, in the package
-(`retrainer.flows`), so the CLI and the worker image run the same code."""
+(`retrainer.flows`), so the CLI, `retrainer serve` and the worker image run the same code."""
 
-from retrainer.flows import initialise_champion, join_late_labels, monitor_batch, retrain_evaluate_promote
+from retrainer.flows import (
+    initialise_champion,
+    join_late_labels,
+    monitor_batch,
+    monitor_landing,
+    retrain_evaluate_promote,
+    retrain_on_request,
+    staleness_check,
+)
 
-__all__ = ["initialise_champion", "join_late_labels", "monitor_batch", "retrain_evaluate_promote"]
+__all__ = ["initialise_champion", "join_late_labels", "monitor_batch", "monitor_landing", "retrain_evaluate_promote",
+           "retrain_on_request", "staleness_check"]

@@ -19,6 +19,7 @@ EPILOG = """examples:
   retrainer status --config retrainer.yaml
   retrainer promote --config retrainer.yaml 4
   retrainer rollback --config retrainer.yaml
+  PREFECT_API_URL=http://127.0.0.1:4200/api retrainer serve --config retrainer.yaml
 """
 
 
@@ -30,7 +31,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.backtest import BacktestError
     from retrainer.config import ConfigError
     from retrainer.data import BatchReadError
+    from retrainer.intake import IntakeError
     from retrainer.labels import LabelsError
+    from retrainer.landing import LandingError
     from retrainer.locks import LockTimeout
     from retrainer.registry import RegistryError
     from retrainer.schema import SchemaError
@@ -38,8 +41,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.suite_commands import SuiteCommandError
     from retrainer.validation import SuiteError
 
-    return (UserError, BacktestError, ConfigError, BatchReadError, LabelsError, LockTimeout, RegistryError,
-            SchemaError, SuiteError, SuiteCommandError, TrainingError)
+    return (UserError, BacktestError, ConfigError, BatchReadError, IntakeError, LabelsError, LandingError, LockTimeout,
+            RegistryError, SchemaError, SuiteError, SuiteCommandError, TrainingError)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -120,6 +123,33 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
     outcome = join_late_labels(str(Path(args.config).resolve()), str(Path(args.labels).resolve()))
     print(json.dumps(outcome, indent=2, default=str))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from retrainer.config import load_config
+    from retrainer.landing import list_landed
+    from retrainer.observability import prepare_environment
+
+    config = load_config(args.config)
+    if not config.intake.landing:
+        raise UserError(f"{args.config}: intake.landing is not set: name the folder or fsspec URI where new batch "
+                        "files land")
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UserError("serve needs a Prefect server for its schedules and events: start one "
+                        "(`prefect server start`, or deploy/run-stack.sh) and set "
+                        "PREFECT_API_URL=http://127.0.0.1:4200/api")
+    list_landed(config.intake.landing, config.intake.pattern)  # an unreachable landing fails now, in one line
+    # A long-running worker: Prefect's own logs are its log.
+    prepare_environment(verbose=True)
+    from prefect import serve
+
+    from retrainer.deployments import build_deployments
+
+    deployments = build_deployments(config, Path(args.config).resolve())
+    serve(*deployments, limit=args.limit, pause_on_shutdown=False)
     return 0
 
 
@@ -242,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
                "retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv")
     late.add_argument("--config", required=True)
     late.add_argument("labels", help="file (.csv or .parquet) with the id column and the target column")
+
+    serving = add("serve", cmd_serve,
+                  "Serve the model's deployments (monitor, staleness-check, retrain) with Prefect, no work pool "
+                  "needed; runs until stopped.",
+                  "PREFECT_API_URL=http://127.0.0.1:4200/api retrainer serve --config retrainer.yaml")
+    serving.add_argument("--config", required=True)
+    serving.add_argument("--limit", type=_positive, default=4, help="flow runs at once in this process (default 4)")
 
     status = add("status", cmd_status, "Show where the aliases point and the history of their moves.",
                  "retrainer status --config retrainer.yaml --json")

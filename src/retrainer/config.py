@@ -163,6 +163,56 @@ class PromotionSettings(_Section):
     lock_timeout_seconds: float = Field(
         120.0, gt=0, description="How long a promotion waits for another one of the same model.",
     )
+    approval_in_prefect: bool = Field(
+        True, description="manual mode, in a deployed retrain flow run: pause for a person's approve/reject "
+        "(with a comment) in the Prefect UI. The MLflow-UI path (`awaiting-approval` tag) works either way.",
+    )
+    approval_timeout_seconds: int = Field(
+        86400, ge=10, description="How long a paused retrain waits for a decision; then the version stays "
+        "tagged awaiting-approval for `retrainer promote` or the MLflow UI.",
+    )
+
+
+class IntakeSettings(_Section):
+    """Where new batches land, and the ledger that makes the monitor deployment process each once."""
+
+    landing: str | None = Field(
+        None, description="Folder (relative to the config file) or fsspec URI (file:///…, s3://bucket/prefix "
+        "with s3fs installed) that the monitor deployment scans for new batch files.",
+    )
+    pattern: str = Field("*", description="Glob on file names in the landing location; only .csv/.parquet/.pq "
+                         "files are batches.")
+    ledger_url: str | None = Field(
+        None, description="SQLAlchemy URL of the intake ledger (default sqlite:///<workdir>/intake.db). Use "
+        "PostgreSQL when workers run on several machines; set it from the environment "
+        "(RETRAINER_INTAKE__LEDGER_URL).",
+    )
+    max_batches_per_run: int = Field(100, ge=1, description="New batches one monitor run takes on; the rest wait "
+                                     "for the next run, in order.")
+    lock_timeout_seconds: float = Field(
+        5.0, ge=0, description="How long a monitor run waits for another one of the same model before it "
+        "leaves the landing to that one.",
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="Cycles started on one batch (the first and the resumes after a failure or a crash) "
+        "before it is set aside as failed, with an alert, so the batches behind it go on.",
+    )
+
+
+class ServeSettings(_Section):
+    """The deployments `retrainer serve` runs (see prefect.yaml for the worker-pool equivalent)."""
+
+    monitor_interval_seconds: float | None = Field(
+        600.0, gt=0, description="Scan the landing location this often (ignored when monitor_cron is set).",
+    )
+    monitor_cron: str | None = Field(None, description="Cron schedule of the monitor deployment, e.g. '*/15 * * * *'.")
+    staleness_cron: str | None = Field("0 6 * * *", description="Cron schedule of the staleness check; null: off.")
+    timezone: str = Field("UTC", description="Time zone of the cron schedules.")
+    retrain_trigger: Literal["event", "inline"] = Field(
+        "event", description="event: a deployed monitor run that decides to retrain emits "
+        "`retrainer.retrain.requested` and the retrain deployment, triggered by it, trains (possibly on another "
+        "worker); inline: the monitor run trains itself (always so when the flow is called outside a deployment).",
+    )
 
 
 class StorageSettings(_Section):
@@ -186,6 +236,9 @@ class StorageSettings(_Section):
     def labels_dir(self, model: str) -> Path:
         return self.model_dir(model) / "labels"
 
+    def incoming_dir(self, model: str) -> Path:
+        return self.model_dir(model) / "incoming"
+
     def timeline_path(self, model: str) -> Path:
         return self.model_dir(model) / "timeline.jsonl"
 
@@ -194,8 +247,9 @@ class StorageSettings(_Section):
         return self.suites_dir / f"{model}.json"
 
 
-NotificationEvent = Literal["reject_batch", "retrain", "promote", "none"]
-DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = ("reject_batch", "retrain", "promote")
+NotificationEvent = Literal["reject_batch", "retrain", "promote", "rollback", "intake_failed", "none"]
+DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = ("reject_batch", "retrain", "promote", "rollback",
+                                                             "intake_failed")
 
 
 class NotificationSettings(_Section):
@@ -262,6 +316,8 @@ class RetrainerConfig(BaseSettings):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
@@ -318,7 +374,13 @@ class RetrainerConfig(BaseSettings):
         """
         return self.model_dump(mode="json", exclude={"notifications": {"webhook_url"},
                                                      "observability": {"pushgateway_url"},
-                                                     "promotion": {"lock_url"}})
+                                                     "promotion": {"lock_url"},
+                                                     "intake": {"ledger_url"}})
+
+    @property
+    def ledger_url(self) -> str:
+        """The intake ledger's database: configured, or a SQLite file in the work dir (zero set-up)."""
+        return self.intake.ledger_url or f"sqlite:///{(self.storage.workdir / 'intake.db').as_posix()}"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -373,6 +435,11 @@ def build_config(data: dict[str, Any], base_dir: Path, source: str = "config") -
     data["storage"] = storage
     storage["workdir"] = _resolve(base_dir, storage.get("workdir", "."))
     storage["suites_dir"] = _resolve(base_dir, storage.get("suites_dir") or "expectations")
+    intake = data.get("intake")
+    if isinstance(intake, dict) and isinstance(intake.get("landing"), str) and "://" not in intake["landing"]:
+        intake["landing"] = str(_resolve(base_dir, intake["landing"]))
+    if isinstance(intake, dict) and isinstance(intake.get("ledger_url"), str):
+        intake["ledger_url"] = _sqlite_uri_relative_to(base_dir, intake["ledger_url"])
     mlflow = data.get("mlflow") or {}
     if isinstance(mlflow.get("tracking_uri"), str):
         mlflow["tracking_uri"] = _sqlite_uri_relative_to(mlflow_base, mlflow["tracking_uri"])

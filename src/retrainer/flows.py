@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow
+from prefect.transactions import transaction
 
-from retrainer import tasks
+from retrainer import intake_tasks, tasks
+from retrainer.approval import approval_wanted, ask_for_approval
 from retrainer.data import batch_name
+from retrainer.intake import LedgerEntry, is_processed, plan_intake
+from retrainer.landing import UnsafeBatchName, safe_batch_name
+from retrainer.locks import LockTimeout, intake_lock
 from retrainer.observability import StageTimer
 from retrainer.records import BatchRecord
 
@@ -50,22 +55,35 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
     challenger = tasks.register(rt, trained, window.train, rt.config.mlflow.aliases.challenger, reasons, decision_id,
                                 {"window_batches": ",".join(map(str, window.batches))})
     verdict = tasks.evaluate(rt, champion, challenger, window)
-    promotion = tasks.promote(rt, challenger, champion, verdict)
+    rolled_back = None
+    try:
+        # The promotion and the check that the new @champion serves succeed together, or the
+        # transaction's rollback hook puts the aliases back.
+        with transaction():
+            promotion = tasks.promote(rt, challenger, champion, verdict)
+            tasks.verify_promotion(rt, challenger, promotion, window)
+    except tasks.PromotionCheckFailed as exc:
+        promotion, rolled_back = tasks.Promotion(False), str(exc)
     print(verdict.summary())
     return {"challenger_version": challenger.version, "promoted": promotion.promoted,
             "new_champion_version": challenger.version if promotion.promoted else None, "gate": verdict.to_dict(),
-            "promotion_conflict": promotion.conflict}
+            "promotion_conflict": promotion.conflict, "promotion_rolled_back": rolled_back}
 
 
 @flow(name="monitor-batch", log_prints=True)
-def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False) -> dict[str, Any]:
+def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False, batch_index: int | None = None,
+                  name: str | None = None, retrain_trigger: Literal["inline", "event"] = "inline") -> dict[str, Any]:
     """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record.
 
-    `move_rejected` moves a rejected file out of its landing place (production); a replay copies.
+    `move_rejected` moves a rejected file out of its landing place (`retrainer run`); a replay copies.
+    The monitor deployment passes the `batch_index` and `name` its ledger claim holds, and may ask
+    for a retrain by event (the retrain deployment trains) instead of training in this run.
     """
     rt = tasks.runtime(config_path)
-    timer, name, past = StageTimer(), batch_name(Path(batch_path)), tasks.history(rt)
-    index, decision_id = tasks.next_index(rt, past), tasks.new_decision_id()
+    timer, past = StageTimer(), tasks.history(rt)
+    name = name or batch_name(Path(batch_path))
+    index = tasks.next_index(rt, past) if batch_index is None else batch_index
+    decision_id = tasks.new_decision_id()
     with timer.stage("read"):
         batch = tasks.read_batch(batch_path)
         delivered_rows = batch.rows
@@ -94,7 +112,10 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         tasks.accept(rt, index, name, batch)
         tasks.save_predictions(rt, index, name, batch, scoring)
     promotion: dict[str, Any] = {}
-    if decision.action == "retrain":
+    if decision.action == "retrain" and retrain_trigger == "event":
+        promotion = {"retrain_event_id": tasks.request_retrain(rt, index, decision.training_start(), decision_id,
+                                                               decision.reasons)}
+    elif decision.action == "retrain":
         with timer.stage("retrain"):
             retrain = retrain_evaluate_promote(config_path, index, decision.training_start(), decision_id,
                                                decision.reasons, return_state=True)
@@ -141,3 +162,118 @@ def join_late_labels(config_path: str, labels_path: str) -> dict[str, Any]:
     outcome = tasks.apply_labels(rt, prepared, labels_path)
     print(outcome.summary())
     return asdict(outcome)
+
+
+# -- the deployments of `retrainer serve` and prefect.yaml ------------------------------------
+@flow(name="monitor", log_prints=True)
+def monitor_landing(config_path: str) -> dict[str, Any]:
+    """Take every new batch of the landing location through its cycle, exactly once, in name order.
+
+    Runs of one model exclude each other (an overlapping schedule leaves the landing to the run
+    that holds it); a claim left unfinished by a killed worker is redone first, under its index.
+    """
+    rt = tasks.runtime(config_path)
+    try:
+        with intake_lock(rt.config):
+            return _take_in(config_path, rt)
+    except LockTimeout as exc:
+        print(f"another monitor run of '{rt.config.model.name}' is taking batches in: {exc}; leaving it to that one")
+        return {"skipped": str(exc), "batches": []}
+
+
+def _take_in(config_path: str, rt: tasks.Runtime) -> dict[str, Any]:
+    entries = intake_tasks.ledger_entries(rt)
+    plan = plan_intake(intake_tasks.scan_landing(rt), entries, rt.config.intake.max_batches_per_run)
+    batches: list[dict[str, Any]] = []
+    for entry in plan.resume:
+        if entry.attempts >= rt.config.intake.max_attempts:
+            reason = f"set aside after {entry.attempts} unfinished attempts (copy kept at {entry.staged_path})"
+            intake_tasks.give_up(rt, entry, reason)
+            batches.append({"batch": entry.name, "batch_index": entry.batch_index, "outcome": "failed",
+                            "reason": reason})
+            continue
+        batches.append(_cycle(config_path, rt, intake_tasks.retry_claim(rt, entry), resumed=True))
+    ignored = [f.file_name for f in plan.known]
+    for landed_file in plan.candidates:
+        try:
+            name = safe_batch_name(landed_file.file_name)
+        except UnsafeBatchName as exc:
+            print(str(exc))
+            intake_tasks.refuse(rt, landed_file, str(exc))
+            batches.append({"batch": landed_file.file_name, "outcome": "refused", "reason": str(exc)})
+            continue
+        staged = intake_tasks.stage_batch(rt, landed_file, name)
+        if staged is None:
+            continue
+        if is_processed(entries, landed_file.file_name, staged.content_hash):
+            intake_tasks.drop_staged(staged)  # the same bytes under the same name: processed already
+            ignored.append(landed_file.file_name)
+            continue
+        entry = intake_tasks.claim_batch(rt, landed_file, staged)
+        batches.append(_cycle(config_path, rt, entry, resumed=False))
+    print(f"{len(batches)} batch(es) taken in, {len(ignored)} landed file(s) processed before and ignored")
+    return {"batches": batches, "ignored": ignored}
+
+
+def _retrain_trigger(rt: tasks.Runtime) -> Literal["inline", "event"]:
+    """By event only in a deployment's run, where the retrain deployment listens; a flow called in
+    process (a test, a script) has no one to hear the event and retrains inline."""
+    from prefect.runtime import deployment
+
+    return "event" if rt.config.serve.retrain_trigger == "event" and deployment.id is not None else "inline"
+
+
+def _cycle(config_path: str, rt: tasks.Runtime, entry: LedgerEntry, resumed: bool) -> dict[str, Any]:
+    """One claimed batch through `monitor-batch`, unless its cycle reached the journal before a crash."""
+    outcome = intake_tasks.recorded_outcome(rt, entry) if resumed else None
+    if outcome is None:
+        assert entry.staged_path is not None and entry.batch_index is not None
+        record = monitor_batch(config_path, entry.staged_path, batch_index=entry.batch_index, name=entry.name,
+                               retrain_trigger=_retrain_trigger(rt))
+        outcome = record["decision"]
+    intake_tasks.finish_claim(rt, entry, outcome)
+    return {"batch": entry.name, "batch_index": entry.batch_index, "outcome": outcome, "resumed": resumed}
+
+
+@flow(name="retrain", log_prints=True)
+def retrain_on_request(config_path: str, batch_index: int, window_start: int, decision_id: str,
+                       reasons: list[str]) -> dict[str, Any]:
+    """The retrain deployment: triggered by a `retrainer.retrain.requested` event (or run by hand).
+    Trains, judges and promotes; in manual mode may pause for a person's answer; writes the outcome
+    into the record of the cycle that asked, and notifies."""
+    rt = tasks.runtime(config_path)
+    done = tasks.earlier_retrain(rt, batch_index, decision_id)
+    if done is not None:
+        print(f"decision {decision_id} was carried out already: {done}")
+        return done
+    outcome = tasks.retrain_outcome(retrain_evaluate_promote(config_path, batch_index, window_start, decision_id,
+                                                             reasons, return_state=True))
+    if approval_wanted(rt.config, outcome):
+        answer = ask_for_approval(rt.config, outcome)
+        outcome |= tasks.apply_approval(rt, outcome["challenger_version"], answer)
+    record = tasks.record_retrain(rt, batch_index, decision_id, outcome)
+    if record is not None and record.promoted:
+        tasks.warn_if_failed(tasks.notify(rt, record, ["promote"], return_state=True), "webhook notification")
+    print(f"retrain for decision {decision_id}: {outcome.get('retrain_error') or outcome}")
+    return outcome
+
+
+@flow(name="staleness-check", log_prints=True)
+def staleness_check(config_path: str) -> dict[str, Any]:
+    """Daily: a champion past `policy.max_champion_age_days` (on the wall clock, for a landing location
+    that went quiet) gets a retrain on the latest accepted window, when there are enough new labels."""
+    rt = tasks.runtime(config_path)
+    champion = tasks.find_champion(rt)
+    check = tasks.check_staleness(rt, champion)
+    if check.reason is None:
+        print(check.summary)
+        return {"retrain": False, "summary": check.summary}
+    decision_id = tasks.new_decision_id()
+    print(f"{check.summary}: {check.reason}")
+    asked = {"retrain": True, "summary": check.summary, "reason": check.reason, "decision_id": decision_id}
+    if _retrain_trigger(rt) == "event":
+        event_id = tasks.request_retrain(rt, check.batch_index, check.window_start, decision_id, [check.reason])
+        return asked | {"retrain_event_id": event_id}
+    outcome = tasks.retrain_outcome(retrain_evaluate_promote(config_path, check.batch_index, check.window_start,
+                                                             decision_id, [check.reason], return_state=True))
+    return asked | outcome

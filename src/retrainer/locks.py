@@ -1,4 +1,5 @@
-"""One promotion at a time per model: a lock around every move of ``@champion``.
+"""Per-model locks: one promotion at a time (around every move of ``@champion``), and one monitor
+run at a time taking batches from the landing location (``intake_lock``).
 
 Two layers, taken in this order (so two holders can never deadlock):
 1. with a Prefect server (``PREFECT_API_URL`` set, as on a worker), a Prefect global
@@ -34,14 +35,17 @@ class LockTimeout(Exception):
     """Another promotion of the same model held the lock for longer than the timeout."""
 
 
-def lock_key(model: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a model name."""
-    digest = hashlib.sha256(f"retrainer:promote:{model}".encode()).digest()
+def lock_key(model: str, purpose: str = "promote") -> int:
+    """A stable signed 64-bit advisory-lock key for a model name and what the lock guards."""
+    digest = hashlib.sha256(f"retrainer:{purpose}:{model}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _postgres_url(config: RetrainerConfig) -> str | None:
-    url = config.promotion.lock_url or config.tracking_uri
+    return _libpq_url(config.promotion.lock_url or config.tracking_uri)
+
+
+def _libpq_url(url: str) -> str | None:
     if not url.startswith(("postgresql", "postgres")):
         return None
     # SQLAlchemy's driver suffix (postgresql+psycopg://) is not part of a libpq URI.
@@ -70,9 +74,33 @@ def promotion_lock(config: RetrainerConfig, timeout_seconds: float | None = None
                 yield
         else:
             # Named after the registered model: two configs sharing it exclude each other.
-            lock_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.registered_model)
+            lock_name = _file_name(config.registered_model)
             with _file_lock(config.storage.workdir / "locks" / f"promote-{lock_name}.lock", timeout):
                 yield
+
+
+def _file_name(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", model)
+
+
+@contextmanager
+def intake_lock(config: RetrainerConfig, timeout_seconds: float | None = None) -> Iterator[None]:
+    """One monitor run per model takes batches from the landing location at a time: an overlapping
+    schedule or a second worker waits, then leaves the landing to the run that holds it.
+
+    Where the ledger lives: a PostgreSQL advisory lock in the ledger's database (workers on several
+    machines), else a file lock in the work dir. Both die with a killed holder, so a restarted
+    worker takes over at once and redoes the unfinished claim.
+    """
+    timeout = config.intake.lock_timeout_seconds if timeout_seconds is None else timeout_seconds
+    url = _libpq_url(config.ledger_url)
+    if url is not None:
+        with _advisory_lock(url, lock_key(config.model.name, "intake"), timeout, "monitor run"):
+            yield
+    else:
+        path = config.storage.workdir / "locks" / f"intake-{_file_name(config.model.name)}.lock"
+        with _file_lock(path, timeout, "monitor run"):
+            yield
 
 
 @contextmanager
@@ -107,7 +135,7 @@ def _prefect_limit(name: str, timeout: float) -> Iterator[None]:
 
 
 @contextmanager
-def _advisory_lock(url: str, key: int, timeout: float) -> Iterator[None]:
+def _advisory_lock(url: str, key: int, timeout: float, holder: str = "promotion") -> Iterator[None]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
@@ -117,7 +145,7 @@ def _advisory_lock(url: str, key: int, timeout: float) -> Iterator[None]:
             if row is not None and row[0]:
                 break
             if time.monotonic() > deadline:
-                raise LockTimeout(f"another promotion of this model held the lock for over {timeout:g} s")
+                raise LockTimeout(f"another {holder} of this model held the lock for over {timeout:g} s")
             time.sleep(0.05)
         try:
             yield
@@ -126,7 +154,7 @@ def _advisory_lock(url: str, key: int, timeout: float) -> Iterator[None]:
 
 
 @contextmanager
-def _file_lock(path: Path, timeout: float) -> Iterator[None]:
+def _file_lock(path: Path, timeout: float, holder: str = "promotion") -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         deadline = time.monotonic() + timeout
@@ -136,7 +164,7 @@ def _file_lock(path: Path, timeout: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise LockTimeout(f"another promotion of this model held {path} for over {timeout:g} s") from None
+                    raise LockTimeout(f"another {holder} of this model held {path} for over {timeout:g} s") from None
                 time.sleep(0.05)
         try:
             yield

@@ -22,10 +22,11 @@ def events_of(record: BatchRecord) -> list[str]:
     return events
 
 
-def wanted(settings: NotificationSettings, record: BatchRecord) -> list[str]:
+def wanted(settings: NotificationSettings, record: BatchRecord, events: list[str] | None = None) -> list[str]:
+    """The events of `record` (or the `events` given) that people asked to hear about."""
     if not settings.webhook_url:
         return []
-    return [event for event in events_of(record) if event in settings.events]
+    return [event for event in (events_of(record) if events is None else events) if event in settings.events]
 
 
 def payload(model: str, events: list[str], record: BatchRecord) -> dict[str, Any]:
@@ -33,6 +34,19 @@ def payload(model: str, events: list[str], record: BatchRecord) -> dict[str, Any
     if record.reasons:
         summary += f" ({'; '.join(record.reasons)})"
     return {"model": model, "events": events, "text": summary, "record": json.loads(record.model_dump_json())}
+
+
+def rollback_payload(model: str, from_version: str, to_version: str, actor: str, reason: str) -> dict[str, Any]:
+    """A rollback is not a batch's outcome: its body carries the alias move instead of a record."""
+    return {"model": model, "events": ["rollback"],
+            "text": f"{model}: @champion rolled back {from_version} -> {to_version} by {actor} ({reason})",
+            "rollback": {"from_version": from_version, "to_version": to_version, "actor": actor, "reason": reason}}
+
+
+def intake_failed_payload(model: str, batch: str, reason: str) -> dict[str, Any]:
+    """A landed batch set aside after repeated unfinished cycles: someone has to look at it."""
+    return {"model": model, "events": ["intake_failed"], "text": f"{model}: batch {batch} set aside: {reason}",
+            "intake_failed": {"batch": batch, "reason": reason}}
 
 
 def post(url: str, body: dict[str, Any], timeout_seconds: float) -> int:

@@ -286,3 +286,15 @@ def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: b
             f"waiting for {settings.drift_persistence_batches} batches or a performance drop"
         )
     return reasons
+
+
+def staleness_retrain(age_days: float | None, new_labelled_rows: int, settings: PolicySettings) -> str | None:
+    """Why the daily staleness check asks for a retrain, or None. It looks at the wall clock, for a
+    landing location that went quiet (a batch's own cycle applies rule 2 on the batch's clock);
+    like any retrain it needs `min_new_labelled_rows` new labels to learn from."""
+    limit = settings.max_champion_age_days
+    if limit is None or age_days is None or age_days <= limit:
+        return None
+    if new_labelled_rows < settings.min_new_labelled_rows:
+        return None
+    return f"champion age {age_days:.1f} d > {limit:g} d (staleness check)"

@@ -54,6 +54,13 @@ class BatchRecord(BaseModel):
     retrain_error: str | None = None
     # A passing challenger not promoted because @champion moved meanwhile (compare-and-set).
     promotion_conflict: str | None = None
+    # A promotion undone because the new @champion did not serve (the transaction's rollback).
+    promotion_rolled_back: str | None = None
+    # The Prefect event that asked the retrain deployment for this batch's retrain (event mode);
+    # the retrain's outcome is written into this record when it finishes.
+    retrain_event_id: str | None = None
+    # A person's answer to a paused retrain in the Prefect UI (manual mode).
+    approval: str | None = None
     # Where the policy narrowed a retrain's window (the change's first batch; None: not narrowed)
     # and whether the retrain was a follow-up.
     window_start: int | None = None

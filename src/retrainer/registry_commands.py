@@ -6,9 +6,11 @@ running. Every alias they move is recorded in the alias history with who ran the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from retrainer import notifications
 from retrainer.config import RetrainerConfig
 from retrainer.locks import LockTimeout, promotion_lock
 from retrainer.registry import ModelRegistry, RegistryError, connect
@@ -51,8 +53,10 @@ class RegistryCommands:
             "history": [move.to_dict() for move in self.registry.history.moves(max_results=history)],
         }
 
-    def promote(self, version: str, reason: str | None, force: bool) -> tuple[str | None, str]:
-        """A person promotes a version (manual mode's approval, or an override)."""
+    def promote(self, version: str, reason: str | None, force: bool,
+                actor: str | None = None) -> tuple[str | None, str]:
+        """A person promotes a version (manual mode's approval, or an override); `actor` says through
+        what (default: who ran `retrainer promote`)."""
         target = self.registry.version(version)
         if target.tags.get(REGISTERED_BY) != "retrainer":
             raise RegistryError(f"version {version} of '{self.registry.name}' was not registered by retrainer; "
@@ -69,14 +73,29 @@ class RegistryCommands:
                     raise RegistryError(f"version {version} {refusal}; use --force to promote it anyway")
             why = reason or ("approved" if target.tag("awaiting-approval") == "true" else "promoted by hand")
             self.registry.promote(target.version, expected_champion=current,
-                                  actor=f"{person()} (retrainer promote)", reason=why)
-        self.registry.tag_version(target.version, "approved_by", person())
+                                  actor=actor or f"{person()} (retrainer promote)", reason=why)
+        self.registry.tag_version(target.version, "approved_by", actor or person())
         return current, target.version
 
     def rollback(self, reason: str | None) -> tuple[str, str]:
+        actor, why = f"{person()} (retrainer rollback)", reason or "rollback"
         with promotion_lock(self.config):
             self.registry.note_outside_moves(noticed_by="retrainer rollback")
-            return self.registry.rollback(actor=f"{person()} (retrainer rollback)", reason=reason or "rollback")
+            before, after = self.registry.rollback(actor=actor, reason=why)
+        self._notify_rollback(before, after, actor, why)
+        return before, after
+
+    def _notify_rollback(self, before: str, after: str, actor: str, reason: str) -> None:
+        """Tell the webhook; the rollback stands whether or not the webhook answers."""
+        settings = self.config.notifications
+        if not settings.webhook_url or "rollback" not in settings.events:
+            return
+        try:
+            notifications.post(settings.webhook_url,
+                               notifications.rollback_payload(self.registry.name, before, after, actor, reason),
+                               settings.timeout_seconds)
+        except (OSError, notifications.NotificationError) as exc:
+            logging.getLogger("retrainer").warning("retrainer: warning: rollback webhook failed: %s", exc)
 
 
 def _unproven(gate: str | None, judged_against: str | None, current: str | None) -> str | None:

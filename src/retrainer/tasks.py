@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
+from prefect.transactions import get_transaction
 
 from retrainer import data, labels, notifications, policy
 from retrainer.config import RetrainerConfig, load_config
@@ -63,6 +64,8 @@ from retrainer.training import TrainedModel, TrainingError, labelled_rows, split
 from retrainer.validation import ValidationOutcome, draft_suite, save_suite, validate_batch
 
 TRANSIENT_MLFLOW_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED")
+# Errors raised by these packages are network or database errors: worth another try.
+TRANSIENT_PACKAGES = ("requests", "urllib3", "sqlalchemy", "psycopg", "httpx", "aiohttp", "botocore", "gcsfs")
 
 
 def _transient(task: Any, task_run: Any, state: State) -> bool:
@@ -70,7 +73,7 @@ def _transient(task: Any, task_run: Any, state: State) -> bool:
     error = state.result(raise_on_failure=False)
     if isinstance(error, (ConnectionError, TimeoutError)):
         return True
-    if type(error).__module__.split(".")[0] in ("requests", "urllib3", "sqlalchemy"):
+    if type(error).__module__.split(".")[0] in TRANSIENT_PACKAGES:
         return True
     return getattr(error, "error_code", None) in TRANSIENT_MLFLOW_CODES
 
@@ -78,6 +81,10 @@ def _transient(task: Any, task_run: Any, state: State) -> bool:
 # Idempotent reads of MLflow are retried on transient errors. Writes (register, record) are not,
 # since a write that failed after it landed would be done twice.
 READ_RETRY_DELAYS: list[float] = [1.0, 4.0, 10.0]
+# Storage writes that overwrite the same file (accepted store, predictions, reports) are safe to
+# retry; the jitter spreads the retries of several workers hit by one outage.
+STORAGE_RETRIES: dict[str, Any] = {"retries": 3, "retry_delay_seconds": READ_RETRY_DELAYS,
+                                   "retry_jitter_factor": 0.5, "retry_condition_fn": _transient}
 
 
 @dataclass
@@ -360,7 +367,7 @@ def decide(
 
 
 # -- where the batch goes -------------------------------------------------------------------------
-@task(name="quarantine batch", cache_policy=NO_CACHE)
+@task(name="quarantine batch", cache_policy=NO_CACHE, **STORAGE_RETRIES)
 def quarantine(rt: Runtime, path: str, name: str, outcome: ValidationOutcome) -> str:
     folder = rt.config.storage.quarantine_dir(rt.config.model.name)
     return str(data.quarantine_batch(Path(path), name, folder, outcome.result, outcome.summary(name)))
@@ -371,7 +378,7 @@ def remove_landed(path: str, quarantined: str) -> None:
     data.remove_landed(Path(path), Path(quarantined))
 
 
-@task(name="split off rejected rows", cache_policy=NO_CACHE)
+@task(name="split off rejected rows", cache_policy=NO_CACHE, **STORAGE_RETRIES)
 def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: ValidationOutcome) -> BatchRead:
     """Row-level quarantine: failing rows go to quarantine, the batch goes on with the rest only."""
     assert batch.frame is not None and outcome.rejected_rows is not None
@@ -381,13 +388,13 @@ def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: Validation
     return BatchRead(kept, content_hash=batch.content_hash)
 
 
-@task(name="accept batch", cache_policy=NO_CACHE)
+@task(name="accept batch", cache_policy=NO_CACHE, **STORAGE_RETRIES)
 def accept(rt: Runtime, index: int, name: str, batch: BatchRead) -> None:
     assert batch.frame is not None
     data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).add(index, name, batch.frame)
 
 
-@task(name="save predictions", cache_policy=NO_CACHE)
+@task(name="save predictions", cache_policy=NO_CACHE, **STORAGE_RETRIES)
 def save_predictions(rt: Runtime, index: int, name: str, batch: BatchRead, scoring: Scoring) -> Path | None:
     """The champion's predictions by row id, kept so that labels arriving later can score them."""
     id_column = rt.schema.id_column
@@ -697,11 +704,56 @@ def promote(rt: Runtime, challenger: ModelVersionInfo, champion: ModelVersionInf
               f"{verdict.challenger_metric:.4f}, interval [{verdict.ci_low:+.4f}, {verdict.ci_high:+.4f}]")
     try:
         with promotion_lock(rt.config):
+            previous = rt.registry.version_by_alias(rt.config.mlflow.aliases.previous_champion)
             rt.registry.promote(challenger.version, expected_champion=champion.version, actor="retrainer (auto)",
                                 reason=reason)
     except PromotionConflict as exc:
         return Promotion(False, str(exc))
+    # What the rollback hook needs to put the aliases back, should a later step of the transaction fail.
+    transaction = get_transaction()
+    if transaction is not None:
+        transaction.set("undo", {"config_path": str(rt.config_path), "promoted": challenger.version,
+                                 "champion_before": champion.version,
+                                 "previous_before": previous.version if previous else None})
     return Promotion(True)
+
+
+@promote.on_rollback
+def _undo_promotion(transaction: Any) -> None:
+    """The transaction around a promotion failed after @champion moved: put the aliases back."""
+    undo = transaction.get("undo", None)
+    if not undo:
+        return
+    rt = runtime(undo["config_path"])
+    with promotion_lock(rt.config):
+        restored = rt.registry.undo_promotion(undo["promoted"], undo["champion_before"], undo["previous_before"],
+                                              actor="retrainer (transaction rollback)",
+                                              reason=f"checks after promoting version {undo['promoted']} failed")
+    if restored:
+        rt.registry.tag_version(undo["promoted"], "gate", "failed-after-promotion")
+
+
+class PromotionCheckFailed(Exception):
+    """The new @champion did not load or predict as served; the promotion is rolled back."""
+
+
+@task(name="check the new champion", cache_policy=NO_CACHE)
+def verify_promotion(rt: Runtime, challenger: ModelVersionInfo, promotion: Promotion, window: TrainingWindow) -> None:
+    """After a promotion, load @champion from the store as a serving process would and predict the
+    holdout: a model that does not load or gives non-finite outputs must not stay @champion."""
+    if not promotion.promoted:
+        return
+    champion = rt.registry.champion()
+    if champion is None or champion.version != challenger.version:
+        return  # moved on since (a person, or a later promotion): not this transaction's to check
+    inputs = feature_frame(window.holdout, rt.schema)
+    try:
+        predictions = np.asarray(rt.registry.load_model(champion, fresh=True).predict(inputs))
+    except Exception as exc:
+        raise PromotionCheckFailed(f"@champion (version {champion.version}) does not serve: "
+                                   f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if len(predictions) != len(inputs) or (predictions.dtype.kind in "fc" and not np.isfinite(predictions).all()):
+        raise PromotionCheckFailed(f"@champion (version {champion.version}) gave unusable predictions")
 
 
 # -- first champion ---------------------------------------------------------------------------
@@ -731,7 +783,7 @@ def draft(rt: Runtime, frame: pd.DataFrame) -> str:
 
 
 # -- the record -------------------------------------------------------------------------------
-@task(name="save out-of-distribution rows", cache_policy=NO_CACHE)
+@task(name="save out-of-distribution rows", cache_policy=NO_CACHE, **STORAGE_RETRIES)
 def save_ood_rows(rt: Runtime, ood: OodResult | None, batch: BatchRead, folder_name: str) -> list[Path]:
     """The batch's most unusual rows as delivered (id and time included), for a person to review."""
     if ood is None or ood.top_rows.empty or batch.frame is None:
@@ -745,7 +797,7 @@ def save_ood_rows(rt: Runtime, ood: OodResult | None, batch: BatchRead, folder_n
     return [path]
 
 
-@task(name="render drift report", cache_policy=NO_CACHE)
+@task(name="render drift report", cache_policy=NO_CACHE, **STORAGE_RETRIES)
 def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, drift: DriftResult | None,
                   retraining: bool, folder_name: str) -> list[Path]:
     """Evidently's full report, only when someone will read it (see DriftSettings.render_report)."""
@@ -764,9 +816,9 @@ def _not_refused(task: Any, task_run: Any, state: State) -> bool:
 
 @task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1.0, 5.0],
       retry_condition_fn=_not_refused)
-def notify(rt: Runtime, record: BatchRecord) -> int | None:
-    """POST the decision record to the webhook when its outcome is one people asked to hear about."""
-    events = notifications.wanted(rt.config.notifications, record)
+def notify(rt: Runtime, record: BatchRecord, events: list[str] | None = None) -> int | None:
+    """POST the decision record to the webhook when its outcome (or `events`) is one people asked to hear about."""
+    events = notifications.wanted(rt.config.notifications, record, events)
     if not events:
         return None
     url = rt.config.notifications.webhook_url
@@ -842,14 +894,42 @@ def record_cycle(
             documents=documents,
             files=files,
         )
-        create_markdown_artifact(
-            key=f"{_artifact_key(rt.config.model.name)}-cycle",
-            markdown=cycle_markdown(record, outcome),
-            description=f"retrainer cycle on batch {record.batch}",
-        )
+        _cycle_artifacts(rt, record, outcome, drift, files, run_id)
     record = record.model_copy(update={"mlflow_run_id": run_id, "stage_seconds": timer.rounded()})
     data.append_record(record, rt.journal)
     return record
+
+
+def _cycle_artifacts(rt: Runtime, record: BatchRecord, outcome: ValidationOutcome, drift: DriftResult | None,
+                     files: list[Path], run_id: str) -> None:
+    """What the Prefect UI shows of a cycle, under keys per model (each key keeps its history):
+    `<model>-cycle` the summary, `<model>-drift` the per-feature scores, `<model>-drift-report` a link
+    to Evidently's HTML report in the cycle's MLflow run."""
+    key = _artifact_key(rt.config.model.name)
+    create_markdown_artifact(key=f"{key}-cycle", markdown=cycle_markdown(record, outcome),
+                             description=f"retrainer cycle on batch {record.batch}")
+    if drift is not None:
+        create_table_artifact(
+            key=f"{key}-drift",
+            table=[{"feature": f.column, "stat test": f.stattest, "score": round(f.score, 6),
+                    "threshold": f.threshold, "drifted": f.drifted} for f in drift.features],
+            description=f"drift of batch {record.batch} against the champion's training data "
+                        f"(share {record.drift_share:.2f})",
+        )
+    report = next((f for f in files if f.suffix == ".html"), None)
+    if report is not None:
+        create_link_artifact(key=f"{key}-drift-report", link=_report_link(rt, run_id, report),
+                             link_text=f"Evidently drift report, batch {record.batch}",
+                             description="the full report, in the cycle's MLflow run")
+
+
+def _report_link(rt: Runtime, run_id: str, report: Path) -> str:
+    """The MLflow UI page of the report when MLflow is a server, else the report file itself."""
+    uri = rt.config.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        experiment = rt.registry.client.get_run(run_id).info.experiment_id
+        return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}/artifacts"
+    return report.resolve().as_uri()
 
 
 def _metric_key(name: str) -> str:
@@ -888,3 +968,121 @@ def cycle_markdown(record: BatchRecord, outcome: ValidationOutcome) -> str:
         lines.append(f"- challenger v{record.challenger_version}: "
                      f"{'promoted to @champion' if record.promoted else 'not promoted'}")
     return "\n".join(lines)
+
+
+# -- retrains requested by event, and their approval ------------------------------------------
+RETRAIN_REQUESTED = "retrainer.retrain.requested"
+
+
+def model_resource(model: str) -> dict[str, str]:
+    """The Prefect event resource of a model: what the retrain deployment's trigger matches on."""
+    return {"prefect.resource.id": f"retrainer.model.{model}", "prefect.resource.name": model}
+
+
+@task(name="request retrain", cache_policy=NO_CACHE)
+def request_retrain(rt: Runtime, batch_index: int, window_start: int, decision_id: str,
+                    reasons: list[str]) -> str:
+    """Emit `retrainer.retrain.requested`: the retrain deployment's trigger starts a flow run with this
+    payload as its parameters, on whatever worker serves it. Returns the event id."""
+    from prefect.events import emit_event
+
+    event = emit_event(
+        event=RETRAIN_REQUESTED,
+        resource=model_resource(rt.config.model.name),
+        payload={"batch_index": batch_index, "window_start": window_start, "decision_id": decision_id,
+                 "reasons": reasons},
+    )
+    if event is None:
+        # Events need a Prefect server (PREFECT_API_URL); without one nothing would ever train.
+        raise RuntimeError(f"could not emit {RETRAIN_REQUESTED}: no Prefect API to send it to "
+                           "(set serve.retrain_trigger: inline to retrain in the monitor run)")
+    return str(event.id)
+
+
+@task(name="find earlier retrain", cache_policy=NO_CACHE)
+def earlier_retrain(rt: Runtime, batch_index: int, decision_id: str) -> dict[str, Any] | None:
+    """The outcome of this request if it was carried out already (an event delivered twice, a re-run)."""
+    for record in data.read_journal(rt.journal):
+        if record.batch_index == batch_index and record.decision_id == decision_id and (
+                record.challenger_version or record.retrain_error):
+            return {"challenger_version": record.challenger_version, "promoted": record.promoted,
+                    "new_champion_version": record.new_champion_version, "retrain_error": record.retrain_error,
+                    "already_done": True}
+    return None
+
+
+@task(name="record retrain outcome", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
+      retry_condition_fn=_transient)
+def record_retrain(rt: Runtime, batch_index: int, decision_id: str, outcome: dict[str, Any]) -> BatchRecord | None:
+    """Write a retrain's outcome into the record of the cycle that asked for it (journal and its MLflow
+    run). A staleness check's request has no cycle record: its outcome is in the registry only."""
+    fields: dict[str, Any] = {key: outcome.get(key) for key in ("challenger_version", "promoted", "new_champion_version",
+                                                 "retrain_error", "promotion_conflict", "gate",
+                                                 "promotion_rolled_back", "approval") if key in outcome}
+    fields["promoted"] = bool(outcome.get("promoted"))
+    matching = [r for r in data.read_journal(rt.journal) if r.batch_index == batch_index and r.decision_id == decision_id]
+    if not matching:
+        return None
+    updated = data.update_records(rt.journal, {batch_index: fields})
+    record = updated[0] if updated else None
+    if record is not None and record.mlflow_run_id:
+        client = rt.registry.client
+        client.set_tag(record.mlflow_run_id, "retrainer.promoted", str(record.promoted).lower())
+        if record.challenger_version:
+            client.set_tag(record.mlflow_run_id, "retrainer.challenger_version", record.challenger_version)
+        if record.retrain_error:
+            client.set_tag(record.mlflow_run_id, "retrainer.retrain_error", record.retrain_error[:5000])
+    return record
+
+
+@dataclass
+class ApprovalAnswer:
+    approve: bool
+    comment: str
+
+
+@task(name="apply approval", cache_policy=NO_CACHE)
+def apply_approval(rt: Runtime, version: str, answer: ApprovalAnswer | None) -> dict[str, Any]:
+    """A person's answer from the Prefect UI: approve promotes (the same checks as `retrainer promote`),
+    reject takes the version off the approval list; no answer in time leaves it for the MLflow-UI path."""
+    from retrainer.registry_commands import RegistryCommands
+
+    if answer is None:
+        return {"approval": "timed out: still awaiting approval (`retrainer promote` or the MLflow UI)"}
+    comment = answer.comment.strip() or ("approved" if answer.approve else "rejected")
+    if not answer.approve:
+        rt.registry.untag_version(version, "awaiting-approval")
+        rt.registry.tag_version(version, "approval", "rejected")
+        rt.registry.describe_version(version, f"Rejected in the Prefect UI: {comment}")
+        return {"approval": f"rejected: {comment}"}
+    commands = RegistryCommands(rt.config, rt.registry)
+    try:
+        commands.promote(version, f"approved in the Prefect UI: {comment}", force=False,
+                         actor="Prefect UI approval")
+    except (RegistryError, PromotionConflict, LockTimeout) as exc:
+        return {"approval": f"approved, not promoted: {exc}"}
+    return {"approval": f"approved: {comment}", "promoted": True, "new_champion_version": version}
+
+
+@dataclass
+class StalenessCheck:
+    reason: str | None
+    summary: str
+    batch_index: int = 0
+    window_start: int = 0
+
+
+@task(name="check staleness", cache_policy=NO_CACHE)
+def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
+    """The champion's age on the wall clock and the labelled rows since its training window."""
+    age = champion_age_days(champion.trained_until, datetime.now(timezone.utc))
+    new_labelled = labelled_since_champion(history(rt), champion.version)
+    stored = data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
+    limit = rt.config.policy.max_champion_age_days
+    summary = (f"champion v{champion.version}: age {'-' if age is None else f'{age:.1f}'} d "
+               f"(limit {'-' if limit is None else f'{limit:g}'} d), {new_labelled} labelled row(s) since its training")
+    reason = policy.staleness_retrain(age, new_labelled, rt.config.policy)
+    if reason is None or not stored:
+        return StalenessCheck(None, summary + ("" if stored else "; no accepted batch to train on"))
+    last = stored[-1]
+    return StalenessCheck(reason, summary, last, max(stored[0], last - rt.config.training.window_batches + 1))

@@ -4,6 +4,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,31 @@ def postgres_database() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An HTTP server on loopback that keeps every JSON body posted to it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
 def start_together(commands: list[list[str]], env: dict[str, str] | None, warm_up_seconds: float,
                    timeout: float) -> list[str]:
     """Start processes that wait for a line on stdin, let them import, release them at once, and
@@ -83,6 +109,18 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         yield from _serve(database, tmp_path_factory)
 
 
+def _stop_group(process: Any, grace_seconds: float) -> None:
+    """SIGTERM a process started in a session of its own, and its children; SIGKILL after the grace."""
+    import signal
+    import subprocess
+
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def _serve(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     import subprocess
     import sys
@@ -114,11 +152,47 @@ def _serve(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             time.sleep(0.5)
         yield url, database
     finally:
-        import signal
-
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        _stop_group(server, 30)
         log.close()
+
+
+MLFLOW_TEST_USER, MLFLOW_TEST_PASSWORD = "admin", "retrainer-test-password"
+
+
+@pytest.fixture(scope="module")
+def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The non-Docker production recipe, as a user starts it: `deploy/run-stack.sh` with a Prefect server
+    and an MLflow server (basic-auth app on) on fresh PostgreSQL databases, on loopback. Yields the
+    environment a worker on that stack needs (PREFECT_API_URL, MLflow URL and credentials)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with fresh_postgres_database("retrainer_prefect") as prefect_db, \
+            fresh_postgres_database("retrainer_mlflow") as mlflow_db:
+        root = tmp_path_factory.mktemp("stack")
+        prefect_port, mlflow_port = _free_port(), _free_port()
+        env = {**os.environ,
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               "PREFECT_DATABASE_URL": prefect_db.replace("postgresql://", "postgresql+asyncpg://", 1),
+               "MLFLOW_BACKEND_STORE_URI": mlflow_db, "MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_TEST_PASSWORD,
+               "RETRAINER_STACK_DIR": str(root), "PREFECT_PORT": str(prefect_port), "MLFLOW_PORT": str(mlflow_port)}
+        env.pop("PREFECT_API_URL", None)
+        script = Path(__file__).resolve().parents[2] / "deploy" / "run-stack.sh"
+        out = open(root / "run-stack.out", "w+")
+        stack = subprocess.Popen(["bash", str(script)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        try:
+            deadline = time.monotonic() + 240
+            while "stack ready" not in (root / "run-stack.out").read_text():
+                if stack.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"deploy/run-stack.sh did not start: {(root / 'run-stack.out').read_text()[-2000:]}")
+                time.sleep(0.5)
+            yield {"PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+                   "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+                   "MLFLOW_TRACKING_USERNAME": MLFLOW_TEST_USER, "MLFLOW_TRACKING_PASSWORD": MLFLOW_TEST_PASSWORD,
+                   "STACK_DIR": str(root)}
+        finally:
+            _stop_group(stack, 60)
+            out.close()

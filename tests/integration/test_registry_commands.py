@@ -67,10 +67,18 @@ def test_status_shows_the_aliases_and_every_move_the_cycles_made(auto: BacktestR
     assert promotion["actor"] == "retrainer (auto)" and promotion["reason"].startswith("gate passed")
 
 
-def test_rollback_restores_the_previous_champion_and_is_recorded(auto: BacktestResult) -> None:
-    """`rollback` puts @champion back on v1, keeps v2 as previous (a second rollback rolls forward), and says who."""
-    commands = RegistryCommands.open(load_config(auto.config_path))
+def test_rollback_restores_the_previous_champion_and_is_recorded(
+    auto: BacktestResult, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """`rollback` puts @champion back on v1, keeps v2 as previous (a second rollback rolls forward), says who,
+    and tells the webhook."""
+    url, received = receiver
+    config = load_config(auto.config_path)
+    config = config.model_copy(update={"notifications": config.notifications.model_copy(update={"webhook_url": url})})
+    commands = RegistryCommands.open(config)
     assert commands.rollback("complaints since v2") == ("2", "1")
+    assert [(b["events"], b["rollback"]["from_version"], b["rollback"]["to_version"], b["rollback"]["reason"])
+            for b in received] == [(["rollback"], "2", "1", "complaints since v2")]
     status = commands.status()
     assert (status["champion"], status["previous_champion"]) == ("1", "2")
     last = status["history"][-2:]

@@ -116,9 +116,10 @@ class ModelRegistry:
     def champion(self) -> ModelVersionInfo | None:
         return self.version_by_alias(self.aliases.champion)
 
-    def load_model(self, info: ModelVersionInfo) -> Any:
-        """The scikit-learn pipeline of a version this pipeline registered (cached: versions are immutable)."""
-        if info.version not in self._models:
+    def load_model(self, info: ModelVersionInfo, fresh: bool = False) -> Any:
+        """The scikit-learn pipeline of a version this pipeline registered (cached: versions are immutable;
+        `fresh` loads it from the store again, as a serving process would)."""
+        if fresh or info.version not in self._models:
             if info.tags.get(REGISTERED_BY) != "retrainer":
                 raise RegistryError(
                     f"version {info.version} of '{self.name}' was not registered by retrainer; "
@@ -277,6 +278,19 @@ class ModelRegistry:
             self.move_alias(self.aliases.challenger, None, actor, f"{why}: the challenger became champion")
         self.untag_version(version, "awaiting-approval")
         return current_version
+
+    def undo_promotion(self, promoted: str, champion_before: str | None, previous_before: str | None, actor: str,
+                       reason: str) -> bool:
+        """Put the aliases back as they were before `promoted` was promoted (its checks after the move
+        failed): @champion, @previous-champion, and @challenger on `promoted` again. Compare-and-set:
+        when @champion has moved on since, nothing is touched and False is returned."""
+        current = self.champion()
+        if current is None or current.version != str(promoted) or champion_before is None:
+            return False
+        self.move_alias(self.aliases.champion, champion_before, actor, reason)
+        self.move_alias(self.aliases.previous_champion, previous_before, actor, reason)
+        self.move_alias(self.aliases.challenger, promoted, actor, reason)
+        return True
 
     def rollback(self, actor: str, reason: str = "") -> tuple[str, str]:
         """@champion back to @previous-champion; the rolled-back version becomes @previous-champion,

@@ -1,0 +1,142 @@
+"""The landing location: a folder or an fsspec URI where upstream jobs drop batch files.
+
+Listing and copying only. A landed file is copied ("staged") into the work dir before a cycle
+reads it, hashing the bytes on the way: the cycle then works on a file nobody else rewrites,
+and the ledger keys the batch by exactly the bytes that were processed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from retrainer.data import BATCH_SUFFIXES
+
+
+class LandingError(Exception):
+    """The landing location cannot be listed or read; the message is the one-line reason."""
+
+
+class UnsafeBatchName(ValueError):
+    """A file name that could escape the project's folders, or is not a plain file name."""
+
+
+# Plain file names only: no separators, no parent references, no hidden files, no control or format
+# characters, no '::' (fsspec's separator of chained stores).
+
+
+def _control(text: str) -> bool:
+    return any(unicodedata.category(character).startswith("C") for character in text)
+
+MAX_NAME_LENGTH = 200
+
+
+def safe_batch_name(file_name: str) -> str:
+    """The batch name (file name without suffix) of a landed file, refused when it could be used to
+    reach outside the project's folders (`../x.csv`, `a/b.csv`, `..\\\\x.csv`, hidden or control-character
+    names). Batch names become file names under the work dir, so only plain names pass."""
+    if not file_name or len(file_name) > MAX_NAME_LENGTH:
+        raise UnsafeBatchName(f"refused batch file name {file_name!r}: empty or longer than {MAX_NAME_LENGTH}")
+    if "/" in file_name or "\\" in file_name or "::" in file_name or _control(file_name):
+        raise UnsafeBatchName(f"refused batch file name {file_name!r}: path separators or control characters")
+    stem = PurePosixPath(file_name).stem
+    if file_name.startswith(".") or not stem or stem in (".", ".."):
+        raise UnsafeBatchName(f"refused batch file name {file_name!r}: hidden or relative name")
+    return stem
+
+
+def ensure_inside(folder: Path, path: Path) -> Path:
+    """`path`, if it resolves inside `folder`; a second guard wherever a name becomes a path."""
+    resolved, root = path.resolve(), folder.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise UnsafeBatchName(f"refused path {path}: outside {folder}")
+    return path
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A file in the landing location, as listed (nothing read yet)."""
+
+    # The landing location it was listed in, and its name there: it is opened through the same store.
+    location: str
+    file_name: str
+    size: int | None
+    # The store's modification stamp as text (its format differs between stores; only compared).
+    modified: str | None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Name, size and stamp: the same value means the same file as last time, unread."""
+        if self.size is None or self.modified is None:
+            return None
+        return f"{self.file_name}|{self.size}|{self.modified}"
+
+    @property
+    def uri(self) -> str:
+        return f"{self.location.rstrip('/')}/{self.file_name}"
+
+
+def _filesystem(location: str) -> tuple[Any, str]:
+    import fsspec
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, root = url_to_fs(location)
+    except (ImportError, ValueError) as exc:
+        # e.g. s3:// without s3fs installed: fsspec says which package is missing.
+        raise LandingError(f"landing location {location}: {str(exc).splitlines()[0]}") from None
+    assert isinstance(fs, fsspec.AbstractFileSystem)
+    return fs, root
+
+
+def _stamp(info: dict[str, Any]) -> str | None:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "ETag", "etag"):
+        if info.get(key) is not None:
+            return str(info[key])
+    return None
+
+
+def list_landed(location: str, pattern: str = "*") -> list[LandedFile]:
+    """Batch files directly in the landing location matching `pattern`, in file-name order."""
+    fs, root = _filesystem(location)
+    try:
+        if fs.isfile(root):
+            raise LandingError(f"landing location {location}: a file, not a folder")
+        entries = fs.ls(root, detail=True)
+    except FileNotFoundError:
+        raise LandingError(f"landing location {location}: not found") from None
+    except (OSError, PermissionError) as exc:
+        raise LandingError(f"landing location {location}: cannot list ({exc})") from None
+    files = []
+    for info in entries:
+        if info.get("type") != "file":
+            continue
+        file_name = PurePosixPath(str(info["name"]).rstrip("/")).name
+        if not fnmatch.fnmatch(file_name, pattern) or PurePosixPath(file_name).suffix.lower() not in BATCH_SUFFIXES:
+            continue
+        files.append(LandedFile(location, file_name, info.get("size"), _stamp(info)))
+    return sorted(files, key=lambda f: f.file_name)
+
+
+def stage(landed: LandedFile, target: Path) -> str:
+    """Copy a landed file to `target` (written beside it, then renamed: never half a file) and return
+    the SHA-256 of the bytes copied, the same digest `data.content_hash` gives for the copy."""
+    fs, root = _filesystem(landed.location)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        # Opened by path through the store that listed it: a file name is never parsed as a URL.
+        with fs.open(f"{root.rstrip('/')}/{landed.file_name}", "rb") as source, partial.open("wb") as out:
+            for block in iter(lambda: source.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+    except FileNotFoundError:
+        partial.unlink(missing_ok=True)
+        raise LandingError(f"{landed.uri}: gone from the landing location before it was copied") from None
+    partial.replace(target)
+    return digest.hexdigest()

@@ -15,10 +15,12 @@ if [[ "${MLFLOW_APP_NAME:-}" == "basic-auth" && -z "${MLFLOW_AUTH_CONFIG_PATH:-}
   state=${MLFLOW_AUTH_STATE_DIR:-$(mktemp -d)}
   mkdir -p "$state"
   export MLFLOW_AUTH_CONFIG_PATH="$state/basic_auth.ini"
+  # The file is read with interpolation: a '%' (URL-encoded password) must be written as '%%'.
+  auth_database_uri=${MLFLOW_AUTH_DATABASE_URI:-sqlite:///$state/basic_auth.db}
   (umask 077 && cat > "$MLFLOW_AUTH_CONFIG_PATH" <<INI
 [mlflow]
 default_permission = ${MLFLOW_AUTH_DEFAULT_PERMISSION:-READ}
-database_uri = ${MLFLOW_AUTH_DATABASE_URI:-sqlite:///$state/basic_auth.db}
+database_uri = ${auth_database_uri//%/%%}
 admin_username = ${MLFLOW_AUTH_ADMIN_USERNAME:-admin}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI

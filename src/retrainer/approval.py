@@ -17,12 +17,14 @@ from retrainer.tasks import ApprovalAnswer
 
 # How often the paused run looks for the answer (Prefect's default is 10 s).
 POLL_SECONDS = 5
+AWAITING = "awaiting approval (Prefect UI, `retrainer promote` or the MLflow UI)"
 
 
 class Approval(RunInput):
     """The form shown on the paused flow run in the Prefect UI."""
 
-    approve: bool = Field(False, description="Promote the challenger to @champion?")
+    # No default: resuming without an answer is not taken as a rejection.
+    approve: bool = Field(description="Promote the challenger to @champion?")
     comment: str = Field("", description="Why: kept in the alias history and on the model version.")
 
 
@@ -43,14 +45,14 @@ def ask_for_approval(config: RetrainerConfig, outcome: dict[str, Any]) -> Approv
     from prefect.flow_runs import pause_flow_run
 
     version = outcome["challenger_version"]
-    form = Approval.with_initial_data(
-        description=_description(config.model.name, version, outcome), approve=False, comment="")
+    form = Approval.with_initial_data(description=_description(config.model.name, version, outcome), comment="")
     print(f"waiting up to {config.promotion.approval_timeout_seconds} s for approval of version {version} "
           "(Prefect UI: resume this flow run)")
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=config.promotion.approval_timeout_seconds,
                                 poll_interval=POLL_SECONDS)
     except FlowPauseTimeout:
+        # The server fails a run whose pause expired; the caller records nothing more.
         return None
     return ApprovalAnswer(bool(answer.approve), str(answer.comment))
 

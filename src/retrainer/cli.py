@@ -127,8 +127,6 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
     from retrainer.config import load_config
     from retrainer.landing import list_landed
     from retrainer.observability import prepare_environment
@@ -137,14 +135,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not config.intake.landing:
         raise UserError(f"{args.config}: intake.landing is not set: name the folder or fsspec URI where new batch "
                         "files land")
-    if not os.environ.get("PREFECT_API_URL"):
-        raise UserError("serve needs a Prefect server for its schedules and events: start one "
-                        "(`prefect server start`, or deploy/run-stack.sh) and set "
-                        "PREFECT_API_URL=http://127.0.0.1:4200/api")
     list_landed(config.intake.landing, config.intake.pattern)  # an unreachable landing fails now, in one line
     # A long-running worker: Prefect's own logs are its log.
     prepare_environment(verbose=True)
     from prefect import serve
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():  # the environment or the active Prefect profile
+        raise UserError("serve needs a Prefect server for its schedules and events: start one "
+                        "(`prefect server start`, or deploy/run-stack.sh) and set "
+                        "PREFECT_API_URL=http://127.0.0.1:4200/api")
 
     from retrainer.deployments import build_deployments
 

@@ -193,9 +193,14 @@ class IntakeSettings(_Section):
         5.0, ge=0, description="How long a monitor run waits for another one of the same model before it "
         "leaves the landing to that one.",
     )
+    settle_seconds: float = Field(
+        10.0, ge=0, description="A landed file changed less than this long ago may still be being written: it "
+        "waits for the next run. Upstream jobs should still write elsewhere and move the file in.",
+    )
     max_attempts: int = Field(
-        3, ge=1, description="Cycles started on one batch (the first and the resumes after a failure or a crash) "
-        "before it is set aside as failed, with an alert, so the batches behind it go on.",
+        5, ge=1, description="Cycles started on one batch (the first and the resumes after a failure or a crash) "
+        "before it is set aside as failed, with an alert, so the batches behind it go on; dropping the file "
+        "again (a new timestamp) gives it another round.",
     )
 
 

@@ -3,6 +3,7 @@ by the deployment entrypoints in the repository's `flows/` folder."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -11,7 +12,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from retrainer import intake_tasks, tasks
-from retrainer.approval import approval_wanted, ask_for_approval
+from retrainer.approval import AWAITING, approval_wanted, ask_for_approval
 from retrainer.data import batch_name
 from retrainer.intake import LedgerEntry, is_processed, plan_intake
 from retrainer.landing import UnsafeBatchName, safe_batch_name
@@ -63,7 +64,7 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
             promotion = tasks.promote(rt, challenger, champion, verdict)
             tasks.verify_promotion(rt, challenger, promotion, window)
     except tasks.PromotionCheckFailed as exc:
-        promotion, rolled_back = tasks.Promotion(False), str(exc)
+        promotion, rolled_back = tasks.after_rollback(rt, challenger, str(exc))
     print(verdict.summary())
     return {"challenger_version": challenger.version, "promoted": promotion.promoted,
             "new_champion_version": challenger.version if promotion.promoted else None, "gate": verdict.to_dict(),
@@ -83,7 +84,9 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
     timer, past = StageTimer(), tasks.history(rt)
     name = name or batch_name(Path(batch_path))
     index = tasks.next_index(rt, past) if batch_index is None else batch_index
-    decision_id = tasks.new_decision_id()
+    # A claimed batch redone after a crash decides under the same id: a retrain it asked for before
+    # the crash is then recognised, not asked for twice.
+    decision_id = tasks.new_decision_id() if batch_index is None else tasks.claim_decision_id(rt, index, name)
     with timer.stage("read"):
         batch = tasks.read_batch(batch_path)
         delivered_rows = batch.rows
@@ -112,10 +115,7 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         tasks.accept(rt, index, name, batch)
         tasks.save_predictions(rt, index, name, batch, scoring)
     promotion: dict[str, Any] = {}
-    if decision.action == "retrain" and retrain_trigger == "event":
-        promotion = {"retrain_event_id": tasks.request_retrain(rt, index, decision.training_start(), decision_id,
-                                                               decision.reasons)}
-    elif decision.action == "retrain":
+    if decision.action == "retrain" and retrain_trigger == "inline":
         with timer.stage("retrain"):
             retrain = retrain_evaluate_promote(config_path, index, decision.training_start(), decision_id,
                                                decision.reasons, return_state=True)
@@ -145,6 +145,9 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         **promotion,
     )
     record = tasks.record_cycle(rt, record, outcome, drift, reports, timer)
+    if decision.action == "retrain" and retrain_trigger == "event":
+        # Asked for once the record exists, so the retrain run always finds the record to complete.
+        record = tasks.request_recorded_retrain(rt, record)
     if move_rejected and quarantined is not None:
         tasks.remove_landed(batch_path, quarantined)  # only once the cycle is on record
     # A webhook or Pushgateway that is down must not fail the cycle: its failure is a warning.
@@ -182,11 +185,14 @@ def monitor_landing(config_path: str) -> dict[str, Any]:
 
 
 def _take_in(config_path: str, rt: tasks.Runtime) -> dict[str, Any]:
+    settings = rt.config.intake
     entries = intake_tasks.ledger_entries(rt)
-    plan = plan_intake(intake_tasks.scan_landing(rt), entries, rt.config.intake.max_batches_per_run)
+    plan = plan_intake(intake_tasks.scan_landing(rt), entries, time.time(), settings.settle_seconds)
     batches: list[dict[str, Any]] = []
     for entry in plan.resume:
-        if entry.attempts >= rt.config.intake.max_attempts:
+        if len(batches) >= settings.max_batches_per_run:
+            break
+        if entry.attempts >= settings.max_attempts and intake_tasks.recorded_cycle(rt, entry) is None:
             reason = f"set aside after {entry.attempts} unfinished attempts (copy kept at {entry.staged_path})"
             intake_tasks.give_up(rt, entry, reason)
             batches.append({"batch": entry.name, "batch_index": entry.batch_index, "outcome": "failed",
@@ -195,6 +201,8 @@ def _take_in(config_path: str, rt: tasks.Runtime) -> dict[str, Any]:
         batches.append(_cycle(config_path, rt, intake_tasks.retry_claim(rt, entry), resumed=True))
     ignored = [f.file_name for f in plan.known]
     for landed_file in plan.candidates:
+        if len(batches) >= settings.max_batches_per_run:
+            break  # the rest waits for the next run, in order
         try:
             name = safe_batch_name(landed_file.file_name)
         except UnsafeBatchName as exc:
@@ -205,14 +213,23 @@ def _take_in(config_path: str, rt: tasks.Runtime) -> dict[str, Any]:
         staged = intake_tasks.stage_batch(rt, landed_file, name)
         if staged is None:
             continue
-        if is_processed(entries, landed_file.file_name, staged.content_hash):
+        known = is_processed(entries, landed_file.file_name, staged.content_hash)
+        if known is not None and known.status == "failed":
+            # Dropped again after it was set aside: another round, under its own index.
+            entry = intake_tasks.requeue(rt, known, landed_file, staged)
+            batches.append(_cycle(config_path, rt, entry, resumed=True))
+            continue
+        if known is not None:
             intake_tasks.drop_staged(staged)  # the same bytes under the same name: processed already
+            intake_tasks.remember(rt, known, landed_file)
             ignored.append(landed_file.file_name)
             continue
         entry = intake_tasks.claim_batch(rt, landed_file, staged)
         batches.append(_cycle(config_path, rt, entry, resumed=False))
-    print(f"{len(batches)} batch(es) taken in, {len(ignored)} landed file(s) processed before and ignored")
-    return {"batches": batches, "ignored": ignored}
+    waiting = [f.file_name for f in plan.unsettled]
+    print(f"{len(batches)} batch(es) taken in, {len(ignored)} landed file(s) processed before and ignored, "
+          f"{len(waiting)} still being written")
+    return {"batches": batches, "ignored": ignored, "waiting": waiting}
 
 
 def _retrain_trigger(rt: tasks.Runtime) -> Literal["inline", "event"]:
@@ -224,13 +241,18 @@ def _retrain_trigger(rt: tasks.Runtime) -> Literal["inline", "event"]:
 
 
 def _cycle(config_path: str, rt: tasks.Runtime, entry: LedgerEntry, resumed: bool) -> dict[str, Any]:
-    """One claimed batch through `monitor-batch`, unless its cycle reached the journal before a crash."""
-    outcome = intake_tasks.recorded_outcome(rt, entry) if resumed else None
-    if outcome is None:
+    """One claimed batch through `monitor-batch`, unless its cycle reached the journal before a crash
+    (then only a retrain request it did not get to send is sent)."""
+    trigger = _retrain_trigger(rt)
+    recorded = intake_tasks.recorded_cycle(rt, entry) if resumed else None
+    if recorded is None:
         assert entry.staged_path is not None and entry.batch_index is not None
-        record = monitor_batch(config_path, entry.staged_path, batch_index=entry.batch_index, name=entry.name,
-                               retrain_trigger=_retrain_trigger(rt))
-        outcome = record["decision"]
+        outcome = monitor_batch(config_path, entry.staged_path, batch_index=entry.batch_index, name=entry.name,
+                                retrain_trigger=trigger)["decision"]
+    else:
+        outcome = recorded.decision
+        if trigger == "event" and recorded.decision == "retrain" and not recorded.retrain_event_id:
+            tasks.request_recorded_retrain(rt, recorded)
     intake_tasks.finish_claim(rt, entry, outcome)
     return {"batch": entry.name, "batch_index": entry.batch_index, "outcome": outcome, "resumed": resumed}
 
@@ -249,7 +271,13 @@ def retrain_on_request(config_path: str, batch_index: int, window_start: int, de
     outcome = tasks.retrain_outcome(retrain_evaluate_promote(config_path, batch_index, window_start, decision_id,
                                                              reasons, return_state=True))
     if approval_wanted(rt.config, outcome):
+        # On record before the pause: a run whose pause times out is failed by the server and
+        # runs no task after it.
+        tasks.record_retrain(rt, batch_index, decision_id, outcome | {"approval": AWAITING})
         answer = ask_for_approval(rt.config, outcome)
+        if answer is None:
+            print(f"no answer in time: version {outcome['challenger_version']} stays {AWAITING}")
+            return outcome | {"approval": AWAITING}
         outcome |= tasks.apply_approval(rt, outcome["challenger_version"], answer)
     record = tasks.record_retrain(rt, batch_index, decision_id, outcome)
     if record is not None and record.promoted:

@@ -49,10 +49,14 @@ class IntakePlan:
     candidates: list[LandedFile]
     # Files known by name, size and stamp: already processed (or refused), not even read.
     known: list[LandedFile]
+    # Files changed less than `settle_seconds` ago: maybe still being written; next run.
+    unsettled: list[LandedFile]
 
 
-def plan_intake(landed: list[LandedFile], entries: list[LedgerEntry], limit: int) -> IntakePlan:
-    """Pure: unfinished claims first (by batch index), then landed files not seen before, in name order.
+def plan_intake(landed: list[LandedFile], entries: list[LedgerEntry], now: float | None = None,
+                settle_seconds: float = 0.0) -> IntakePlan:
+    """Pure: unfinished claims first (by batch index), then settled landed files not seen before, in name
+    order. How many a run takes on is counted by the run, on the claims it makes.
 
     A candidate may still turn out to be processed already once its bytes are hashed (a file whose
     stamp changed while its content did not); `is_processed` settles that.
@@ -60,8 +64,10 @@ def plan_intake(landed: list[LandedFile], entries: list[LedgerEntry], limit: int
     resume = sorted((e for e in entries if e.status == "processing"), key=lambda e: e.batch_index or 0)
     seen = {e.fingerprint for e in entries if e.fingerprint is not None}
     known = [f for f in landed if f.fingerprint is not None and f.fingerprint in seen]
-    candidates = [f for f in landed if f not in known]
-    return IntakePlan(resume, candidates[: max(limit - len(resume), 0)], known)
+    fresh = [f for f in landed if f not in known]
+    unsettled = [f for f in fresh if now is not None and f.modified_at is not None
+                 and now - f.modified_at < settle_seconds]
+    return IntakePlan(resume, [f for f in fresh if f not in unsettled], known, unsettled)
 
 
 def is_processed(entries: list[LedgerEntry], file_name: str, content_hash: str) -> LedgerEntry | None:
@@ -141,7 +147,20 @@ class Ledger:
             with self._engine.begin() as connection:
                 connection.execute(sa.insert(self._table).values(**values))
         except sa.exc.IntegrityError:
-            pass
+            # Refused before: keep its stamp current, so the next scan knows it without a look.
+            self._update(_entry({**values, "name": "-"}), fingerprint=landed.fingerprint)
+
+    def remember(self, entry: LedgerEntry, landed: LandedFile) -> None:
+        """The file of a known entry was listed with a new stamp but the same bytes: note the stamp."""
+        if landed.fingerprint is not None and landed.fingerprint != entry.fingerprint:
+            self._update(entry, fingerprint=landed.fingerprint)
+
+    def requeue(self, entry: LedgerEntry, landed: LandedFile, staged_path: str) -> LedgerEntry:
+        """A set-aside batch dropped again: one more round of attempts, under its own batch index."""
+        changes = {"status": "processing", "attempts": 1, "outcome": None, "fingerprint": landed.fingerprint,
+                   "staged_path": staged_path}
+        self._update(entry, finished_at=None, **changes)
+        return _replace(entry, **changes)
 
     def retry(self, entry: LedgerEntry) -> LedgerEntry:
         """Count another attempt at an unfinished claim (a resume after a crash)."""

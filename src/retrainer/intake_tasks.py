@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from retrainer import data, landing, notifications
 from retrainer.intake import IntakeError, Ledger, LedgerEntry
 from retrainer.landing import LandedFile
+from retrainer.records import BatchRecord
 from retrainer.tasks import READ_RETRY_DELAYS, STORAGE_RETRIES, Runtime, _transient
 
 
@@ -60,6 +61,11 @@ def stage_batch(rt: Runtime, landed_file: LandedFile, name: str) -> StagedBatch 
         digest = landing.stage(landed_file, partial)
     except landing.LandingError:
         return None
+    except (PermissionError, IsADirectoryError) as exc:
+        # One unreadable file must not stop the others: it is skipped (and tried again next run).
+        partial.unlink(missing_ok=True)
+        logging.getLogger("retrainer").warning("retrainer: warning: cannot read %s: %s", landed_file.uri, exc)
+        return None
     target = landing.ensure_inside(folder, folder / f"{digest[:16]}__{landed_file.file_name}")
     partial.replace(target)
     return StagedBatch(name, str(target), digest)
@@ -89,13 +95,23 @@ def refuse(rt: Runtime, landed_file: LandedFile, reason: str) -> None:
     ledger(rt).refuse(rt.config.model.name, landed_file, reason)
 
 
-@task(name="recorded outcome", cache_policy=NO_CACHE)
-def recorded_outcome(rt: Runtime, entry: LedgerEntry) -> str | None:
-    """The decision of a claimed batch whose cycle reached the journal before its worker died."""
+@task(name="recorded cycle", cache_policy=NO_CACHE)
+def recorded_cycle(rt: Runtime, entry: LedgerEntry) -> BatchRecord | None:
+    """The record of a claimed batch whose cycle reached the journal before its worker died."""
     for record in data.read_journal(rt.journal):
         if record.batch_index == entry.batch_index and record.content_hash == entry.content_hash:
-            return record.decision
+            return record
     return None
+
+
+@task(name="note new stamp", cache_policy=NO_CACHE)
+def remember(rt: Runtime, entry: LedgerEntry, landed_file: LandedFile) -> None:
+    ledger(rt).remember(entry, landed_file)
+
+
+@task(name="requeue set-aside batch", cache_policy=NO_CACHE)
+def requeue(rt: Runtime, entry: LedgerEntry, landed_file: LandedFile, staged: StagedBatch) -> LedgerEntry:
+    return ledger(rt).requeue(entry, landed_file, staged.path)
 
 
 @task(name="close claim", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
@@ -112,6 +128,16 @@ def give_up(rt: Runtime, entry: LedgerEntry, reason: str) -> None:
     """A batch whose cycle failed `intake.max_attempts` times is set aside (its copy kept in incoming/),
     so that one poisoned file does not stop every batch behind it; the webhook hears of it."""
     ledger(rt).fail(entry, reason)
+    if entry.batch_index is not None:
+        # What an attempt stored before it died must not feed training windows: into quarantine with it.
+        model = rt.config.model.name
+        folder = rt.config.storage.quarantine_dir(model)
+        for store, kind in ((data.AcceptedStore(rt.config.storage.accepted_dir(model)), "accepted"),
+                            (data.PredictionStore(rt.config.storage.predictions_dir(model)), "predictions")):
+            path = store.paths().get(entry.batch_index)
+            if path is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                path.replace(folder / f"{path.stem}.set-aside-{kind}.parquet")
     settings = rt.config.notifications
     if settings.webhook_url and "intake_failed" in settings.events:
         try:

@@ -67,6 +67,8 @@ class LandedFile:
     size: int | None
     # The store's modification stamp as text (its format differs between stores; only compared).
     modified: str | None
+    # The same stamp in epoch seconds, when the store gives a time (for the settle time).
+    modified_at: float | None = None
 
     @property
     def fingerprint(self) -> str | None:
@@ -100,6 +102,23 @@ def _stamp(info: dict[str, Any]) -> str | None:
     return None
 
 
+def _epoch(info: dict[str, Any]) -> float | None:
+    from datetime import datetime
+
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
+
+
 def list_landed(location: str, pattern: str = "*") -> list[LandedFile]:
     """Batch files directly in the landing location matching `pattern`, in file-name order."""
     fs, root = _filesystem(location)
@@ -118,7 +137,7 @@ def list_landed(location: str, pattern: str = "*") -> list[LandedFile]:
         file_name = PurePosixPath(str(info["name"]).rstrip("/")).name
         if not fnmatch.fnmatch(file_name, pattern) or PurePosixPath(file_name).suffix.lower() not in BATCH_SUFFIXES:
             continue
-        files.append(LandedFile(location, file_name, info.get("size"), _stamp(info)))
+        files.append(LandedFile(location, file_name, info.get("size"), _stamp(info), _epoch(info)))
     return sorted(files, key=lambda f: f.file_name)
 
 

@@ -70,7 +70,10 @@ TRANSIENT_PACKAGES = ("requests", "urllib3", "sqlalchemy", "psycopg", "httpx", "
 
 def _transient(task: Any, task_run: Any, state: State) -> bool:
     """Retry only what may succeed next time: a service that did not answer, never a wrong input."""
-    error = state.result(raise_on_failure=False)
+    return _transient_error(state.result(raise_on_failure=False))
+
+
+def _transient_error(error: Any) -> bool:
     if isinstance(error, (ConnectionError, TimeoutError)):
         return True
     if type(error).__module__.split(".")[0] in TRANSIENT_PACKAGES:
@@ -129,6 +132,11 @@ def runtime(config_path: str | Path) -> Runtime:
 
 def new_decision_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def claim_decision_id(rt: Runtime, index: int, name: str) -> str:
+    """The decision id of a claimed batch: the same for every attempt at that claim."""
+    return hashlib.sha256(f"{rt.config.model.name}:{index}:{name}".encode()).hexdigest()[:12]
 
 
 # -- reading and scoring ---------------------------------------------------------------------
@@ -520,7 +528,20 @@ def next_index(rt: Runtime, past: list[BatchRecord]) -> int:
     hand its index to the next batch (two batches under one index would mix in training).
     """
     stored = data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
-    return max([r.batch_index for r in past] + stored, default=-1) + 1
+    return max([r.batch_index for r in past] + stored + _ledger_indices(rt), default=-1) + 1
+
+
+def _ledger_indices(rt: Runtime) -> list[int]:
+    """Indices the monitor deployment's ledger handed out (a `retrainer run` beside it must not reuse one)."""
+    if not rt.config.intake.landing:
+        return []
+    from retrainer.intake import Ledger
+
+    ledger = Ledger(rt.config.ledger_url)
+    try:
+        return [e.batch_index for e in ledger.entries(rt.config.model.name) if e.batch_index is not None]
+    finally:
+        ledger.close()
 
 
 def warn_if_failed(state: State, what: str) -> None:
@@ -743,17 +764,39 @@ def verify_promotion(rt: Runtime, challenger: ModelVersionInfo, promotion: Promo
     holdout: a model that does not load or gives non-finite outputs must not stay @champion."""
     if not promotion.promoted:
         return
-    champion = rt.registry.champion()
+    try:
+        champion = rt.registry.champion()
+    except Exception as exc:
+        # Not knowing is no evidence against the new champion: keep the promotion, say so.
+        logging.getLogger("retrainer").warning("retrainer: warning: could not check the new @champion: %s", exc)
+        return
     if champion is None or champion.version != challenger.version:
         return  # moved on since (a person, or a later promotion): not this transaction's to check
     inputs = feature_frame(window.holdout, rt.schema)
-    try:
-        predictions = np.asarray(rt.registry.load_model(champion, fresh=True).predict(inputs))
-    except Exception as exc:
-        raise PromotionCheckFailed(f"@champion (version {champion.version}) does not serve: "
-                                   f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    for delay in [*READ_RETRY_DELAYS, None]:
+        try:
+            predictions = np.asarray(rt.registry.load_model(champion, fresh=True).predict(inputs))
+            break
+        except Exception as exc:
+            if delay is not None and _transient_error(exc):
+                time.sleep(delay)  # an artifact store that did not answer: ask again before judging
+                continue
+            raise PromotionCheckFailed(f"@champion (version {champion.version}) does not serve: {type(exc).__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if len(predictions) != len(inputs) or (predictions.dtype.kind in "fc" and not np.isfinite(predictions).all()):
         raise PromotionCheckFailed(f"@champion (version {champion.version}) gave unusable predictions")
+
+
+def after_rollback(rt: Runtime, challenger: ModelVersionInfo, failure: str) -> tuple[Promotion, str]:
+    """What a failed check left: the rollback hook restored @champion, or it could not (then say so)."""
+    try:
+        champion = rt.registry.champion()
+    except Exception as exc:
+        return Promotion(False), f"{failure}; whether @champion was restored is unknown ({exc})"
+    if champion is not None and champion.version == challenger.version:
+        return Promotion(True), f"{failure}; the rollback did NOT restore @champion: it is still version " \
+                                f"{challenger.version}"
+    return Promotion(False), f"{failure}; @champion restored to version {champion.version if champion else '-'}"
 
 
 # -- first champion ---------------------------------------------------------------------------
@@ -999,6 +1042,15 @@ def request_retrain(rt: Runtime, batch_index: int, window_start: int, decision_i
     return str(event.id)
 
 
+def request_recorded_retrain(rt: Runtime, record: BatchRecord) -> BatchRecord:
+    """Ask for the retrain a recorded cycle decided, and note the event on its record."""
+    window_start = record.window_start if record.window_start is not None else 0  # Decision.training_start
+    event_id = request_retrain(rt, record.batch_index, window_start, record.decision_id, record.reasons)
+    updated = data.update_records(rt.journal, {record.batch_index: {"retrain_event_id": event_id}})
+    return next((r for r in updated if r.decision_id == record.decision_id),
+                record.model_copy(update={"retrain_event_id": event_id}))
+
+
 @task(name="find earlier retrain", cache_policy=NO_CACHE)
 def earlier_retrain(rt: Runtime, batch_index: int, decision_id: str) -> dict[str, Any] | None:
     """The outcome of this request if it was carried out already (an event delivered twice, a re-run)."""
@@ -1048,7 +1100,7 @@ def apply_approval(rt: Runtime, version: str, answer: ApprovalAnswer | None) -> 
     from retrainer.registry_commands import RegistryCommands
 
     if answer is None:
-        return {"approval": "timed out: still awaiting approval (`retrainer promote` or the MLflow UI)"}
+        return {"approval": "no answer in time: still awaiting approval (`retrainer promote` or the MLflow UI)"}
     comment = answer.comment.strip() or ("approved" if answer.approve else "rejected")
     if not answer.approve:
         rt.registry.untag_version(version, "awaiting-approval")

@@ -90,7 +90,8 @@ def _project(stack: dict[str, str], root: Path, name: str, webhook: str | None =
         # No cool-down: the batch right after the first champion may retrain.
         "policy": {"cooldown_batches": 0},
         "mlflow": {"tracking_uri": stack["MLFLOW_TRACKING_URI"]},
-        "intake": {"landing": "landing"},
+        # Files are moved in whole (`drop`): no settle time needed.
+        "intake": {"landing": "landing", "settle_seconds": 0},
         # Runs are started by the test; the schedules exist but do not fire during it.
         "serve": {"monitor_interval_seconds": 3600, "staleness_cron": None},
         "promotion": promotion or {},

@@ -3,6 +3,8 @@ the promotion transaction's rollback hook, the staleness check, and the landing 
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +117,8 @@ def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api
     order; a second scan finds nothing new."""
     from retrainer.flows import monitor_landing
 
-    config = _initialised(tmp_path, {"intake": {"landing": "landing"}, "serve": {"retrain_trigger": "inline"}})
+    config = _initialised(tmp_path, {"intake": {"landing": "landing", "settle_seconds": 0},
+                                     "serve": {"retrain_trigger": "inline"}})
     landing = tmp_path / "landing"
     landing.mkdir()
     (landing / "a-stable.csv").write_bytes((tmp_path / "stable.csv").read_bytes())
@@ -141,7 +144,7 @@ def test_a_batch_whose_cycle_keeps_dying_is_set_aside_with_an_alert(
     from retrainer.landing import list_landed, stage
 
     url, received = receiver
-    config = _initialised(tmp_path, {"intake": {"landing": "landing", "max_attempts": 3},
+    config = _initialised(tmp_path, {"intake": {"landing": "landing", "max_attempts": 3, "settle_seconds": 0},
                                      "serve": {"retrain_trigger": "inline"},
                                      "notifications": {"webhook_url": url}})
     landing = tmp_path / "landing"
@@ -162,3 +165,12 @@ def test_a_batch_whose_cycle_keeps_dying_is_set_aside_with_an_alert(
     alerts = [body for body in received if body["events"] == ["intake_failed"]]
     assert len(alerts) == 1 and alerts[0]["intake_failed"]["batch"] == "a-poison"
     assert [r.batch for r in read_journal(tmp_path / "models" / "pumps" / "timeline.jsonl")] == ["init", "b-next"]
+
+    # Someone fixed what broke the workers and drops the file again: it gets another round.
+    later = time.time() - 1  # a new stamp, in the past: settled
+    os.utime(landing / "a-poison.csv", (later, later))
+    third = monitor_landing(str(config))
+    assert [(b["batch"], b["batch_index"], b["resumed"]) for b in third["batches"]] == [("a-poison", 1, True)]
+    assert {e.name: e.status for e in ledger.entries("pumps")} == {"a-poison": "done", "b-next": "done"}
+    records = read_journal(tmp_path / "models" / "pumps" / "timeline.jsonl")
+    assert sorted((r.batch, r.batch_index) for r in records) == [("a-poison", 1), ("b-next", 2), ("init", 0)]

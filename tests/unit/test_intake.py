@@ -31,7 +31,7 @@ def _entry(file_name: str, status: Status = "done", batch_index: int | None = 0,
 def test_unfinished_claims_come_first_in_batch_index_order() -> None:
     entries = [_entry("c.csv", "processing", batch_index=7), _entry("a.csv", "done", batch_index=3),
                _entry("b.csv", "processing", batch_index=5), _entry("d.csv", "failed", batch_index=6)]
-    plan = plan_intake([], entries, limit=10)
+    plan = plan_intake([], entries)
     assert [e.batch_index for e in plan.resume] == [5, 7]
     assert [e.file_name for e in plan.resume] == ["b.csv", "c.csv"]
 
@@ -44,7 +44,7 @@ def test_files_seen_before_are_known_not_candidates() -> None:
                _entry("day-03.csv", "failed", fingerprint=landed[2].fingerprint),
                _entry("..bad.csv", "refused", batch_index=None, content_hash="-", fingerprint=landed[3].fingerprint),
                _entry("day-05.csv", "processing", batch_index=4, fingerprint=landed[4].fingerprint)]
-    plan = plan_intake(landed, entries, limit=10)
+    plan = plan_intake(landed, entries)
     assert [f.file_name for f in plan.candidates] == ["day-02.csv"]
     assert [f.file_name for f in plan.known] == ["day-01.csv", "day-03.csv", "..bad.csv", "day-05.csv"]
     assert [e.file_name for e in plan.resume] == ["day-05.csv"]
@@ -54,37 +54,30 @@ def test_a_rewritten_file_is_a_candidate_again() -> None:
     """Same name, another size or stamp: the bytes must be hashed to know whether it is new."""
     old = _file("day-01.csv", size=10)
     rewritten = _file("day-01.csv", size=12)
-    plan = plan_intake([rewritten], [_entry("day-01.csv", fingerprint=old.fingerprint)], limit=10)
+    plan = plan_intake([rewritten], [_entry("day-01.csv", fingerprint=old.fingerprint)])
     assert plan.candidates == [rewritten]
     assert plan.known == []
 
 
 def test_files_without_a_fingerprint_are_always_candidates() -> None:
     unstamped = _file("day-01.csv", modified=None)
-    plan = plan_intake([unstamped], [_entry("day-01.csv", fingerprint=None)], limit=10)
+    plan = plan_intake([unstamped], [_entry("day-01.csv", fingerprint=None)])
     assert plan.candidates == [unstamped]
 
 
 def test_candidates_keep_the_listing_order() -> None:
     landed = [_file(f"day-0{i}.csv") for i in range(1, 6)]
-    assert plan_intake(landed, [], limit=10).candidates == landed
+    assert plan_intake(landed, []).candidates == landed
 
 
-def test_the_limit_counts_resumed_claims() -> None:
-    """A run takes on at most `limit` batches in all: unfinished ones first, the rest wait in order."""
-    landed = [_file(f"day-0{i}.csv") for i in range(1, 6)]
-    resume = [_entry("old.csv", "processing", batch_index=1)]
-    plan = plan_intake(landed, resume, limit=3)
-    assert len(plan.resume) == 1
-    assert [f.file_name for f in plan.candidates] == ["day-01.csv", "day-02.csv"]
-
-    two_unfinished = resume + [_entry("older.csv", "processing", batch_index=0)]
-    plan = plan_intake(landed, two_unfinished, limit=2)
-    assert plan.candidates == []
-    # Resumed claims are never dropped: their batch index is already handed out.
-    assert [e.file_name for e in plan.resume] == ["older.csv", "old.csv"]
-
-    assert plan_intake(landed, two_unfinished, limit=1).candidates == []
+def test_files_still_being_written_wait_for_the_next_run() -> None:
+    """A file changed within the settle time may be half written: not a candidate yet."""
+    old = LandedFile("file:///landing", "day-01.csv", 10, "1000.0", 1000.0)
+    new = LandedFile("file:///landing", "day-02.csv", 10, "1095.0", 1095.0)
+    unstamped = LandedFile("s3://b", "day-03.csv", 10, None, None)
+    plan = plan_intake([old, new, unstamped], [], now=1100.0, settle_seconds=10.0)
+    assert plan.candidates == [old, unstamped] and plan.unsettled == [new]
+    assert plan_intake([old, new], [], now=1110.0, settle_seconds=10.0).candidates == [old, new]
 
 
 def test_is_processed_matches_file_name_and_content_hash_only() -> None:
@@ -180,7 +173,7 @@ def test_fail_sets_the_claim_aside_with_the_reason(ledger: Ledger) -> None:
     assert stored.status == "failed"
     assert stored.outcome == "set aside after 3 unfinished attempts"
     # A failed batch is no longer resumed.
-    assert plan_intake([], ledger.entries("pumps"), limit=10).resume == []
+    assert plan_intake([], ledger.entries("pumps")).resume == []
 
 
 def test_refuse_puts_a_file_on_record_once(ledger: Ledger) -> None:
@@ -193,7 +186,7 @@ def test_refuse_puts_a_file_on_record_once(ledger: Ledger) -> None:
     assert stored.batch_index is None
     assert stored.outcome == "refused batch file name '..evil.csv': hidden or relative name"
     # The next scan knows the file and does not try it again.
-    plan = plan_intake([bad], ledger.entries("pumps"), limit=10)
+    plan = plan_intake([bad], ledger.entries("pumps"))
     assert (plan.candidates, plan.known) == ([], [bad])
 
 
@@ -260,7 +253,7 @@ def test_intake_defaults(tmp_path: Path) -> None:
     assert config.intake.landing is None
     assert config.intake.pattern == "*"
     assert config.intake.max_batches_per_run == 100
-    assert config.intake.max_attempts == 3
+    assert config.intake.max_attempts == 5
 
 
 def test_the_default_ledger_is_a_sqlite_file_in_the_workdir(tmp_path: Path) -> None:
@@ -299,11 +292,11 @@ def test_the_ledger_url_comes_from_the_environment(tmp_path: Path, monkeypatch: 
 def test_the_ledger_url_is_not_written_back_to_a_file(tmp_path: Path) -> None:
     """It may carry a password: `to_yaml_dict` leaves it out, the rest of the section stays."""
     config = build_config({"model": {"target": "y"}, "intake": {
-        "landing": "s3://bucket/p", "ledger_url": "postgresql://u:secret@db/intake", "max_attempts": 5}}, tmp_path)
+        "landing": "s3://bucket/p", "ledger_url": "postgresql://u:secret@db/intake", "max_attempts": 7}}, tmp_path)
     intake = config.to_yaml_dict()["intake"]
     assert "ledger_url" not in intake
     assert intake["landing"] == "s3://bucket/p"
-    assert intake["max_attempts"] == 5
+    assert intake["max_attempts"] == 7
     out = tmp_path / "written.yaml"
     write_config(config, out)
     assert "secret" not in out.read_text(encoding="utf-8")

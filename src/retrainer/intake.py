@@ -18,6 +18,7 @@ when workers run on several machines.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -148,7 +149,7 @@ class Ledger:
                 connection.execute(sa.insert(self._table).values(**values))
         except sa.exc.IntegrityError:
             # Refused before: keep its stamp current, so the next scan knows it without a look.
-            self._update(_entry({**values, "name": "-"}), fingerprint=landed.fingerprint)
+            self._update(_entry(values), fingerprint=landed.fingerprint)
 
     def remember(self, entry: LedgerEntry, landed: LandedFile) -> None:
         """The file of a known entry was listed with a new stamp but the same bytes: note the stamp."""
@@ -181,6 +182,12 @@ class Ledger:
             connection.execute(sa.update(table).where(
                 table.c.model == entry.model, table.c.file_name == entry.file_name,
                 table.c.content_hash == entry.content_hash).values(**values))
+
+
+@functools.lru_cache(maxsize=8)
+def open_ledger(url: str) -> Ledger:
+    """The ledger of a database URL, opened once per process (its engine pools the connections)."""
+    return Ledger(url)
 
 
 class IntakeError(Exception):

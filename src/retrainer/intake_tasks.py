@@ -4,7 +4,6 @@ files to take on is `intake.plan_intake`, the cycle itself is the `monitor-batch
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -14,19 +13,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from retrainer import data, landing, notifications
-from retrainer.intake import IntakeError, Ledger, LedgerEntry
+from retrainer.intake import IntakeError, Ledger, LedgerEntry, open_ledger
 from retrainer.landing import LandedFile
 from retrainer.records import BatchRecord
 from retrainer.tasks import READ_RETRY_DELAYS, STORAGE_RETRIES, Runtime, _transient
 
 
-@functools.lru_cache(maxsize=8)
-def _ledger(url: str) -> Ledger:
-    return Ledger(url)
-
-
 def ledger(rt: Runtime) -> Ledger:
-    return _ledger(rt.config.ledger_url)
+    return open_ledger(rt.config.ledger_url)
 
 
 @task(name="read ledger", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
@@ -78,9 +72,7 @@ def claim_batch(rt: Runtime, landed_file: LandedFile, staged: StagedBatch) -> Le
     index the ledger handed out (a claim whose cycle never got as far as the journal keeps its own)."""
     from retrainer.tasks import next_index
 
-    entries = ledger(rt).entries(rt.config.model.name)
-    index = max(next_index(rt, data.read_journal(rt.journal)),
-                max((e.batch_index for e in entries if e.batch_index is not None), default=-1) + 1)
+    index = next_index(rt, data.read_journal(rt.journal))  # the ledger's indices included
     return ledger(rt).claim(rt.config.model.name, landed_file, staged.name, staged.content_hash, index, staged.path)
 
 

@@ -535,13 +535,10 @@ def _ledger_indices(rt: Runtime) -> list[int]:
     """Indices the monitor deployment's ledger handed out (a `retrainer run` beside it must not reuse one)."""
     if not rt.config.intake.landing:
         return []
-    from retrainer.intake import Ledger
+    from retrainer.intake import open_ledger
 
-    ledger = Ledger(rt.config.ledger_url)
-    try:
-        return [e.batch_index for e in ledger.entries(rt.config.model.name) if e.batch_index is not None]
-    finally:
-        ledger.close()
+    entries = open_ledger(rt.config.ledger_url).entries(rt.config.model.name)
+    return [e.batch_index for e in entries if e.batch_index is not None]
 
 
 def warn_if_failed(state: State, what: str) -> None:

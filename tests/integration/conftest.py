@@ -71,6 +71,28 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.shutdown()
 
 
+def initialise_model(root: Any, settings: dict[str, Any], first_batch: Any) -> Any:
+    """Model `pumps` with champion v1 trained on `first_batch`: the config (no cool-down, plus `settings`,
+    whose sections replace the defaults' whole) written to root/retrainer.yaml, the columns inferred as
+    `retrainer init` does. Returns the config path."""
+    import pandas as pd
+    import yaml
+
+    from retrainer.config import load_config
+    from retrainer.data import save_model_settings
+    from retrainer.flows import initialise_champion
+    from retrainer.scenario import TARGET
+    from retrainer.schema import resolve_model_settings
+
+    config = root / "retrainer.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET},
+                                      "policy": {"cooldown_batches": 0}, **settings}), encoding="utf-8")
+    loaded = load_config(config)
+    save_model_settings(loaded, resolve_model_settings(pd.read_csv(first_batch), loaded.model))
+    initialise_champion(str(config), [str(first_batch)])
+    return config
+
+
 def start_together(commands: list[list[str]], env: dict[str, str] | None, warm_up_seconds: float,
                    timeout: float) -> list[str]:
     """Start processes that wait for a line on stdin, let them import, release them at once, and

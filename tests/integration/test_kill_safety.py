@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from retrainer.config import load_config
-from retrainer.data import read_journal, save_model_settings, with_saved_columns
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
-from retrainer.schema import feature_frame, resolve_model_settings, schema_from_settings
+from retrainer.data import read_journal, with_saved_columns
+from retrainer.scenario import ScriptedBatch, make_batch
+from retrainer.schema import feature_frame, schema_from_settings
+
+from .conftest import initialise_model
 
 pytestmark = pytest.mark.integration
 
@@ -31,21 +32,13 @@ RETRAINER = str(Path(sys.executable).with_name("retrainer"))
 @pytest.fixture(scope="module")
 def initialised(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model with champion v1, and a concept-change batch waiting that will retrain and promote."""
-    from retrainer.flows import initialise_champion
-
     root = tmp_path_factory.mktemp("kill")
     rng = np.random.default_rng(21)
     make_batch(ScriptedBatch("b1", "stable", "init"), 0, 1500, rng).to_csv(root / "b1.csv", index=False)
     make_batch(ScriptedBatch("b2", "concept", "retrain", concept=1), 1, 1500, rng).to_csv(root / "b2.csv", index=False)
-    config = root / "retrainer.yaml"
-    # No cool-down: the batch right after the first champion may retrain. The file lock only: the
-    # kernel frees it the moment its holder dies (a Prefect limit's slot waits for its lease to end).
-    config.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET},
-                                      "policy": {"cooldown_batches": 0},
-                                      "promotion": {"prefect_concurrency_limit": False}}), encoding="utf-8")
-    loaded = load_config(config)
-    save_model_settings(loaded, resolve_model_settings(pd.read_csv(root / "b1.csv"), loaded.model))
-    initialise_champion(str(config), [str(root / "b1.csv")])
+    # The file lock only: the kernel frees it the moment its holder dies (a Prefect limit's slot waits
+    # for its lease to end).
+    initialise_model(root, {"promotion": {"prefect_concurrency_limit": False}}, root / "b1.csv")
     return root
 
 

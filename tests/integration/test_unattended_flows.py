@@ -9,34 +9,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
 
 from retrainer.config import load_config
-from retrainer.data import read_journal, save_model_settings
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
-from retrainer.schema import resolve_model_settings
+from retrainer.data import read_journal
+from retrainer.scenario import ScriptedBatch, make_batch
+
+from .conftest import initialise_model
 
 pytestmark = pytest.mark.integration
 
 
 def _initialised(root: Path, settings: dict[str, Any]) -> Path:
     """Champion v1 trained on a stable day; `stable.csv` and `concept.csv` (accuracy collapses) wait."""
-    from retrainer.flows import initialise_champion
-
     rng = np.random.default_rng(41)
     make_batch(ScriptedBatch("init", "stable", "init"), 0, 1500, rng).to_csv(root / "init.csv", index=False)
     make_batch(ScriptedBatch("stable", "stable", "none"), 1, 1500, rng).to_csv(root / "stable.csv", index=False)
     make_batch(ScriptedBatch("concept", "concept", "retrain", concept=1), 2, 1500, rng).to_csv(
         root / "concept.csv", index=False)
-    config = root / "retrainer.yaml"
-    config.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET},
-                                      "policy": {"cooldown_batches": 0}, **settings}), encoding="utf-8")
-    loaded = load_config(config)
-    save_model_settings(loaded, resolve_model_settings(pd.read_csv(root / "init.csv"), loaded.model))
-    initialise_champion(str(config), [str(root / "init.csv")])
-    return config
+    return Path(initialise_model(root, settings, root / "init.csv"))
 
 
 def _client(root: Path) -> Any:

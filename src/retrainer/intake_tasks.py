@@ -130,14 +130,8 @@ def give_up(rt: Runtime, entry: LedgerEntry, reason: str) -> None:
             if path is not None:
                 folder.mkdir(parents=True, exist_ok=True)
                 path.replace(folder / f"{path.stem}.set-aside-{kind}.parquet")
-    settings = rt.config.notifications
-    if settings.webhook_url and "intake_failed" in settings.events:
-        try:
-            notifications.post(settings.webhook_url,
-                               notifications.intake_failed_payload(rt.config.model.name, entry.name, reason),
-                               settings.timeout_seconds)
-        except (OSError, notifications.NotificationError) as exc:
-            logging.getLogger("retrainer").warning("retrainer: warning: webhook notification failed: %s", exc)
+    notifications.send(rt.config.notifications, "intake_failed",
+                       notifications.intake_failed_payload(rt.config.model.name, entry.name, reason))
 
 
 def drop_staged(staged: StagedBatch) -> None:

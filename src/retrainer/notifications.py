@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
 from typing import Any
 
@@ -60,3 +61,14 @@ def post(url: str, body: dict[str, Any], timeout_seconds: float) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         raise NotificationError(f"webhook answered HTTP {exc.code}") from None
+
+
+def send(settings: NotificationSettings, event: str, body: dict[str, Any]) -> None:
+    """Post an event that is not a cycle's record (a rollback, a set-aside batch) when people asked
+    for it; a webhook that fails is a warning: what happened stands either way."""
+    if not settings.webhook_url or event not in settings.events:
+        return
+    try:
+        post(settings.webhook_url, body, settings.timeout_seconds)
+    except (OSError, NotificationError) as exc:
+        logging.getLogger("retrainer").warning("retrainer: warning: %s webhook failed: %s", event, exc)

@@ -6,7 +6,6 @@ running. Every alias they move is recorded in the alias history with who ran the
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,20 +81,10 @@ class RegistryCommands:
         with promotion_lock(self.config):
             self.registry.note_outside_moves(noticed_by="retrainer rollback")
             before, after = self.registry.rollback(actor=actor, reason=why)
-        self._notify_rollback(before, after, actor, why)
+        # Told to the webhook; the rollback stands whether or not it answers.
+        notifications.send(self.config.notifications, "rollback",
+                           notifications.rollback_payload(self.registry.name, before, after, actor, why))
         return before, after
-
-    def _notify_rollback(self, before: str, after: str, actor: str, reason: str) -> None:
-        """Tell the webhook; the rollback stands whether or not the webhook answers."""
-        settings = self.config.notifications
-        if not settings.webhook_url or "rollback" not in settings.events:
-            return
-        try:
-            notifications.post(settings.webhook_url,
-                               notifications.rollback_payload(self.registry.name, before, after, actor, reason),
-                               settings.timeout_seconds)
-        except (OSError, notifications.NotificationError) as exc:
-            logging.getLogger("retrainer").warning("retrainer: warning: rollback webhook failed: %s", exc)
 
 
 def _unproven(gate: str | None, judged_against: str | None, current: str | None) -> str | None:

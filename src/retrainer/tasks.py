@@ -70,10 +70,7 @@ TRANSIENT_PACKAGES = ("requests", "urllib3", "sqlalchemy", "psycopg", "httpx", "
 
 def _transient(task: Any, task_run: Any, state: State) -> bool:
     """Retry only what may succeed next time: a service that did not answer, never a wrong input."""
-    return _transient_error(state.result(raise_on_failure=False))
-
-
-def _transient_error(error: Any) -> bool:
+    error = state.result(raise_on_failure=False)
     if isinstance(error, (ConnectionError, TimeoutError)):
         return True
     if type(error).__module__.split(".")[0] in TRANSIENT_PACKAGES:
@@ -755,6 +752,14 @@ class PromotionCheckFailed(Exception):
     """The new @champion did not load or predict as served; the promotion is rolled back."""
 
 
+@task(name="load the served champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
+      retry_condition_fn=_transient)
+def load_served_model(rt: Runtime, champion: ModelVersionInfo) -> Any:
+    """The champion loaded afresh from the store, as a serving process loads it (a store that did not
+    answer is asked again before the check judges)."""
+    return rt.registry.load_model(champion, fresh=True)
+
+
 @task(name="check the new champion", cache_policy=NO_CACHE)
 def verify_promotion(rt: Runtime, challenger: ModelVersionInfo, promotion: Promotion, window: TrainingWindow) -> None:
     """After a promotion, load @champion from the store as a serving process would and predict the
@@ -770,16 +775,12 @@ def verify_promotion(rt: Runtime, challenger: ModelVersionInfo, promotion: Promo
     if champion is None or champion.version != challenger.version:
         return  # moved on since (a person, or a later promotion): not this transaction's to check
     inputs = feature_frame(window.holdout, rt.schema)
-    for delay in [*READ_RETRY_DELAYS, None]:
-        try:
-            predictions = np.asarray(rt.registry.load_model(champion, fresh=True).predict(inputs))
-            break
-        except Exception as exc:
-            if delay is not None and _transient_error(exc):
-                time.sleep(delay)  # an artifact store that did not answer: ask again before judging
-                continue
-            raise PromotionCheckFailed(f"@champion (version {champion.version}) does not serve: {type(exc).__name__}: "
-                                       f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    try:
+        model: Any = load_served_model(rt, champion)
+        predictions = np.asarray(model.predict(inputs))
+    except Exception as exc:
+        raise PromotionCheckFailed(f"@champion (version {champion.version}) does not serve: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if len(predictions) != len(inputs) or (predictions.dtype.kind in "fc" and not np.isfinite(predictions).all()):
         raise PromotionCheckFailed(f"@champion (version {champion.version}) gave unusable predictions")
 

@@ -41,22 +41,39 @@ def test_a_fresh_stable_batch_passes_the_drafted_suite(reference: pd.DataFrame, 
 
 
 def test_fahrenheit_temperature_is_rejected_by_the_mean_check(reference: pd.DataFrame, tmp_path: Path) -> None:
-    """A temperature column suddenly in °F fails the critical mean expectation, with the observed mean in the reason."""
+    """A temperature column suddenly in °F fails the critical mean expectation, with the observed mean in the
+    reason, and the critical range tier (most values out of the reference range); nothing else fails."""
     path, schema = _suite(reference, tmp_path)
     outcome = validate_batch(_batch(2, fahrenheit=True), schema, path)  # type: ignore[arg-type]
     assert not outcome.valid
-    assert len(outcome.failures) == 1
+    assert len(outcome.failures) == 2
     assert outcome.failures[0].startswith("expect_column_mean_to_be_between(temperature_c): observed 13")
+    assert outcome.failures[1].startswith("expect_column_values_to_be_between(temperature_c):")
+
+
+def test_a_unit_change_on_a_centred_column_is_rejected_by_the_range_check(tmp_path: Path) -> None:
+    """×100 on a column centred on zero keeps its mean; most values leave the reference range and the batch
+    is rejected. A 2-sd shift of the same column (real drift) is only a warning."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 2000), "z": rng.normal(0, 1, 2000), TARGET: [0, 1] * 1000})
+    path, schema = _suite(frame, tmp_path)
+    scaled, shifted = frame.assign(x=frame["x"] * 100), frame.assign(x=frame["x"] + 2)
+    outcome = validate_batch(scaled, schema, path)  # type: ignore[arg-type]
+    assert not outcome.valid
+    assert [f.split(":")[0] for f in outcome.failures] == ["expect_column_values_to_be_between(x)"]
+    outcome = validate_batch(shifted, schema, path)  # type: ignore[arg-type]
+    assert outcome.valid and any(w.startswith("expect_column_values_to_be_between(x)") for w in outcome.warnings)
 
 
 def test_an_edit_on_disk_applies_to_the_next_validation(reference: pd.DataFrame, tmp_path: Path) -> None:
-    """Turning the mean check's severity to 'warning' in the JSON file makes the same °F batch pass with a warning."""
+    """Turning the temperature checks' severity to 'warning' in the JSON file makes the same °F batch pass with
+    a warning."""
     path, schema = _suite(reference, tmp_path)
     fahrenheit = _batch(3, fahrenheit=True)
     assert not validate_batch(fahrenheit, schema, path).valid  # type: ignore[arg-type]
     suite = json.loads(path.read_text())
     for expectation in suite["expectations"]:
-        if expectation["type"] == "expect_column_mean_to_be_between":
+        if expectation["kwargs"].get("column") == "temperature_c":
             expectation["severity"] = "warning"
     path.write_text(json.dumps(suite, indent=2))
     outcome = validate_batch(fahrenheit, schema, path)  # type: ignore[arg-type]

@@ -14,6 +14,11 @@ from retrainer.schema import BatchSchema, validation_view
 # batch is rejected: wide enough for real drift (which the policy handles), narrow enough to
 # catch a unit change (°C → °F moves a 15 ± 8 °C mean by more than 5 sd).
 MEAN_TOLERANCE_SD = 3.0
+# Share of a numeric column's values outside the (widened) reference range that rejects a batch:
+# a unit change on a centred column (×100) leaves its mean in place but puts nearly every value
+# out of range, while real drift of a few sd moves only a tail out. Unlike a spread check, it
+# holds for a batch of one row.
+OUT_OF_RANGE_SHARE = 0.5
 # Extra room around the reference range, as a share of that range, for the per-value check.
 RANGE_MARGIN = 0.1
 # A column may have this many more nulls (as a share of rows) than in the reference.
@@ -74,16 +79,19 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict
         low, high = float(values.min()), float(values.max())
         margin = RANGE_MARGIN * (high - low)
         mean, sd = float(values.mean()), float(values.std(ddof=0))
-        expectations.append(
-            _expectation("expect_column_values_to_be_between", "warning", column=column,
-                         min_value=_bound(low - margin), max_value=_bound(high + margin), mostly=0.99)
-        )
+        bounds = {"min_value": _bound(low - margin), "max_value": _bound(high + margin)}
+        expectations.append(_expectation("expect_column_values_to_be_between", "warning", column=column,
+                                         mostly=0.99, **bounds))
         if sd > 0:  # a constant column has no spread to scale by; the range check covers it
             expectations.append(
                 _expectation("expect_column_mean_to_be_between", "critical", column=column,
                              min_value=_bound(mean - MEAN_TOLERANCE_SD * sd),
                              max_value=_bound(mean + MEAN_TOLERANCE_SD * sd))
             )
+        # A second, critical tier of the range check (after the mean check, whose reason reads
+        # better when both fail): a few values out of range is a warning, most reject the batch.
+        expectations.append(_expectation("expect_column_values_to_be_between", "critical", column=column,
+                                         mostly=round(1 - OUT_OF_RANGE_SHARE, 3), **bounds))
     for column in schema.categorical:
         value_set = sorted({_plain(v) for v in reference[column].dropna().unique()}, key=str)
         # Two tiers: a trickle of new categories is worth a warning, a flood rejects the batch.

@@ -15,54 +15,13 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from retrainer.backtest import run_backtest
+from retrainer.direct import without_prefect
 from retrainer.observability import prepare_environment
 from retrainer.records import BatchRecord
 from retrainer.scenario import TARGET, write_scenario
-
-
-def _direct(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A flow or task called as its plain function; `return_state=True` callers get a bare State."""
-    from prefect.states import Completed, Failed
-
-    def call(*args: Any, return_state: bool = False, **kwargs: Any) -> Any:
-        if not return_state:
-            return function(*args, **kwargs)
-        try:
-            return Completed(data=function(*args, **kwargs))
-        except Exception as exc:
-            return Failed(data=exc)
-
-    return call
-
-
-@contextmanager
-def without_prefect() -> Iterator[None]:
-    """Every flow and task of retrainer as its plain function, and no Prefect artifacts."""
-    from prefect import Flow, Task
-
-    import retrainer.flows as flows
-    import retrainer.tasks as tasks
-
-    saved: list[tuple[Any, str, Any]] = []
-    for module in (flows, tasks):
-        for name, value in list(vars(module).items()):
-            if isinstance(value, (Flow, Task)):
-                saved.append((module, name, value))
-                setattr(module, name, _direct(value.fn))
-    for name in ("create_markdown_artifact", "create_table_artifact", "create_link_artifact"):
-        saved.append((tasks, name, getattr(tasks, name)))
-        setattr(tasks, name, lambda *args, **kwargs: None)
-    try:
-        yield
-    finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
 
 
 def replay(batches: Path, workdir: Path) -> tuple[list[BatchRecord], list[float], float]:

@@ -38,6 +38,9 @@ class BacktestResult:
     seconds: float
     startup_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # The files in replay order: the first champion's, then the replayed ones.
+    initial_paths: list[Path] = field(default_factory=list)
+    replayed_paths: list[Path] = field(default_factory=list)
 
 
 def _slug(text: str) -> str:
@@ -163,4 +166,5 @@ def run_backtest(
     for record in records:
         for stage, seconds in record.stage_seconds.items():
             stages[stage] = stages.get(stage, 0.0) + seconds
-    return BacktestResult(records, resolved_config, workdir, time.perf_counter() - started, startup, stages)
+    return BacktestResult(records, resolved_config, workdir, time.perf_counter() - started, startup, stages,
+                          initial, rest)

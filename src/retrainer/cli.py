@@ -8,10 +8,16 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retrainer.backtest import BacktestResult
+    from retrainer.comparison import GroundTruth
 
 EPILOG = """examples:
   retrainer demo --workdir ./retrainer-demo
   retrainer backtest ./batches --target y --json timeline.json
+  retrainer backtest ./batches --target y --baselines --truth truth.yaml --sweep
   retrainer init --config retrainer.yaml --data first_batch.parquet
   retrainer run --config retrainer.yaml landing/2026-03-02.csv
   retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv
@@ -56,6 +62,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from retrainer.backtest import run_backtest
     from retrainer.demo import TimelinePrinter, print_summary
 
+    truth = _ground_truth(args.truth, Path(args.batch_dir)) if args.truth else None
+    grid = _sweep_grid(args.sweep_param) if args.sweep else None
     printer = TimelinePrinter(sys.stdout)
     printer.start()
     result = run_backtest(
@@ -66,7 +74,81 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     print_summary(result, sys.stdout)
     print(f"work dir: {result.workdir}" + (f"\ntimeline: {args.json}" if args.json else ""))
+    if args.baselines:
+        _compare_baselines(result, args.every_k, truth)
+    if grid is not None:
+        _sweep(result, Path(args.batch_dir), grid, truth)
     return 0
+
+
+def _ground_truth(path: str, batch_dir: Path) -> GroundTruth:
+    """The truth file, checked against the folder's batch names before the (long) replay starts."""
+    from retrainer.comparison import GroundTruthError, check_ground_truth, load_ground_truth
+    from retrainer.data import batch_name, list_batch_files
+
+    try:
+        truth = load_ground_truth(Path(path))
+        if batch_dir.is_dir():
+            check_ground_truth(truth, [batch_name(p) for p in list_batch_files(batch_dir)])
+    except GroundTruthError as exc:
+        raise UserError(str(exc)) from None
+    return truth
+
+
+def _sweep_grid(specs: list[str]) -> dict[str, tuple[float, ...]]:
+    from retrainer.simulator import parse_grid
+
+    return parse_grid(specs or [])
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    for line in [header, *rows]:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+
+
+def _compare_baselines(result: BacktestResult, every_k: int, truth: GroundTruth | None) -> None:
+    from retrainer.baselines import default_baselines
+    from retrainer.comparison import GroundTruthError
+    from retrainer.policy_report import summary_rows
+    from retrainer.simulator import compare_policies
+
+    print(f"\nreplaying the same stream under the baselines (never, every-{every_k}, every-batch, drift-trigger) …",
+          flush=True)
+    try:
+        comparison = compare_policies(result, default_baselines(every_k), result.workdir, truth)
+    except GroundTruthError as exc:
+        raise UserError(str(exc)) from None
+    print(f"\npolicies on the same {len(comparison.order)} batches "
+          f"({'higher' if comparison.higher_is_better else 'lower'} {comparison.metric_name} is better; "
+          "baselines validate nothing and promote whatever they train):")
+    _print_table(*summary_rows(comparison.summaries, truth is not None))
+    print("\n".join(f"{kind}: {path}" for kind, path in comparison.files.items()))
+
+
+def _sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[float, ...]],
+           truth: GroundTruth | None) -> None:
+    from retrainer.comparison import GroundTruthError
+    from retrainer.simulator import grid_points, run_sweep
+
+    out = result.workdir / "sweep"
+    print(f"\nsweep: {len(grid_points(grid))} policy settings, each a replay of the stream …", flush=True)
+    try:
+        points = run_sweep(result, batch_dir, grid, out, truth,
+                           on_point=lambda p, n, total: print(f"  {n}/{total} {p.summary.policy}: mean "
+                                                              f"{p.summary.mean_metric or float('nan'):.4f}, "
+                                                              f"{p.summary.retrains} retrains", flush=True))
+    except GroundTruthError as exc:
+        raise UserError(str(exc)) from None
+    metric = points[0].summary.metric_name if points else "metric"
+    header = [*grid, f"mean {metric}", "retrains", "promotions", "frontier"]
+    rows = [[f"{p.settings[k]:g}" for k in grid]
+            + ["-" if p.summary.mean_metric is None else f"{p.summary.mean_metric:.4f}", str(p.summary.retrains),
+               str(p.summary.promotions), ("yes" if p.on_frontier else "") + (" (configured)" if p.configured else "")]
+            for p in points]
+    print(f"\n{metric}/retrain-count frontier (frontier: no other setting has as good a metric with fewer retrains):")
+    _print_table(header, rows)
+    print(f"sweep: {out / 'sweep.json'}")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -254,6 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--config", help="config file (optional: everything is inferred without one)")
     backtest.add_argument("--workdir", help="empty folder for the replay (default: ./retrainer-backtest-<folder>)")
     backtest.add_argument("--json", help="write the timeline record (DESIGN.md) to this file")
+    backtest.add_argument("--baselines", action="store_true",
+                          help="also replay the stream under never, every-k, every-batch and drift-trigger; "
+                               "prints a comparison and writes policies.{json,png,html} into the work dir")
+    backtest.add_argument("--every-k", type=int, default=5, metavar="K", help="the every-k baseline's K (default 5)")
+    backtest.add_argument("--truth", metavar="FILE",
+                          help="ground truth (YAML/JSON: change_points, stable stretches) for detection delay "
+                               "and false retrains")
+    backtest.add_argument("--sweep", action="store_true",
+                          help="replay the stream once per point of a grid of policy thresholds and show the "
+                               "metric/retrain-count frontier (writes sweep/sweep.json into the work dir)")
+    backtest.add_argument("--sweep-param", action="append", metavar="NAME=V1,V2",
+                          help="a sweep axis (repeatable), e.g. max_relative_drop=0.02,0.05,0.1; default: "
+                               "drift_share_threshold=0.2,0.3,0.5 and max_relative_drop=0.02,0.05,0.1")
 
     init = add("init", cmd_init, "Train the first champion and draft the expectation suite.",
                "retrainer init --config retrainer.yaml --data first_batch.parquet")
@@ -337,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore")
     if args.command == "backtest" and args.init_batches < 1:
         print("retrainer: error: --init-batches must be at least 1", file=sys.stderr)
+        return 2
+    if args.command == "backtest" and args.every_k < 1:
+        print("retrainer: error: --every-k must be at least 1", file=sys.stderr)
         return 2
     try:
         return int(args.handler(args))

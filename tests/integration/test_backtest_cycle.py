@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,76 @@ def test_a_failed_retrain_is_recorded_and_the_stream_goes_on(prefect_api: None, 
     assert records["b3"].retrain_error is not None and "single class" in records["b3"].retrain_error
     assert records["b4"].champion_version == "1" and records["b4"].batch_index == 3
     assert records["b4"].decision == "none"
+
+
+# --- the policy simulator (`backtest --baselines`, `--sweep`) on the same replay ---------------
+
+TRUTH = {"change_points": [{"batch": "b6", "kind": "abrupt"}], "stable": [["b2", "b5"]]}
+
+
+@pytest.fixture(scope="module")
+def comparison(backtest: BacktestResult) -> Any:
+    from retrainer.baselines import default_baselines
+    from retrainer.comparison import parse_ground_truth
+    from retrainer.simulator import compare_policies
+
+    return compare_policies(backtest, default_baselines(2), backtest.workdir / "compare", parse_ground_truth(TRUTH))
+
+
+def test_baselines_replay_the_same_stream(comparison: Any) -> None:
+    """The configured policy retrains once, on the change, never on rejected data; every-batch retrains on
+    every batch, broken ones included; never keeps the first model and misses the change."""
+    ours, never = comparison.summary("retrainer"), comparison.summary("never")
+    every_batch, every_2 = comparison.summary("every-batch"), comparison.summary("every-2")
+    assert (ours.retrains, ours.retrains_on_rejected, ours.false_retrains) == (1, 0, 0)
+    assert ours.detection_delays == {"b6": 0}
+    assert never.retrains == 0 and never.detection_delays == {"b6": None}
+    assert every_batch.retrains == 6 and every_batch.retrains_on_rejected >= 2
+    assert every_2.retrains == 3
+    # All judged on the same accepted, labelled batches; the retrain after the change pays off.
+    assert ours.scored_batches == never.scored_batches == every_batch.scored_batches == 4
+    assert ours.mean_metric > never.mean_metric + 0.05
+    document = json.loads(comparison.files["json"].read_text())
+    assert [p["policy"] for p in document["policies"]] == ["retrainer", "never", "every-2", "every-batch",
+                                                           "drift-trigger"]
+    assert comparison.files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_policy_page_renders_in_headless_chromium(comparison: Any) -> None:
+    """The HTML page, opened in a real headless Chromium with no network, draws the plot: plotly's SVG with
+    one legend entry per policy (the page holds only JavaScript until a browser runs it)."""
+    import os
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip("headless Chromium not installed (apt-get install chromium)")
+    page = comparison.files["html"]
+    assert 'class="main-svg"' not in page.read_text()
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000", "--dump-dom",
+         page.as_uri()], capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert 'class="main-svg"' in dom
+    legend = set(re.findall(r'class="legendtext"[^>]*data-unformatted="([^"]+)"', dom))
+    assert {"retrainer", "never", "every-2", "every-batch", "drift-trigger"} <= legend
+    assert dom.count('class="trace scatter') >= 5
+
+
+def test_sweep_shows_the_frontier(backtest: BacktestResult) -> None:
+    """Two thresholds: a tolerant one never retrains and serves a stale model; the configured one retrains on
+    the change and is better. Both are on the frontier (neither beats the other on both counts)."""
+    from retrainer.simulator import run_sweep
+
+    points = run_sweep(backtest, backtest.initial_paths[0].parent, {"max_relative_drop": (0.05, 0.9)},
+                       backtest.workdir / "sweep")
+    tight, loose = points
+    assert tight.configured and not loose.configured
+    assert (tight.summary.retrains, loose.summary.retrains) == (1, 0)
+    assert tight.summary.mean_metric > loose.summary.mean_metric
+    assert tight.on_frontier and loose.on_frontier
+    saved = json.loads((backtest.workdir / "sweep" / "sweep.json").read_text())
+    assert [p["retrains"] for p in saved["points"]] == [1, 0]

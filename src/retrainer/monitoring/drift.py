@@ -155,3 +155,28 @@ def render_drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: 
     snapshot.save_html(str(html))
     snapshot.save_json(str(json_path))
     return [html, json_path]
+
+
+@dataclass(frozen=True)
+class PresetDrift:
+    share: float
+    dataset_drift: bool
+
+
+def preset_dataset_drift(reference: pd.DataFrame, current: pd.DataFrame, schema: BatchSchema,
+                         drift_share: float = 0.5) -> PresetDrift:
+    """Evidently's `DataDriftPreset` with its defaults on the whole frames: the tutorial recipe's
+    trigger ("retrain when the report says dataset drift"), which the policy simulator compares
+    against. Dataset drift when at least `drift_share` of the columns drift, as Evidently counts it."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=list(schema.numeric), categorical_columns=list(schema.categorical))
+    columns = list(schema.features)
+    snapshot = Report([DataDriftPreset(columns=columns, drift_share=drift_share)]).run(
+        Dataset.from_pandas(current[columns], data_definition=definition),
+        Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+    counts = next(m["value"] for m in snapshot.dict()["metrics"] if m["metric_name"].startswith("DriftedColumnsCount"))
+    share = float(counts["share"])
+    return PresetDrift(share, share >= drift_share)

@@ -28,6 +28,11 @@ def prepare_environment(prefect_home: Path | None = None, verbose: bool = False)
     if prefect_home is not None and "PREFECT_API_URL" not in os.environ:
         prefect_home.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+        if not verbose:
+            # The local API's own SQLite store is briefly locked under long cycles; its event
+            # recorder logs a traceback and retries the write (nothing is lost). That server is
+            # ours, not the user's: its internals show with -v only.
+            os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         # A failing task logs its traceback at ERROR; the command line reports the error in one

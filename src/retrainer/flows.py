@@ -1,14 +1,18 @@
 """Prefect flows: they only wire tasks. One definition of each flow, imported by the CLI and
-by the deployment entrypoints in the repository's `flows/` folder."""
+by the deployment entrypoints in the repository's `flows/` folder.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Prefect validates a flow's parameters against its
+annotations, and a flow shipped to a Dask worker carries only the globals its code uses, so
+string annotations (`Literal[...]`) could not be resolved there."""
+
 
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from prefect import flow
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from prefect.transactions import transaction
 
 from retrainer import intake_tasks, tasks
@@ -155,6 +159,38 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
     tasks.warn_if_failed(tasks.push_metrics(rt, record, past, return_state=True), "metrics push")
     tasks.warn_if_failed(tasks.notify(rt, record, return_state=True), "webhook notification")
     return record.model_dump()
+
+
+# -- many models or segments in one flow run ---------------------------------------------------
+@task(name="model cycle", cache_policy=NO_CACHE)
+def model_cycle(config_path: str, batch_path: str) -> dict[str, Any]:
+    """One model's cycle, as a `monitor-batch` subflow run where the task runner placed it."""
+    started_at, started = time.time(), time.perf_counter()
+    record = monitor_batch(config_path, batch_path)
+    return {"config": config_path, "batch": batch_path, "record": record, "seconds": time.perf_counter() - started,
+            "started_at": started_at, "finished_at": time.time()}
+
+
+@flow(name="monitor-fleet", log_prints=True)
+def monitor_fleet(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One cycle per (config, batch) pair — many models, or one model per segment — fanned out over the
+    flow's task runner (a Dask cluster: `retrainer.fleet`). A model whose cycle fails is reported with
+    its error; the others go on. A model appears once per run: its batches are taken in order."""
+    configs = [config for config, _ in jobs]
+    repeated = sorted({config for config in configs if configs.count(config) > 1})
+    if repeated:
+        raise ValueError(f"one batch per model per fleet run; given several for: {', '.join(repeated)}")
+    futures = [model_cycle.submit(config, batch) for config, batch in jobs]
+    results: list[dict[str, Any]] = []
+    for (config, batch), future in zip(jobs, futures):
+        try:
+            results.append(future.result())
+        except Exception as exc:  # one model's failure is its own, reported beside the others' records
+            results.append({"config": config, "batch": batch, "error": f"{type(exc).__name__}: {exc}"})
+    failed = [r for r in results if "error" in r]
+    print(f"{len(results) - len(failed)} of {len(results)} model cycles completed"
+          + (f"; failed: {', '.join(Path(r['config']).parent.name for r in failed)}" if failed else ""))
+    return results
 
 
 @flow(name="join-late-labels", log_prints=True)

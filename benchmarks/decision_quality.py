@@ -1,0 +1,133 @@
+"""Decision quality: the configured policy against never / every-k / every-batch / drift-trigger on
+seven streams with known change points (benchmarks/streams.py), through `retrainer backtest
+--baselines` (the simulator's own code), with the issue's targets checked per stream.
+
+Targets (issue 7): mean prequential metric within 0.5 point of every-batch (regression: within 0.5 %
+of its RMSE) with at most 25 % of its retrains; detection delay <= 1 batch on abrupt changes; no
+retrain on the no-change stream; no retrain on rejected data; at least as good as drift-trigger on
+every stream and ahead of it wherever the stream changes.
+
+    python benchmarks/decision_quality.py [--rows 2000] [--large-rows 50000] [--streams a,b] [--direct]
+
+`--direct` replays the configured policy without Prefect (same decisions, faster; the smoke test
+uses it); by default it runs as in production, as Prefect flow runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from streams import Stream, streams
+
+from retrainer.backtest import run_backtest
+from retrainer.baselines import default_baselines
+from retrainer.comparison import PolicySummary, load_ground_truth
+from retrainer.observability import prepare_environment
+from retrainer.simulator import Comparison, compare_policies
+
+
+def replay(stream: Stream, root: Path, every_k: int, direct: bool) -> Comparison:
+    batches, truth = stream.write(root / stream.name)
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    if direct:
+        from retrainer.direct import without_prefect
+
+        mode: contextlib.AbstractContextManager[None] = without_prefect()
+    else:
+        mode = contextlib.nullcontext()
+    with mode, quiet:
+        result = run_backtest(batches, "y", task=stream.task, workdir=root / stream.name / "work", name=stream.name)  # type: ignore[arg-type]
+    return compare_policies(result, default_baselines(every_k), root / stream.name / "work",
+                            load_ground_truth(truth))
+
+
+def cut(stream: Stream, batches: int) -> Stream:
+    """The stream's first `batches` batches, with the truth that still applies."""
+    last = min(batches, stream.batches)
+    return dataclasses.replace(
+        stream, batches=last, change_points=[(n, k) for n, k in stream.change_points if n <= last],
+        stable=[(a, min(b, last)) for a, b in stream.stable if a <= last])
+
+
+def _better_or_equal(a: float, b: float, higher: bool, slack: float = 0.0) -> bool:
+    return a >= b - slack if higher else a <= b + slack
+
+
+def targets(stream: Stream, c: Comparison) -> list[tuple[str, bool, str]]:
+    ours, every, drift = c.summary("retrainer"), c.summary("every-batch"), c.summary("drift-trigger")
+    higher = c.higher_is_better
+    m, e, d = ours.mean_metric or float("nan"), every.mean_metric or float("nan"), drift.mean_metric or float("nan")
+    slack = 0.005 if higher else 0.005 * e
+    checks = [
+        ("within 0.5 pt of every-batch" if higher else "within 0.5 % of every-batch",
+         _better_or_equal(m, e, higher, slack), f"{m:.4f} vs {e:.4f}"),
+        ("<= 25 % of every-batch's retrains", ours.retrains <= 0.25 * every.retrains,
+         f"{ours.retrains} vs {every.retrains}"),
+        ("no retrain on rejected data", ours.retrains_on_rejected == 0, str(ours.retrains_on_rejected)),
+        ("at least as good as drift-trigger", _better_or_equal(m, d, higher), f"{m:.4f} vs {d:.4f}"),
+    ]
+    abrupt = [p.batch for p in (c.truth.change_points if c.truth else ()) if p.kind in ("abrupt", "recurring")]
+    if abrupt:
+        delays = [ours.detection_delays[b] for b in abrupt]
+        checks.append(("delay <= 1 batch on abrupt changes", all(d is not None and d <= 1 for d in delays),
+                       ", ".join("missed" if d is None else str(d) for d in delays)))
+    if stream.change_points:
+        checks.append(("ahead of drift-trigger", _better_or_equal(m, d, higher) and m != d, f"{m:.4f} vs {d:.4f}"))
+    else:
+        checks.append(("no retrain on a stream without change", ours.retrains == 0, str(ours.retrains)))
+    return checks
+
+
+def _row(s: PolicySummary) -> str:
+    delays = ",".join("-" if d is None else str(d) for d in s.detection_delays.values()) or "n/a"
+    mean = "-" if s.mean_metric is None else f"{s.mean_metric:.4f}"
+    false = "-" if s.false_retrains is None else str(s.false_retrains)
+    return (f"  {s.policy:<14}{mean:>9}{s.retrains:>9}{s.promotions:>11}{s.retrains_on_rejected:>10}"
+            f"{delays:>10}{false:>8}{s.seconds:>9.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2000, help="rows per batch (default 2000)")
+    parser.add_argument("--large-rows", type=int, default=50_000, help="rows per batch of the no-change stream")
+    parser.add_argument("--streams", help="comma-separated names (default: all)")
+    parser.add_argument("--max-batches", type=int, default=None,
+                        help="cut every stream to its first N batches (smoke runs)")
+    parser.add_argument("--every-k", type=int, default=5)
+    parser.add_argument("--direct", action="store_true", help="configured policy without Prefect (same decisions)")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="retrainer-decisions-"))
+    prepare_environment(prefect_home=root / "prefect")
+    chosen = [s for s in streams(args.rows, args.large_rows)
+              if not args.streams or s.name in args.streams.split(",")]
+    if args.max_batches:
+        chosen = [cut(s, args.max_batches) for s in chosen]
+    missed: list[str] = []
+    for stream in chosen:
+        started = time.perf_counter()
+        comparison = replay(stream, root, args.every_k, args.direct)
+        print(f"\n== {stream.name}: {stream.description} ({stream.batches} × {stream.rows:,} rows, "
+              f"{comparison.metric_name}; {time.perf_counter() - started:.0f} s)")
+        print(f"  {'policy':<14}{'mean':>9}{'retrains':>9}{'promotions':>11}{'on rej.':>10}{'delay':>10}"
+              f"{'false':>8}{'seconds':>9}")
+        for summary in comparison.summaries:
+            print(_row(summary))
+        for label, met, figure in targets(stream, comparison):
+            print(f"  [{'x' if met else ' '}] {label}: {figure}")
+            if not met:
+                missed.append(f"{stream.name}: {label} ({figure})")
+    print(f"\nwork dir: {root}")
+    print("targets missed: " + ("none" if not missed else f"{len(missed)}\n  " + "\n  ".join(missed)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

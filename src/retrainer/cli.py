@@ -22,6 +22,7 @@ EPILOG = """examples:
   retrainer run --config retrainer.yaml landing/2026-03-02.csv
   retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv
   retrainer suite check --config retrainer.yaml --last 10
+  retrainer check-large --config retrainer.yaml s3a://lake/events/2026-03-02/
   retrainer status --config retrainer.yaml
   retrainer promote --config retrainer.yaml 4
   retrainer rollback --config retrainer.yaml
@@ -43,12 +44,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.locks import LockTimeout
     from retrainer.registry import RegistryError
     from retrainer.schema import SchemaError
+    from retrainer.spark_session import SparkUnavailable
     from retrainer.training import TrainingError
     from retrainer.suite_commands import SuiteCommandError
     from retrainer.validation import SuiteError
 
     return (UserError, BacktestError, ConfigError, BatchReadError, IntakeError, LabelsError, LandingError, LockTimeout,
-            RegistryError, SchemaError, SuiteError, SuiteCommandError, TrainingError)
+            RegistryError, SchemaError, SparkUnavailable, SuiteError, SuiteCommandError, TrainingError)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -297,6 +299,27 @@ def cmd_suite_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_large(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.observability import prepare_environment
+
+    prepare_environment(verbose=args.verbose)
+    from retrainer.spark_check import check_large_batch
+
+    result = check_large_batch(load_config(args.config), args.batch, args.master, drift=not args.no_drift,
+                               verbose=args.verbose)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(result.validation.summary(f"{result.batch} ({result.rows} rows)"))
+        if result.drift is not None:
+            drifted = ", ".join(result.drift.drifted_features) or "none"
+            print(f"  drift vs @champion v{result.champion_version}: {result.drift.share:.0%} of features drifted "
+                  f"({drifted}){'; dataset drift' if result.drift.dataset_drift else ''}")
+    # Like a failed check in a pipeline: a rejected batch is a non-zero exit the upstream job can act on.
+    return 0 if result.validation.valid else 1
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -393,6 +416,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "retrainer rollback --config retrainer.yaml --reason 'complaints since v5'")
     rollback.add_argument("--config", required=True)
     rollback.add_argument("--reason", help="why, for the alias history")
+
+    large = add("check-large", cmd_check_large,
+                "Validate a batch too large for memory on Spark (Great Expectations' Spark datasource) and "
+                "measure its drift against @champion on Evidently's Spark engine; nothing is recorded. "
+                "Exit status 1 when the batch is rejected. Needs the spark extra and Java 17.",
+                "retrainer check-large --config retrainer.yaml s3a://lake/events/2026-03-02/ --master yarn")
+    large.add_argument("--config", required=True)
+    large.add_argument("batch", help="CSV (with a header) or parquet file or folder, any path Spark reads")
+    large.add_argument("--master", help="Spark master URL (default: an active session, else local[*])")
+    large.add_argument("--no-drift", action="store_true", help="validate only")
+    large.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
     suite = sub.add_parser("suite", help="Draft, dry-run and document the expectation suite.",
                            description="Work on a model's expectation suite (expectations/<model>.json).")

@@ -120,26 +120,37 @@ def _validate(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path, comple
         return ValidationOutcome(valid=False, failures=structure.failures, warnings=structure.notices,
                                  result={"structural_failures": structure.failures, "notices": structure.notices})
     suite_json = load_suite(suite_path)
-    import great_expectations as gx
-
+    suite = parse_suite(suite_json, suite_path)
     batch_definition = _batch_definition()
-    try:
-        suite = gx.ExpectationSuite(**suite_json)
-    except Exception as exc:
-        raise SuiteError(f"{suite_path}: invalid expectation suite ({str(exc).splitlines()[0]})") from None
     batch = batch_definition.get_batch(batch_parameters={"dataframe": validation_view(frame, schema)})
     # COMPLETE lists every failing row's index, which row-level quarantine needs; SUMMARY is cheaper.
     result = batch.validate(suite, result_format={"result_format": "COMPLETE"} if complete else "SUMMARY")
+    return read_result(result, suite_json, structure.notices, set(frame.columns), complete)
+
+
+def parse_suite(suite_json: dict[str, Any], suite_path: Path) -> Any:
+    """The suite file as a GE ExpectationSuite; a malformed one is a one-line SuiteError."""
+    import great_expectations as gx
+
+    try:
+        return gx.ExpectationSuite(**suite_json)
+    except Exception as exc:
+        raise SuiteError(f"{suite_path}: invalid expectation suite ({str(exc).splitlines()[0]})") from None
+
+
+def read_result(result: Any, suite_json: dict[str, Any], notices: list[str], present: set[str],
+                complete: bool = False) -> ValidationOutcome:
+    """A GE validation result (any datasource) as accepted/rejected with one-line reasons by severity."""
     failing_rows: set[Any] = set()
     failures: list[str] = []
-    warnings: list[str] = list(structure.notices)
+    warnings: list[str] = list(notices)
     # A column the suite lets be absent (its expect_column_to_exist is not critical, e.g. labels
     # that arrive later) is judged by that expectation alone: checks on its values apply only
     # when it is present.
     optional_absent = {
         e.get("kwargs", {}).get("column") for e in suite_json["expectations"]
         if e.get("type") == "expect_column_to_exist" and e.get("severity", "critical") != "critical"
-        and e.get("kwargs", {}).get("column") not in frame.columns
+        and e.get("kwargs", {}).get("column") not in present
     }
     for item in result.results:
         if item.success:
@@ -162,6 +173,6 @@ def _validate(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path, comple
             (item.result or {}).pop("unexpected_index_list", None)
             (item.result or {}).pop("unexpected_list", None)
     document = result.to_json_dict()
-    document["notices"] = structure.notices
+    document["notices"] = notices
     return ValidationOutcome(valid=not failures, failures=failures, warnings=warnings, result=document,
                              failing_rows=failing_rows)

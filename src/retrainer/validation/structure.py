@@ -27,15 +27,20 @@ def _known_columns(schema: BatchSchema) -> set[str]:
     return {*schema.features, schema.target, *(c for c in (schema.id_column, schema.time_column) if c)}
 
 
+def check_columns(columns: list[object], schema: BatchSchema, report: StructureReport) -> None:
+    """Required columns that are missing (a failure) and columns the schema does not know (a notice)."""
+    missing = [c for c in schema.required_columns if c not in columns]
+    if missing:
+        report.failures.append(f"missing required column(s): {', '.join(missing)}")
+    unknown = [str(c) for c in columns if c not in _known_columns(schema)]
+    if unknown:
+        report.notices.append(f"schema change: unknown column(s) {', '.join(unknown)} (not used by the model)")
+
+
 def check_structure(frame: pd.DataFrame, schema: BatchSchema, now: datetime | None = None) -> StructureReport:
     """What is wrong with the batch's shape before any expectation is evaluated."""
     report = StructureReport()
-    missing = [c for c in schema.required_columns if c not in frame.columns]
-    if missing:
-        report.failures.append(f"missing required column(s): {', '.join(missing)}")
-    unknown = [str(c) for c in frame.columns if c not in _known_columns(schema)]
-    if unknown:
-        report.notices.append(f"schema change: unknown column(s) {', '.join(unknown)} (not used by the model)")
+    check_columns(list(frame.columns), schema, report)
 
     for name in schema.numeric:
         if name not in frame.columns:

@@ -51,3 +51,12 @@ def test_scale_out_runs_models_on_a_dask_cluster(tmp_path: Path) -> None:
     row = next(line.split() for line in out.splitlines() if re.match(r"\s+2\s+[\d.]+\s", line))
     assert row[6] == "0", out  # no failed cycle
     assert "targets missed:" in out
+
+
+def test_spark_check_compares_both_paths(tmp_path: Path) -> None:
+    """Validation and drift of one batch on Spark local mode and on pandas: same verdicts."""
+    pytest.importorskip("pyspark")
+    out = _run("spark_check.py", "--sizes", "2000", "--features", "4", "--workdir", str(tmp_path / "work"),
+               cwd=tmp_path)
+    row = next(line for line in out.splitlines() if line.strip().startswith("2,000"))
+    assert "| yes (accepted: True/True; drifted: n0,c1 / n0,c1)" in row, out

@@ -105,7 +105,11 @@ def validate_spark_batch(frame: DataFrame, schema: BatchSchema, suite_path: Path
                                  result={"structural_failures": structure.failures, "notices": structure.notices})
     suite_json = load_suite(suite_path)
     suite = parse_suite(suite_json, suite_path)
-    view = validation_view(frame, schema)
-    batch = _spark_batch_definition().get_batch(batch_parameters={"dataframe": view})
-    result = batch.validate(suite, result_format="SUMMARY")
+    # One Spark job per group of expectations: cached, the converted batch is read once.
+    view = validation_view(frame, schema).cache()
+    try:
+        batch = _spark_batch_definition().get_batch(batch_parameters={"dataframe": view})
+        result = batch.validate(suite, result_format="SUMMARY")
+    finally:
+        view.unpersist()
     return read_result(result, suite_json, structure.notices, set(frame.columns))

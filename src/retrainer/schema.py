@@ -6,6 +6,7 @@ config so every later batch is read the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -206,6 +207,18 @@ def feature_frame(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
     return features
 
 
+# Rows converted and scored at a time: the model's input (and the transformed matrix inside a
+# scikit-learn pipeline, often wider than the batch) then costs one chunk, not a copy of the batch.
+SCORING_CHUNK_ROWS = 100_000
+
+
+def feature_chunks(frame: pd.DataFrame, schema: BatchSchema,
+                   rows: int = SCORING_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """``feature_frame`` of consecutive slices of at most `rows` rows (at least one, even if empty)."""
+    for start in range(0, max(len(frame), 1), rows):
+        yield feature_frame(frame.iloc[start:start + rows], schema)
+
+
 def validation_view(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
     """The batch as expectations see it: numbers as numbers, categories and classes as text.
 
@@ -213,7 +226,9 @@ def validation_view(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
     comparing value sets as text keeps '1', 1 and 1.0 one class, and a suite readable as JSON.
     Missing values stay missing, so null checks still count them.
     """
-    view = frame.copy()
+    # A shallow copy: converted columns replace the view's, the batch itself is not touched, and the
+    # columns left as they are are not duplicated in memory.
+    view = frame.copy(deep=False)
     for name in schema.numeric:
         if name in view.columns:
             view[name] = pd.to_numeric(view[name], errors="coerce")

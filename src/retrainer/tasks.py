@@ -47,6 +47,7 @@ from retrainer.monitoring import (
     report_wanted,
     score_novelty,
 )
+from retrainer.monitoring.drift import sample
 from retrainer.metrics import MetricSpec, all_metrics, primary_metric
 from retrainer.observability import StageTimer, cycle_log_line, cycle_samples, push_cycle, write_cycle_log
 from retrainer.records import BatchRecord, labelled_since_champion, late_measurement
@@ -54,6 +55,7 @@ from retrainer.locks import LockTimeout, promotion_lock
 from retrainer.registry import ModelRegistry, ModelVersionInfo, PromotionConflict, RegistryError, connect, log_cycle
 from retrainer.schema import (
     BatchSchema,
+    feature_chunks,
     feature_frame,
     has_labels,
     parse_times,
@@ -207,13 +209,17 @@ def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Sc
     if batch.frame is None or any(c not in batch.frame.columns for c in schema.features):
         return Scoring()
     model = rt.registry.load_model(champion)
-    inputs = feature_frame(batch.frame, schema)
-    predictions = pd.Series(model.predict(inputs), index=batch.frame.index)
-    if schema.task != "classification" or not hasattr(model, "predict_proba"):
+    probabilistic = schema.task == "classification" and hasattr(model, "predict_proba")
+    predicted, probabilities = [], []
+    for inputs in feature_chunks(batch.frame, schema):
+        predicted.append(np.asarray(model.predict(inputs)))
+        if probabilistic:
+            probabilities.append(np.asarray(model.predict_proba(inputs)))
+    predictions = pd.Series(np.concatenate(predicted), index=batch.frame.index)
+    if not probabilistic:
         return Scoring(predictions)
-    classes = list(model.classes_)
-    return Scoring(predictions, pd.DataFrame(np.asarray(model.predict_proba(inputs)), index=batch.frame.index),
-                   classes)
+    return Scoring(predictions, pd.DataFrame(np.concatenate(probabilities), index=batch.frame.index),
+                   list(model.classes_))
 
 
 def _estimate(rt: Runtime, champion: ModelVersionInfo, probabilities: pd.DataFrame) -> Estimate | None:
@@ -282,8 +288,11 @@ def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, sco
     assert batch.frame is not None
     reference, reference_predictions, reference_target = _reference_inputs(rt, champion)
     labels = target_values(batch.frame, rt.schema) if has_labels(batch.frame, rt.schema) else None
+    # Sampled before it is converted: the same rows compute_drift would sample, without a converted
+    # copy of the whole batch.
+    current = feature_frame(sample(batch.frame, rt.config.drift.sample_size), rt.schema)
     return compute_drift(
-        reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift,
+        reference, current, rt.schema, rt.config.drift,
         rt.config.policy.drift_share_threshold, reference_predictions,
         None if scoring.predictions is None else scoring.predictions.to_numpy(),
         reference_target, labels,
@@ -850,7 +859,8 @@ def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, dri
         return []
     reference, _, _ = _reference_inputs(rt, champion)
     folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
-    return render_drift_report(reference, feature_frame(batch.frame, rt.schema), rt.schema, rt.config.drift,
+    current = feature_frame(sample(batch.frame, rt.config.drift.sample_size), rt.schema)
+    return render_drift_report(reference, current, rt.schema, rt.config.drift,
                                rt.config.policy.drift_share_threshold, folder)
 
 

@@ -20,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from retrainer.schema import BatchSchema
+from retrainer.schema import BatchSchema, feature_chunks
 
 # Enough rows to describe the training distribution; more only costs fitting time.
 FIT_ROWS = 10_000
@@ -64,7 +64,8 @@ def score_novelty(model: NoveltyModel, batch: pd.DataFrame, schema: BatchSchema,
     """The share of the batch's rows below the cutoff, and the `top` most unusual of them."""
     if batch.empty:
         return OodResult(0.0, model.cutoff, model.reference_quantile, batch.iloc[0:0].assign(novelty_score=[]))
-    scores = model.pipeline.score_samples(batch[list(schema.features)])
+    # Converted and scored a chunk at a time (the batch may be given as delivered).
+    scores = np.concatenate([model.pipeline.score_samples(chunk) for chunk in feature_chunks(batch, schema)])
     outside = scores < model.cutoff
     order = np.argsort(scores)[: min(top, int(outside.sum()))]
     top_rows = batch.iloc[order].copy()

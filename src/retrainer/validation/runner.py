@@ -12,7 +12,7 @@ import pandas as pd
 
 from retrainer.config import ValidationSettings
 from retrainer.schema import BatchSchema, validation_view
-from retrainer.validation.structure import check_structure
+from retrainer.validation.structure import StructureReport, check_structure
 from retrainer.validation.suites import SuiteError, load_suite
 
 
@@ -26,6 +26,12 @@ class ValidationOutcome:
     failing_rows: set[Any] = field(default_factory=set)
     # Rows split off by row-level quarantine; the batch that goes on holds the rest.
     rejected_rows: pd.DataFrame | None = None
+
+    @classmethod
+    def structurally_broken(cls, structure: StructureReport) -> ValidationOutcome:
+        """Rejected before any expectation ran: the suite cannot judge a batch of the wrong shape."""
+        return cls(valid=False, failures=structure.failures, warnings=structure.notices,
+                   result={"structural_failures": structure.failures, "notices": structure.notices})
 
     def summary(self, batch: str) -> str:
         head = f"batch {batch}: {'accepted' if self.valid else 'REJECTED'}"
@@ -117,8 +123,7 @@ def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path,
 def _validate(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path, complete: bool) -> ValidationOutcome:
     structure = check_structure(frame, schema)
     if structure.failures:
-        return ValidationOutcome(valid=False, failures=structure.failures, warnings=structure.notices,
-                                 result={"structural_failures": structure.failures, "notices": structure.notices})
+        return ValidationOutcome.structurally_broken(structure)
     suite_json = load_suite(suite_path)
     suite = parse_suite(suite_json, suite_path)
     batch_definition = _batch_definition()

@@ -101,8 +101,7 @@ def validate_spark_batch(frame: DataFrame, schema: BatchSchema, suite_path: Path
     rejected with the same one-line reasons as ``validate_batch`` gives on a pandas frame."""
     structure = check_spark_structure(frame, schema)
     if structure.failures:
-        return ValidationOutcome(valid=False, failures=structure.failures, warnings=structure.notices,
-                                 result={"structural_failures": structure.failures, "notices": structure.notices})
+        return ValidationOutcome.structurally_broken(structure)
     suite_json = load_suite(suite_path)
     suite = parse_suite(suite_json, suite_path)
     # One Spark job per group of expectations: cached, the converted batch is read once.

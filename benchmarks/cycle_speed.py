@@ -49,9 +49,9 @@ from retrainer.validation import validate_batch
 REFERENCE_ROWS = 10_000
 
 
-def _status(key: str) -> float:
-    """A /proc/self/status figure in MB (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as status:
+def proc_status_mb(key: str, pid: int | str = "self") -> float:
+    """A /proc/<pid>/status figure in MB (VmRSS, VmHWM)."""
+    with open(f"/proc/{pid}/status") as status:
         line = next(line for line in status if line.startswith(key))
     return int(line.split()[1]) / 1024
 
@@ -60,10 +60,10 @@ def _status(key: str) -> float:
 def measured(into: dict[str, tuple[float, float]], stage: str) -> Iterator[None]:
     """Wall seconds and peak RSS above the RSS at the start (Linux: clear_refs 5 resets the peak)."""
     Path("/proc/self/clear_refs").write_text("5")
-    before = _status("VmRSS")
+    before = proc_status_mb("VmRSS")
     started = time.perf_counter()
     yield
-    into[stage] = (time.perf_counter() - started, max(0.0, _status("VmHWM") - before))
+    into[stage] = (time.perf_counter() - started, max(0.0, proc_status_mb("VmHWM") - before))
 
 
 def make_batch(rows: int, seed: int) -> pd.DataFrame:
@@ -89,9 +89,9 @@ def replay_cycle(folder: Path, name: str, direct: bool) -> Cycle:
 
     def on_record(*_: Any) -> None:
         stamps.append(time.perf_counter())
-        peaks.append(_status("VmHWM") - _status("VmRSS"))
+        peaks.append(proc_status_mb("VmHWM") - proc_status_mb("VmRSS"))
         Path("/proc/self/clear_refs").write_text("5")
-        peaks.append(_status("VmRSS"))
+        peaks.append(proc_status_mb("VmRSS"))
 
     if direct:
         from retrainer.direct import without_prefect
@@ -191,7 +191,7 @@ def main() -> None:
     prepare_environment(prefect_home=root / "prefect")
     reference = make_batch(REFERENCE_ROWS, 0)
     print(f"{NUMERIC} numeric + {CATEGORICAL} categorical features; champion trained on {REFERENCE_ROWS:,} rows; "
-          f"process RSS at start {_status('VmRSS'):.0f} MB")
+          f"process RSS at start {proc_status_mb('VmRSS'):.0f} MB")
     # Warm-up, both modes: the Prefect server start and the imports a first cycle pays are not part
     # of any measured cycle, whichever mode runs first.
     warm = root / "warm-up"

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from cycle_speed import REFERENCE_ROWS, make_batch
+from cycle_speed import REFERENCE_ROWS, make_batch, proc_status_mb
 
 from retrainer.config import DriftSettings, ModelSettings
 from retrainer.monitoring import compute_drift
@@ -44,13 +44,6 @@ from retrainer.validation.spark import validate_spark_batch
 SHIFTED = ("n0", "c1")
 
 
-def _status(pid: int | str, key: str) -> float:
-    """A /proc/<pid>/status figure in MB (VmRSS, VmHWM)."""
-    with open(f"/proc/{pid}/status") as status:
-        line = next(line for line in status if line.startswith(key))
-    return int(line.split()[1]) / 1024
-
-
 @contextlib.contextmanager
 def measured(into: dict[str, float], stage: str, pids: list[int | str]) -> Iterator[None]:
     """Wall seconds, and the peak RSS of `pids` above their RSS at the start (Linux: writing 5 to
@@ -58,13 +51,13 @@ def measured(into: dict[str, float], stage: str, pids: list[int | str]) -> Itera
     before = {}
     for pid in pids:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-        before[pid] = _status(pid, "VmRSS")
+        before[pid] = proc_status_mb("VmRSS", pid)
     started = time.perf_counter()
     yield
     into[stage] = time.perf_counter() - started
-    into[stage + "_mb"] = sum(max(0.0, _status(pid, "VmHWM") - before[pid]) for pid in pids)
+    into[stage + "_mb"] = sum(max(0.0, proc_status_mb("VmHWM", pid) - before[pid]) for pid in pids)
     # The last pid's whole peak: the JVM's heap, once grown, stays resident across sizes.
-    into[stage + "_total"] = _status(pids[-1], "VmHWM")
+    into[stage + "_total"] = proc_status_mb("VmHWM", pids[-1])
 
 
 def shifted(frame: pd.DataFrame) -> pd.DataFrame:

@@ -53,24 +53,20 @@ def check_spark_structure(frame: DataFrame, schema: BatchSchema, now: datetime |
     for i, name in enumerate(numeric):
         bad = row[f"__bad{i}"] if not is_numeric(frame, name) else 0
         if bad:
-            example = str(row[f"__example{i}"])[:40]
-            report.failures.append(f"column '{name}': {bad} value(s) are not numbers (e.g. '{example}')")
+            report.not_numbers(name, bad, row[f"__example{i}"])
             continue
         if row[f"__inf{i}"]:
-            report.failures.append(f"column '{name}': {row[f'__inf{i}']} infinite value(s)")
+            report.infinite(name, row[f"__inf{i}"])
     if schema.id_column and schema.id_column in present:
         ids = F.col(schema.id_column)
         repeated = (frame.where(ids.isNotNull()).groupBy(ids).count().where(F.col("count") > 1)
                     .agg(F.sum("count").alias("rows"), F.first(schema.id_column).alias("example")).first())
         if repeated is not None and repeated["rows"]:
-            report.failures.append(f"column '{schema.id_column}': {repeated['rows']} rows share an id "
-                                   f"(e.g. {repeated['example']!r})")
+            report.shared_ids(schema.id_column, repeated["rows"], repeated["example"])
     if schema.target in present and row["__unlabelled"]:
-        report.notices.append(f"target '{schema.target}': {row['__unlabelled']} of {row['__rows']} rows have no "
-                              "label (only labelled rows are scored and trained on)")
+        report.unlabelled(schema.target, row["__unlabelled"], row["__rows"])
     if time_column and row["__future"]:
-        report.notices.append(f"column '{time_column}': {row['__future']} timestamp(s) in the future "
-                              f"(latest {row['__latest'].isoformat()})")
+        report.future_times(time_column, row["__future"], row["__latest"].isoformat())
     return report
 
 

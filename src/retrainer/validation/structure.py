@@ -22,6 +22,23 @@ class StructureReport:
     failures: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
+    # One wording per finding, whichever engine (pandas here, Spark in validation.spark) counted it.
+    def not_numbers(self, column: str, count: int, example: object) -> None:
+        self.failures.append(f"column '{column}': {count} value(s) are not numbers (e.g. '{str(example)[:40]}')")
+
+    def infinite(self, column: str, count: int) -> None:
+        self.failures.append(f"column '{column}': {count} infinite value(s)")
+
+    def shared_ids(self, column: str, rows: int, example: object) -> None:
+        self.failures.append(f"column '{column}': {rows} rows share an id (e.g. {example!r})")
+
+    def unlabelled(self, target: str, count: int, rows: int) -> None:
+        self.notices.append(f"target '{target}': {count} of {rows} rows have no label "
+                            "(only labelled rows are scored and trained on)")
+
+    def future_times(self, column: str, count: int, latest: str) -> None:
+        self.notices.append(f"column '{column}': {count} timestamp(s) in the future (latest {latest})")
+
 
 def _known_columns(schema: BatchSchema) -> set[str]:
     return {*schema.features, schema.target, *(c for c in (schema.id_column, schema.time_column) if c)}
@@ -50,40 +67,30 @@ def check_structure(frame: pd.DataFrame, schema: BatchSchema, now: datetime | No
             coerced = pd.to_numeric(column, errors="coerce")
             bad = column.notna() & coerced.isna()
             if bad.any():
-                example = str(column[bad].iloc[0])[:40]
-                report.failures.append(f"column '{name}': {int(bad.sum())} value(s) are not numbers (e.g. '{example}')")
+                report.not_numbers(name, int(bad.sum()), column[bad].iloc[0])
                 continue
             column = coerced
         infinite = int(np.isinf(column.to_numpy(dtype="float64", na_value=np.nan)).sum())
         if infinite:
-            report.failures.append(f"column '{name}': {infinite} infinite value(s)")
+            report.infinite(name, infinite)
 
     if schema.id_column and schema.id_column in frame.columns:
         ids = frame[schema.id_column]
         duplicated = ids.duplicated(keep=False) & ids.notna()
         if duplicated.any():
-            report.failures.append(
-                f"column '{schema.id_column}': {int(duplicated.sum())} rows share an id "
-                f"(e.g. {frame.loc[duplicated, schema.id_column].iloc[0]!r})"
-            )
+            report.shared_ids(schema.id_column, int(duplicated.sum()), frame.loc[duplicated, schema.id_column].iloc[0])
 
     # A missing target column is the suite's call (expect_column_to_exist, 'warning' by default):
     # labels may arrive later than features.
     if schema.target in frame.columns:
         unlabelled = int(frame[schema.target].isna().sum())
         if 0 < unlabelled:
-            report.notices.append(
-                f"target '{schema.target}': {unlabelled} of {len(frame)} rows have no label "
-                "(only labelled rows are scored and trained on)"
-            )
+            report.unlabelled(schema.target, unlabelled, len(frame))
 
     if schema.time_column and schema.time_column in frame.columns:
         times = parse_times(frame[schema.time_column])
         now = now or datetime.now(timezone.utc)
         future = times[times > pd.Timestamp(now)]
         if not future.empty:
-            report.notices.append(
-                f"column '{schema.time_column}': {len(future)} timestamp(s) in the future "
-                f"(latest {future.max().isoformat()})"
-            )
+            report.future_times(schema.time_column, len(future), future.max().isoformat())
     return report

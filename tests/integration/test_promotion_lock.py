@@ -137,24 +137,26 @@ def test_eight_racing_promotions_on_postgresql_yield_exactly_one(tmp_path: Path,
     _check_one_winner(_config(tmp_path, postgres_database))
 
 
-def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(prefect_api: None, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a worker (PREFECT_API_URL set) promotions also take a one-slot Prefect limit, visible in the UI."""
+def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(
+        prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """On a worker (PREFECT_API_URL set) a promotion also holds a one-slot Prefect limit, visible in the UI;
+    a slot leaked by a killed holder delays the next promotion by seconds, never blocks it."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
     from prefect.settings import PREFECT_API_URL
 
-    from retrainer.locks import prefect_limit_name
+    from retrainer import locks
 
     api = str(PREFECT_API_URL.value())
     monkeypatch.setenv("PREFECT_API_URL", api)
-    # A model of its own: the killed holder's slot stays leased until its lease runs out.
+    name = locks.prefect_limit_name("gcl-pumps")
     path = _config(tmp_path, name="gcl-pumps")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PREFECT_API_URL": api})
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with get_client(sync_client=True) as client:
-            limit = client.read_global_concurrency_limit_by_name(prefect_limit_name("gcl-pumps"))
+            limit = client.read_global_concurrency_limit_by_name(name)
         assert limit.limit == 1 and limit.active_slots == 1
         with pytest.raises(LockTimeout):
             with promotion_lock(load_config(path), timeout_seconds=1):
@@ -162,3 +164,20 @@ def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(prefect_ap
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
+    # The test harness's server runs no lease repossessor: the killed holder's slot stays taken.
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 1
+    monkeypatch.setattr(locks, "PREFECT_SLOT_WAIT_SECONDS", 1.0)
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="retrainer"), promotion_lock(load_config(path), timeout_seconds=10):
+        pass
+    assert time.monotonic() - started < 8
+    assert f"the Prefect concurrency limit '{name}' stayed taken" in caplog.text
+    # Once an operator frees the slot, promotions hold it again, and release it.
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
+        caplog.clear()
+        with promotion_lock(load_config(path), timeout_seconds=10):
+            assert client.read_global_concurrency_limit_by_name(name).active_slots == 1
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+    assert "stayed taken" not in caplog.text

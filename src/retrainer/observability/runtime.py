@@ -29,6 +29,9 @@ def prepare_environment(prefect_home: Path | None = None, verbose: bool = False)
     if prefect_home is not None and "PREFECT_API_URL" not in os.environ:
         prefect_home.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+        # A new PREFECT_HOME migrates the local API's database at its first start: ~20 s on two
+        # cores, Prefect's own startup limit, so a first `retrainer demo` could time out.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         if not verbose:
             # The local API's own SQLite store is briefly locked under long cycles; its event
             # recorder logs a traceback and retries the write (nothing is lost). That server is

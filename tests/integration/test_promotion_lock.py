@@ -164,16 +164,20 @@ def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
-    # The test harness's server runs no lease repossessor: the killed holder's slot stays taken.
+    # The killed holder's slot stays taken: its lease has not run out yet, and the test harness's server
+    # runs no lease repossessor that would revoke it when it does.
     with get_client(sync_client=True) as client:
         assert client.read_global_concurrency_limit_by_name(name).active_slots == 1
+    default_wait = locks.PREFECT_SLOT_WAIT_SECONDS
     monkeypatch.setattr(locks, "PREFECT_SLOT_WAIT_SECONDS", 1.0)
     started = time.monotonic()
     with caplog.at_level("WARNING", logger="retrainer"), promotion_lock(load_config(path), timeout_seconds=10):
         pass
     assert time.monotonic() - started < 8
     assert f"the Prefect concurrency limit '{name}' stayed taken" in caplog.text
-    # Once an operator frees the slot, promotions hold it again, and release it.
+    # Once an operator frees the slot, promotions hold it again, and release it. The default wait again:
+    # under a loaded CI machine one second was too short for a free slot's acquisition round trips.
+    monkeypatch.setattr(locks, "PREFECT_SLOT_WAIT_SECONDS", default_wait)
     with get_client(sync_client=True) as client:
         client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
         caplog.clear()

@@ -127,6 +127,11 @@ class TrainingSettings(_Section):
     validation_fraction: float = Field(
         0.2, gt=0, lt=1, description="Share of the training window used for the model's own validation metric."
     )
+    compare_full_window: bool = Field(
+        True, description="When a change narrows the window to the batches since it, also train on the full "
+        "window and keep whichever scores better on the holdout: a covariate shift leaves the older batches' "
+        "concept intact, a concept change does not, and the holdout tells them apart.",
+    )
     seed: int = 0
 
 

@@ -62,7 +62,15 @@ from retrainer.schema import (
     schema_from_settings,
     target_values,
 )
-from retrainer.training import TrainedModel, TrainingError, labelled_rows, split_holdout, train, train_baseline
+from retrainer.training import (
+    TrainedModel,
+    TrainingError,
+    labelled_rows,
+    pick_candidate,
+    split_holdout,
+    train,
+    train_baseline,
+)
 from retrainer.validation import ValidationOutcome, draft_suite, save_suite, validate_batch
 
 TRANSIENT_MLFLOW_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED")
@@ -608,6 +616,32 @@ def assemble_window(rt: Runtime, window_start: int, index: int) -> TrainingWindo
 @task(name="train challenger", cache_policy=NO_CACHE)
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
     return train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
+
+
+def _window_label(window: TrainingWindow) -> str:
+    first, last = window.batches[0], window.batches[-1]
+    return f"#{first}" if first == last else f"#{first}-#{last}"
+
+
+@task(name="choose training window", cache_policy=NO_CACHE)
+def choose_window(rt: Runtime, narrow: TrainingWindow, narrow_model: TrainedModel, full: TrainingWindow,
+                  full_model: TrainedModel) -> tuple[TrainingWindow, TrainedModel, str]:
+    """The challenger trained since the change against one trained on the full window, on the gate's
+    holdout: the better goes on to the gate, and a line says why. A tie goes to the full window: as
+    good where it is judged, and fitted on more rows.
+
+    Both windows hold out the same rows of the same newest batch (same split, same seed), so the
+    scores compare; the gate then judges the chosen one on those rows against the champion.
+    """
+    schema = rt.schema
+    inputs = feature_frame(narrow.holdout, schema)
+    candidates = [(full, full_model), (narrow, narrow_model)]
+    best, scores = pick_candidate(schema.task, target_values(narrow.holdout, schema),
+                                  [model.pipeline.predict(inputs) for _, model in candidates])
+    window, model = candidates[best]
+    note = (f"window {_window_label(window)} chosen: {rt.metric.name} {scores[best]:.4f} on the holdout "
+            f"against {scores[1 - best]:.4f} trained on {_window_label(candidates[1 - best][0])}")
+    return window, model, note
 
 
 def _version_documents(trained: TrainedModel) -> dict[str, dict[str, Any]]:

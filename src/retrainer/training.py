@@ -6,10 +6,11 @@ registry's job, not this module's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -26,8 +27,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from retrainer.config import TrainingSettings
-from retrainer.metrics import score
+from retrainer.config import Task, TrainingSettings
+from retrainer.metrics import primary_metric, score
 from retrainer.schema import BatchSchema, feature_frame, target_values
 
 DEFAULT_ESTIMATOR = "hist_gradient_boosting"
@@ -166,3 +167,15 @@ def split_holdout(frame: pd.DataFrame, schema: BatchSchema, fraction: float, see
     data = labelled_rows(frame, schema)
     rest, holdout = train_test_split(data, test_size=fraction, random_state=seed)
     return rest, holdout
+
+
+def pick_candidate(task: Task, y_true: npt.ArrayLike, predictions: Sequence[npt.ArrayLike]) -> tuple[int, list[float]]:
+    """Which of several challengers scores best on the same held-out rows, and every score. A tie
+    keeps the earlier candidate: the caller lists the one it prefers on a tie first."""
+    metric = primary_metric(task)
+    scores = [score(task, y_true, predicted) for predicted in predictions]
+    best = 0
+    for index, value in enumerate(scores):
+        if (value > scores[best]) if metric.higher_is_better else (value < scores[best]):
+            best = index
+    return best, scores

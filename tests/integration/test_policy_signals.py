@@ -59,6 +59,13 @@ def write_config(path: Path, **sections: dict[str, Any]) -> Path:
     return path
 
 
+def challenger_tags(result: BacktestResult, record: BatchRecord) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{result.workdir / 'mlflow.db'}")
+    return dict(client.get_model_version("pumps", str(record.challenger_version)).tags)
+
+
 def by_batch(result: BacktestResult) -> dict[str, BatchRecord]:
     return {record.batch: record for record in result.records}
 
@@ -135,6 +142,13 @@ def test_persistent_shift_retrains_from_its_first_batch(shift_stream: BacktestRe
     persistence = signal(retrain, "drift persistence")
     assert persistence["signal"] == "shifted_batches_in_a_row"
     assert (persistence["value"], persistence["threshold"], persistence["fired"]) == (2.0, 2.0, True)
+    # The inputs moved, the label rule did not: the challenger trained on the full window (the
+    # stable b4 too) scored at least as well on the holdout as the one trained since the shift,
+    # and went to the gate.
+    tags = challenger_tags(shift_stream, retrain)
+    first = records["b4"].batch_index
+    assert tags["retrainer.window_batches"] == f"{first},{first + 1},{first + 2}", tags
+    assert tags["retrainer.window_choice"].startswith(f"window #{first}-#{first + 2} chosen"), tags
     # The gate asks for +0.5 accuracy: the challenger is registered but v1 stays champion.
     assert retrain.challenger_version == "2" and not retrain.promoted
     assert records["b7"].champion_version == "1"
@@ -183,6 +197,11 @@ def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_pat
     assert performance["value"] > performance["threshold"] == pytest.approx(0.05)
     assert any(reason.startswith("accuracy ") for reason in retrain.reasons), retrain.reasons
     assert retrain.window_start == retrain.batch_index  # the change's first batch: this one
+    # A new concept: the challenger trained on the full window (the old concept too) scored worse on
+    # the holdout than the one trained on this batch alone, which went to the gate.
+    tags = challenger_tags(result, retrain)
+    assert tags["retrainer.window_batches"] == str(retrain.batch_index)
+    assert tags["retrainer.window_choice"].startswith(f"window #{retrain.batch_index} chosen"), tags
     assert retrain.metric is not None and records["b2"].metric is not None
     assert retrain.metric < records["b2"].metric - 0.1
 

@@ -60,6 +60,12 @@ class PolicySettings(_Section):
         0.05, ge=0, description="Retrain when the champion's metric is worse than its own validation "
         "metric by more than this fraction (0.05 = 5 %).",
     )
+    max_relative_gain: float | None = Field(
+        0.10, ge=0, description="Retrain when the champion's metric is better than its own validation metric "
+        "by more than this fraction for drift_persistence_batches batches in a row: it was validated on data "
+        "that has passed (a champion trained during a gradual change), so a challenger trained on the settled "
+        "data may do better. Once per champion; null disables.",
+    )
     max_champion_age_days: float | None = Field(
         30.0, gt=0, description="Retrain a champion older than this even without drift; null disables."
     )

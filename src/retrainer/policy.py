@@ -10,7 +10,12 @@ Rules, in order of precedence:
 4. shift alone — dataset drift (``drift_share_threshold``) or a share of out-of-distribution
    rows above ``max_ood_share`` — retrains only when it persisted
    ``drift_persistence_batches`` batches in a row: hysteresis, so one noisy batch does not
-   cause a retrain;
+   cause a retrain. An outgrown reference counts the same way: a measured metric *better* than
+   the champion's validation metric by more than ``max_relative_gain``, batch after batch, says
+   the champion was validated on a world that has passed — typically one trained in the middle of
+   a gradual change, whose low reference hides that a model of the settled concept would do much
+   better. It retrains once per champion: when the gate keeps that champion, the world did not
+   offer a better one;
 5. follow-up: a retrain triggered by a change trains on data since the change only, which may
    be a single batch. Once ``followup_after_batches`` more accepted batches of the new regime
    arrived, one follow-up retrain on the wider window gives the gate a better-fed challenger.
@@ -26,7 +31,7 @@ the change that fired, never from the old regime.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,6 +61,8 @@ class Signals:
     estimated_metric_value: float | None = None
     ood_share: float | None = None
     champion_age_days: float | None = None
+    # The version serving this batch: an outgrown reference retrains once per champion.
+    champion_version: str | None = None
     # Labelled rows accepted since the champion's training window, this batch included.
     new_labelled_rows: int = 0
 
@@ -73,6 +80,10 @@ class PastCycle:
     followup: bool = False
     # The batch's name, for reasons a person reads.
     name: str = ""
+    # The version that served the batch, and whether its metric beat its own reference by more
+    # than max_relative_gain there (what the outgrown-reference rule counts).
+    champion_version: str | None = None
+    outgrown: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,16 +118,21 @@ class Decision:
         return self.window_start if self.window_start is not None else 0
 
 
-def _shift_run(history: Sequence[PastCycle]) -> list[PastCycle]:
-    """The trailing run of consecutive accepted cycles with a shift (rejections skipped)."""
+def _trailing_run(history: Sequence[PastCycle], seen: Callable[[PastCycle], bool]) -> list[PastCycle]:
+    """The trailing run of consecutive accepted cycles where `seen` holds (rejections skipped),
+    back to the last retrain: a retrain starts the count over."""
     run: list[PastCycle] = []
     for past in reversed(history):
         if past.decision == "reject_batch":
             continue
-        if not past.dataset_drift or past.decision in ("retrain", "init"):
+        if not seen(past) or past.decision in ("retrain", "init"):
             break
         run.append(past)
     return run
+
+
+def _shift_run(history: Sequence[PastCycle]) -> list[PastCycle]:
+    return _trailing_run(history, lambda past: past.dataset_drift)
 
 
 def _last_retrain(history: Sequence[PastCycle]) -> PastCycle | None:
@@ -159,6 +175,38 @@ def _performance_check(rule: str, signal: str, metric: MetricSpec | None, value:
     label = metric.name if rule == "performance" else f"estimated {metric.name}"
     return check, (f"{label} {value:.3f} vs champion's {reference:.3f} "
                    f"({drop:.1%} worse > {tolerance:.0%})")
+
+
+def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings
+                        ) -> tuple[list[SignalCheck], str | None, int | None]:
+    """The outgrown-reference rule: its checks (did this batch beat the champion's reference by more
+    than `max_relative_gain`, for how many batches) and, when that persisted and this champion has
+    not been retrained for it yet, the reason to retrain and where the window starts (the run's
+    first batch)."""
+    limit = settings.max_relative_gain
+    if limit is None or signals.metric is None or signals.metric_value is None or signals.reference_metric is None:
+        return [], None, None
+    gain = -relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
+    outgrown = gain > limit
+    checks = [SignalCheck("outgrown reference", "relative_metric_gain", gain, limit, outgrown)]
+    if not outgrown:
+        return checks, None, None
+    champion = signals.champion_version
+    run = _trailing_run(history, lambda past: past.outgrown and past.champion_version == champion)
+    persisted = len(run) + 1
+    # A retrain already asked for on this champion's outgrown reference, and the gate kept it: no
+    # better model was on offer, and asking again every few batches would be a slow retrain storm.
+    retried = any(past.decision == "retrain" and past.outgrown and past.champion_version == champion
+                  for past in history)
+    due = persisted >= settings.drift_persistence_batches and not retried
+    checks.append(SignalCheck("outgrown persistence", "outgrown_batches_in_a_row", float(persisted),
+                              float(settings.drift_persistence_batches), due))
+    if not due:
+        return checks, None, None
+    reason = (f"{signals.metric.name} {signals.metric_value:.3f} vs champion's {signals.reference_metric:.3f} "
+              f"({gain:.1%} better > {limit:.0%}) for {persisted} batches: the champion was validated on "
+              "data that has passed")
+    return checks, reason, run[-1].batch_index if run else signals.batch_index
 
 
 def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings,
@@ -225,6 +273,13 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
             what.append(f"ood_share {signals.ood_share or 0:.2f} > {settings.max_ood_share or 0:.2f}")
         triggers.append(f"{' and '.join(what)} for {persisted} batches")
         window_start = run[-1].batch_index if run else signals.batch_index
+
+    outgrown_checks, outgrown_reason, outgrown_start = _outgrown_reference(signals, history, settings)
+    checks.extend(outgrown_checks)
+    if outgrown_reason is not None:
+        triggers.append(outgrown_reason)
+        if window_start is None:
+            window_start = outgrown_start
 
     followup = False
     if not triggers and window_batches is not None:

@@ -335,7 +335,8 @@ def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
 
 def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:
     return [policy.PastCycle(r.batch_index, r.decision, bool(r.dataset_drift if r.shifted is None else r.shifted),
-                             r.window_start, r.followup, r.batch)
+                             r.window_start, r.followup, r.batch, r.champion_version,
+                             any(s.get("rule") == "outgrown reference" and s.get("fired") for s in r.signals))
             for r in records]
 
 
@@ -382,6 +383,7 @@ def decide(
         estimated_metric_value=scoring.estimate.value if scoring.estimate else None,
         ood_share=ood.share if ood else None,
         champion_age_days=age,
+        champion_version=champion.version,
         new_labelled_rows=new_labelled,
     )
     decision = policy.decide(signals, _past_cycles(history), rt.config.policy, rt.config.training.window_batches)

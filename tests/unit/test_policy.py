@@ -311,7 +311,10 @@ def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired()
     decision = decide(signals, [_calm(0, "init"), _calm(4)], settings)
     assert decision.action == "retrain"
     checks = {check.rule: check for check in decision.checks}
-    assert list(checks) == ["validation", "staleness", "performance", "drift", "cool-down", "minimum labels"]
+    assert list(checks) == ["validation", "staleness", "performance", "drift", "outgrown reference", "cool-down",
+                            "minimum labels"]
+    assert checks["outgrown reference"] == SignalCheck("outgrown reference", "relative_metric_gain",
+                                                       pytest.approx(-0.25), 0.1, False)
     assert checks["performance"] == SignalCheck("performance", "relative_metric_drop", pytest.approx(0.25),
                                                 settings.max_relative_drop, True)
     assert checks["staleness"] == SignalCheck("staleness", "champion_age_days", 3.0, 30.0, False)
@@ -675,3 +678,56 @@ def test_a_late_label_drop_during_a_persistent_shift_trains_from_the_labelled_ba
     assert decision.action == "retrain"
     assert decision.window_start == 3
     assert decision.reasons == ["accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%) on late labels of batch 'd3'"]
+
+
+# --- outgrown reference ----------------------------------------------------------------------
+
+
+def _outgrown(batch_index: int, decision: str = "none", champion: str = "3") -> PastCycle:
+    return PastCycle(batch_index, decision, champion_version=champion, outgrown=True)
+
+
+def _beating(batch_index: int, value: float = 0.75, champion: str = "3", metric: MetricSpec = ACCURACY,
+             reference: float = 0.65) -> Signals:
+    return _signals(batch_index, metric=metric, metric_value=value, reference_metric=reference,
+                    champion_version=champion)
+
+
+def test_a_champion_beating_its_own_reference_batch_after_batch_retrains_from_the_first_of_them() -> None:
+    """A champion validated mid-change (reference 0.65) that now scores 0.75 twice in a row is retrained on the settled data."""
+    decision = decide(_beating(6), [_calm(4), _outgrown(5)], _settings())
+    assert decision.action == "retrain" and decision.window_start == 5
+    assert decision.reasons == ["accuracy 0.750 vs champion's 0.650 (15.4% better > 10%) for 2 batches: "
+                                "the champion was validated on data that has passed"]
+    fired = {check.rule: check.fired for check in decision.checks}
+    assert fired["outgrown reference"] and fired["outgrown persistence"] and not fired["performance"]
+
+
+def test_one_batch_above_the_reference_waits_and_a_small_gain_is_no_signal() -> None:
+    first = decide(_beating(6), [_calm(5)], _settings())
+    assert first.action == "none"
+    checks = {check.rule: check for check in first.checks}
+    assert checks["outgrown reference"].fired and not checks["outgrown persistence"].fired
+    small = decide(_beating(6, value=0.70), [_outgrown(5)], _settings())  # 7.7 % better: within 10 %
+    assert small.action == "none" and not {c.rule: c for c in small.checks}["outgrown reference"].fired
+
+
+def test_an_outgrown_reference_retrains_once_per_champion() -> None:
+    """The gate kept the champion after one such retrain: it is not asked again every few batches."""
+    history = [_outgrown(3, "retrain"), _outgrown(4), _outgrown(5)]
+    decision = decide(_beating(6), history, _settings())
+    assert decision.action == "none"
+    assert not {c.rule: c for c in decision.checks}["outgrown persistence"].fired
+    # A new champion (the retrain promoted, or a person did) starts over: the run counts its own batches.
+    promoted = decide(_beating(7, champion="4"), [*history, _outgrown(6, champion="4")], _settings())
+    assert promoted.action == "retrain" and promoted.window_start == 6
+    assert decide(_beating(7, champion="4"), [*history, _outgrown(6, champion="3")], _settings()).action == "none"
+
+
+def test_an_outgrown_reference_reads_lower_as_better_for_rmse_and_can_be_disabled() -> None:
+    signals = _beating(6, value=1.2, metric=RMSE, reference=1.5)
+    assert decide(signals, [_outgrown(5)], _settings()).action == "retrain"
+    worse = _beating(6, value=1.8, metric=RMSE, reference=1.5)
+    assert decide(worse, [_outgrown(5)], _settings()).reasons[0].startswith("rmse 1.800 vs champion's 1.500 (20.0% worse")
+    off = decide(signals, [_outgrown(5)], _settings(max_relative_gain=None))
+    assert off.action == "none" and "outgrown reference" not in {c.rule for c in off.checks}

@@ -153,7 +153,9 @@ def _followup_window(history: Sequence[PastCycle], settings: PolicySettings, win
     if settings.followup_after_batches is None:
         return None
     last = _last_retrain(history)
-    if last is None or last.decision != "retrain" or last.followup or last.window_start is None:
+    # A retrain on an outgrown reference needs none: the regime had settled for a persistence run
+    # before it, so its window is already as wide as a follow-up's would be.
+    if last is None or last.decision != "retrain" or last.followup or last.outgrown or last.window_start is None:
         return None
     if last.batch_index - last.window_start + 1 >= window_batches:
         return None

@@ -731,3 +731,14 @@ def test_an_outgrown_reference_reads_lower_as_better_for_rmse_and_can_be_disable
     assert decide(worse, [_outgrown(5)], _settings()).reasons[0].startswith("rmse 1.800 vs champion's 1.500 (20.0% worse")
     off = decide(signals, [_outgrown(5)], _settings(max_relative_gain=None))
     assert off.action == "none" and "outgrown reference" not in {c.rule for c in off.checks}
+
+
+def test_a_retrain_on_an_outgrown_reference_gets_no_follow_up() -> None:
+    """Its window already spans a settled run of batches: widening it again two batches later would be a wasted retrain."""
+    settings = _settings(followup_after_batches=2)
+    signals = _signals(9, metric=ACCURACY, metric_value=0.87, reference_metric=0.88, champion_version="6")
+    after_outgrown = [_outgrown(5, champion="5"), _outgrown(6, "retrain", champion="5"), _calm(7), _calm(8)]
+    assert decide(signals, after_outgrown, settings, window_batches=3).action == "none"
+    after_change = [_calm(5), PastCycle(6, "retrain", window_start=6), _calm(7), _calm(8)]
+    decision = decide(signals, after_change, settings, window_batches=3)
+    assert decision.action == "retrain" and decision.followup

@@ -57,14 +57,14 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
     champion = tasks.find_champion(rt)
     window = tasks.assemble_window(rt, window_start, batch_index)
     trained = tasks.train_model(rt, window.train)
-    tags = {"window_batches": ",".join(map(str, window.batches))}
+    tags: dict[str, str] = {}
     if window_start > 0 and rt.config.training.compare_full_window:
         full = tasks.assemble_window(rt, 0, batch_index)
         if len(full.batches) > len(window.batches):
             window, trained, tags["window_choice"] = tasks.choose_window(
                 rt, window, trained, full, tasks.train_model(rt, full.train))
-            tags["window_batches"] = ",".join(map(str, window.batches))
             print(tags["window_choice"])
+    tags["window_batches"] = ",".join(map(str, window.batches))
     challenger = tasks.register(rt, trained, window.train, rt.config.mlflow.aliases.challenger, reasons, decision_id,
                                 tags)
     verdict = tasks.evaluate(rt, champion, challenger, window)

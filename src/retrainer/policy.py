@@ -26,7 +26,9 @@ that arrived since the champion's training window, since a challenger is trained
 on them.
 
 The training window follows the decision (``Decision.window_start``): from the first batch of
-the change that fired, never from the old regime.
+the change that fired. That is the narrow candidate; with ``training.compare_full_window`` the
+retrain also trains on the full window and the holdout picks (a covariate shift leaves the old
+batches' concept intact, a concept change does not).
 """
 
 from __future__ import annotations
@@ -80,10 +82,12 @@ class PastCycle:
     followup: bool = False
     # The batch's name, for reasons a person reads.
     name: str = ""
-    # The version that served the batch, and whether its metric beat its own reference by more
-    # than max_relative_gain there (what the outgrown-reference rule counts).
+    # The version that served the batch; whether its metric, measured on the batch's own labels,
+    # beat its own reference by more than max_relative_gain there (what the outgrown-reference
+    # rule counts); and whether that rule was due there (a retrain it asked for).
     champion_version: str | None = None
     outgrown: bool = False
+    outgrown_due: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,9 @@ class SignalCheck:
 class Decision:
     action: Action
     reasons: list[str] = field(default_factory=list)
-    # First batch of the change that fired: the training window starts no earlier,
-    # so a challenger does not learn the world the champion already failed in.
+    # First batch of the change that fired: the narrow training window starts there, so a
+    # challenger need not learn the world the champion already failed in (the full window is
+    # tried beside it when training.compare_full_window is on).
     window_start: int | None = None
     dataset_drift: bool = False
     # A shift (dataset drift or out-of-distribution rows) was seen: the hysteresis counts it.
@@ -155,7 +160,8 @@ def _followup_window(history: Sequence[PastCycle], settings: PolicySettings, win
     last = _last_retrain(history)
     # A retrain on an outgrown reference needs none: the regime had settled for a persistence run
     # before it, so its window is already as wide as a follow-up's would be.
-    if last is None or last.decision != "retrain" or last.followup or last.outgrown or last.window_start is None:
+    if (last is None or last.decision != "retrain" or last.followup or last.outgrown_due
+            or last.window_start is None):
         return None
     if last.batch_index - last.window_start + 1 >= window_batches:
         return None
@@ -186,7 +192,10 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
     not been retrained for it yet, the reason to retrain and where the window starts (the run's
     first batch)."""
     limit = settings.max_relative_gain
-    if limit is None or signals.metric is None or signals.metric_value is None or signals.reference_metric is None:
+    # Only a batch measured on its own labels counts: a late-labelled measurement of an earlier
+    # batch is handed to every cycle until the next one, and would count once per cycle.
+    if (limit is None or signals.metric is None or signals.metric_value is None or signals.reference_metric is None
+            or signals.metric_batch_index is not None):
         return [], None, None
     gain = -relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
     outgrown = gain > limit
@@ -198,7 +207,7 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
     persisted = len(run) + 1
     # A retrain already asked for on this champion's outgrown reference, and the gate kept it: no
     # better model was on offer, and asking again every few batches would be a slow retrain storm.
-    retried = any(past.decision == "retrain" and past.outgrown and past.champion_version == champion
+    retried = any(past.decision == "retrain" and past.outgrown_due and past.champion_version == champion
                   for past in history)
     due = persisted >= settings.drift_persistence_batches and not retried
     checks.append(SignalCheck("outgrown persistence", "outgrown_batches_in_a_row", float(persisted),

@@ -333,10 +333,14 @@ def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
     return now
 
 
+def _fired(record: BatchRecord, rule: str) -> bool:
+    return any(check.get("rule") == rule and check.get("fired") for check in record.signals)
+
+
 def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:
     return [policy.PastCycle(r.batch_index, r.decision, bool(r.dataset_drift if r.shifted is None else r.shifted),
                              r.window_start, r.followup, r.batch, r.champion_version,
-                             any(s.get("rule") == "outgrown reference" and s.get("fired") for s in r.signals))
+                             _fired(r, "outgrown reference"), _fired(r, "outgrown persistence"))
             for r in records]
 
 
@@ -635,6 +639,9 @@ def choose_window(rt: Runtime, narrow: TrainingWindow, narrow_model: TrainedMode
     Both windows hold out the same rows of the same newest batch (same split, same seed), so the
     scores compare; the gate then judges the chosen one on those rows against the champion.
     """
+    if _digest(full.holdout) != _digest(narrow.holdout):
+        # Labels landed between the two reads and moved the newest labelled batch: no fair comparison.
+        return narrow, narrow_model, "window comparison skipped: the two windows' holdouts differ"
     schema = rt.schema
     inputs = feature_frame(narrow.holdout, schema)
     candidates = [(full, full_model), (narrow, narrow_model)]

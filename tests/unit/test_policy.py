@@ -683,8 +683,10 @@ def test_a_late_label_drop_during_a_persistent_shift_trains_from_the_labelled_ba
 # --- outgrown reference ----------------------------------------------------------------------
 
 
-def _outgrown(batch_index: int, decision: str = "none", champion: str = "3") -> PastCycle:
-    return PastCycle(batch_index, decision, champion_version=champion, outgrown=True)
+def _outgrown(batch_index: int, decision: str = "none", champion: str = "3", due: bool = False,
+              window_start: int | None = None) -> PastCycle:
+    return PastCycle(batch_index, decision, window_start=window_start, champion_version=champion, outgrown=True,
+                     outgrown_due=due)
 
 
 def _beating(batch_index: int, value: float = 0.75, champion: str = "3", metric: MetricSpec = ACCURACY,
@@ -714,10 +716,14 @@ def test_one_batch_above_the_reference_waits_and_a_small_gain_is_no_signal() -> 
 
 def test_an_outgrown_reference_retrains_once_per_champion() -> None:
     """The gate kept the champion after one such retrain: it is not asked again every few batches."""
-    history = [_outgrown(3, "retrain"), _outgrown(4), _outgrown(5)]
+    history = [_outgrown(3, "retrain", due=True, window_start=2), _outgrown(4), _outgrown(5)]
     decision = decide(_beating(6), history, _settings())
     assert decision.action == "none"
     assert not {c.rule: c for c in decision.checks}["outgrown persistence"].fired
+    # A retrain another rule asked for while the champion happened to beat its reference does not
+    # use the allowance up.
+    shifted = [PastCycle(3, "retrain", window_start=2, champion_version="3", outgrown=True), _outgrown(4), _outgrown(5)]
+    assert decide(_beating(6), shifted, _settings()).action == "retrain"
     # A new champion (the retrain promoted, or a person did) starts over: the run counts its own batches.
     promoted = decide(_beating(7, champion="4"), [*history, _outgrown(6, champion="4")], _settings())
     assert promoted.action == "retrain" and promoted.window_start == 6
@@ -737,8 +743,18 @@ def test_a_retrain_on_an_outgrown_reference_gets_no_follow_up() -> None:
     """Its window already spans a settled run of batches: widening it again two batches later would be a wasted retrain."""
     settings = _settings(followup_after_batches=2)
     signals = _signals(9, metric=ACCURACY, metric_value=0.87, reference_metric=0.88, champion_version="6")
-    after_outgrown = [_outgrown(5, champion="5"), _outgrown(6, "retrain", champion="5"), _calm(7), _calm(8)]
+    after_outgrown = [_outgrown(5, champion="5"), _outgrown(6, "retrain", champion="5", due=True, window_start=5),
+                      _calm(7), _calm(8)]
     assert decide(signals, after_outgrown, settings, window_batches=3).action == "none"
-    after_change = [_calm(5), PastCycle(6, "retrain", window_start=6), _calm(7), _calm(8)]
-    decision = decide(signals, after_change, settings, window_batches=3)
-    assert decision.action == "retrain" and decision.followup
+    # A shift retrain on a batch where the gain check also fired still earns its follow-up.
+    after_shift = [_calm(5), _outgrown(6, "retrain", champion="5", window_start=5), _calm(7), _calm(8)]
+    decision = decide(signals, after_shift, settings, window_batches=3)
+    assert decision.action == "retrain" and decision.followup and decision.window_start == 5
+
+
+def test_a_late_label_measurement_does_not_count_as_an_outgrown_reference() -> None:
+    """Late labels of one earlier batch are handed to every cycle until the next: they would count twice."""
+    late = _signals(6, metric=ACCURACY, metric_value=0.75, reference_metric=0.65, champion_version="3",
+                    metric_source="late labels of 'b04'", metric_batch_index=4)
+    decision = decide(late, [_outgrown(5)], _settings())
+    assert decision.action == "none" and "outgrown reference" not in {c.rule for c in decision.checks}

@@ -104,8 +104,9 @@ def _project(stack: dict[str, str], root: Path, name: str, webhook: str | None =
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
     if webhook:
         env["RETRAINER_NOTIFICATIONS__WEBHOOK_URL"] = webhook
+    # 600 s: on a loaded CI machine, beside the eight racing flows, one init ran past 300 s (2026-12-02).
     init = subprocess.run([RETRAINER, "init", "--config", str(config), "--data", str(batches / "init.csv")],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=600)
     assert init.returncode == 0, init.stderr[-3000:]
     return Project(name, root, config, landing, batches, env)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.data import BatchReadError
     from retrainer.intake import IntakeError
     from retrainer.labels import LabelsError
-    from retrainer.landing import LandingError
+    from retrainer.landing import LandingError, UnsafeBatchName
     from retrainer.locks import LockTimeout
     from retrainer.registry import RegistryError
     from retrainer.schema import SchemaError
@@ -50,7 +51,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from retrainer.validation import SuiteError
 
     return (UserError, BacktestError, ConfigError, BatchReadError, IntakeError, LabelsError, LandingError, LockTimeout,
-            RegistryError, SchemaError, SparkUnavailable, SuiteError, SuiteCommandError, TrainingError)
+            RegistryError, UnsafeBatchName, SchemaError, SparkUnavailable, SuiteError, SuiteCommandError, TrainingError)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -192,11 +193,16 @@ def _flow_on_file(args: argparse.Namespace, path: str, what: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _flow_on_file(args, args.batch, "batch")
+    from retrainer.landing import checked_local_batch
+
+    # Not resolved: a rejected batch is moved from where it was given, and a link is refused below
+    # rather than followed (moving "the batch" would take the link's target away).
+    batch = Path(os.path.abspath(args.batch))
+    checked_local_batch(batch)
+    _flow_on_file(args, str(batch), "batch")
     from retrainer.flows import monitor_batch
 
-    record = monitor_batch(str(Path(args.config).resolve()), str(Path(args.batch).resolve()),
-                           move_rejected=not args.keep_rejected)
+    record = monitor_batch(str(Path(args.config).resolve()), str(batch), move_rejected=not args.keep_rejected)
     print(json.dumps(record, indent=2, default=str))
     return 0
 

@@ -45,6 +45,11 @@ class ModelSettings(_Section):
         description="A named scikit-learn pipeline (see retrainer.training.ESTIMATORS); "
         "default: hist_gradient_boosting.",
     )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="Types (module.Class) a model may be built from when it is loaded, beyond scikit-learn's and "
+        "the built-in estimators': your own transformer classes. Nothing else is ever deserialised.",
+    )
 
 
 class PolicySettings(_Section):
@@ -263,9 +268,10 @@ class StorageSettings(_Section):
         return self.suites_dir / f"{model}.json"
 
 
-NotificationEvent = Literal["reject_batch", "retrain", "promote", "rollback", "intake_failed", "none"]
+NotificationEvent = Literal["reject_batch", "retrain", "promote", "rollback", "intake_failed", "champion_refused",
+                            "none"]
 DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = ("reject_batch", "retrain", "promote", "rollback",
-                                                             "intake_failed")
+                                                             "intake_failed", "champion_refused")
 
 
 class NotificationSettings(_Section):

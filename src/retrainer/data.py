@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import json
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,9 @@ def list_batch_files(folder: Path) -> list[Path]:
 
 
 def batch_name(path: Path) -> str:
-    return path.stem
+    """The file name without its suffix; control and format characters (a newline in a file name)
+    become '_', since the name goes into file names, reports, logs and MLflow artifact paths."""
+    return "".join("_" if unicodedata.category(c).startswith("C") else c for c in path.stem)
 
 
 def read_batch(path: Path) -> pd.DataFrame:
@@ -177,7 +180,10 @@ def quarantine_rows(rows: pd.DataFrame, name: str, folder: Path, result: dict[st
 
 
 def remove_landed(source: Path, quarantined: Path) -> None:
-    """Take a rejected batch out of its landing place, once its quarantine copy is in place."""
+    """Take a rejected batch out of its landing place, once its quarantine copy is in place. Only a
+    regular file is removed: never through a symbolic link, whose target is not the pipeline's."""
+    if source.is_symlink():
+        return
     if quarantined.is_file() and source.is_file() and source.resolve() != quarantined.resolve():
         source.unlink()
 

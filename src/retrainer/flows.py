@@ -19,7 +19,7 @@ from retrainer import intake_tasks, tasks
 from retrainer.approval import AWAITING, approval_wanted, ask_for_approval
 from retrainer.data import batch_name
 from retrainer.intake import LedgerEntry, is_processed, plan_intake
-from retrainer.landing import UnsafeBatchName, safe_batch_name
+from retrainer.landing import UnsafeBatchName, checked_landed_name
 from retrainer.locks import LockTimeout, intake_lock
 from retrainer.observability import StageTimer
 from retrainer.records import BatchRecord
@@ -104,7 +104,8 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         delivered_rows = batch.rows
     champion = tasks.find_champion(rt)
     with timer.stage("score"):
-        scoring = tasks.score_batch(rt, champion, batch)
+        refused = tasks.check_champion(rt, champion)
+        scoring = tasks.score_batch(rt, champion, batch) if refused is None else tasks.Scoring()
     with timer.stage("validate"):
         outcome = tasks.validate(rt, batch, past)
         if outcome.rejected_rows is not None:
@@ -112,13 +113,13 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
     with timer.stage("score"):
         scoring = tasks.measure_performance(rt, champion, batch, scoring)
     drift = ood = None
-    if outcome.valid:
+    if outcome.valid and refused is None:
         with timer.stage("drift"):
             drift = tasks.measure_drift(rt, champion, batch, scoring)
         with timer.stage("ood"):
             ood = tasks.measure_ood(rt, champion, batch)
     with timer.stage("decide"):
-        decided = tasks.decide(rt, index, batch, champion, outcome, drift, ood, scoring, past)
+        decided = tasks.decide(rt, index, batch, champion, outcome, drift, ood, scoring, past, refused)
         decision = decided.decision
     quarantined = None
     if decision.action == "reject_batch":
@@ -145,7 +146,7 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
         drift_scores={f.column: f.score for f in drift.features} if drift else {},
         target_drift=drift.target_drift.score if drift and drift.target_drift else None,
         ood_share=ood.share if ood else None, shifted=decision.shifted if drift else None,
-        champion_version=champion.version, champion_age_days=decided.champion_age_days,
+        champion_version=champion.version, champion_refused=refused, champion_age_days=decided.champion_age_days,
         metric_name=rt.metric.name, metric=scoring.metric, metrics=scoring.metrics,
         labelled_rows=scoring.labelled_rows, new_labelled_rows=decided.new_labelled_rows,
         estimated_metric=scoring.estimate.value if scoring.estimate else None,
@@ -248,7 +249,7 @@ def _take_in(config_path: str, rt: tasks.Runtime) -> dict[str, Any]:
         if len(batches) >= settings.max_batches_per_run:
             break  # the rest waits for the next run, in order
         try:
-            name = safe_batch_name(landed_file.file_name)
+            name = checked_landed_name(landed_file)
         except UnsafeBatchName as exc:
             print(str(exc))
             intake_tasks.refuse(rt, landed_file, str(exc))

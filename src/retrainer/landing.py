@@ -7,8 +7,10 @@ and the ledger keys the batch by exactly the bytes that were processed.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
+import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -49,6 +51,29 @@ def safe_batch_name(file_name: str) -> str:
     return stem
 
 
+def checked_local_batch(path: Path) -> str:
+    """The batch name of a local batch file that retrainer may read, move and delete: a regular file,
+    not a symbolic link (a link's target lies outside the folder retrainer owns, and moving or
+    deleting "the batch" would take that target away), with a plain file name."""
+    name = safe_batch_name(path.name)
+    if path.is_symlink():
+        raise UnsafeBatchName(f"refused batch {path.name!r}: a symbolic link (to {os.readlink(path)!r}); "
+                              "put the file itself in the landing folder")
+    if path.exists() and not path.is_file():
+        raise UnsafeBatchName(f"refused batch {path.name!r}: not a regular file")
+    return name
+
+
+def checked_landed_name(landed: LandedFile) -> str:
+    """The batch name of a listed landed file, refused (by name, before a byte is read) when the name
+    could escape the project's folders or the file is a link out of the landing location."""
+    name = safe_batch_name(landed.file_name)
+    if landed.link:
+        raise UnsafeBatchName(f"refused batch {landed.file_name!r}: a symbolic link; retrainer reads only files "
+                              "that are themselves in the landing location")
+    return name
+
+
 def ensure_inside(folder: Path, path: Path) -> Path:
     """`path`, if it resolves inside `folder`; a second guard wherever a name becomes a path."""
     resolved, root = path.resolve(), folder.resolve()
@@ -69,6 +94,8 @@ class LandedFile:
     modified: str | None
     # The same stamp in epoch seconds, when the store gives a time (for the settle time).
     modified_at: float | None = None
+    # A symbolic link (local folders): never read, refused by name.
+    link: bool = False
 
     @property
     def fingerprint(self) -> str | None:
@@ -132,13 +159,30 @@ def list_landed(location: str, pattern: str = "*") -> list[LandedFile]:
         raise LandingError(f"landing location {location}: cannot list ({exc})") from None
     files = []
     for info in entries:
-        if info.get("type") != "file":
+        # A link is listed (whatever it points at) so that it is refused by name, never silently skipped.
+        if info.get("type") != "file" and not info.get("islink"):
             continue
         file_name = PurePosixPath(str(info["name"]).rstrip("/")).name
         if not fnmatch.fnmatch(file_name, pattern) or PurePosixPath(file_name).suffix.lower() not in BATCH_SUFFIXES:
             continue
-        files.append(LandedFile(location, file_name, info.get("size"), _stamp(info), _epoch(info)))
+        files.append(LandedFile(location, file_name, info.get("size"), _stamp(info), _epoch(info),
+                                link=bool(info.get("islink"))))
     return sorted(files, key=lambda f: f.file_name)
+
+
+def _open_unlinked(fs: Any, path: str) -> Any:
+    """Open a landed file for reading; on a local folder without following a symbolic link, so that a
+    file swapped for a link after it was listed is not read through it either."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if isinstance(fs, LocalFileSystem):
+        try:
+            return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LandingError(f"{path}: became a symbolic link after it was listed; not read") from None
+            raise
+    return fs.open(path, "rb")
 
 
 def stage(landed: LandedFile, target: Path) -> str:
@@ -150,7 +194,7 @@ def stage(landed: LandedFile, target: Path) -> str:
     digest = hashlib.sha256()
     try:
         # Opened by path through the store that listed it: a file name is never parsed as a URL.
-        with fs.open(f"{root.rstrip('/')}/{landed.file_name}", "rb") as source, partial.open("wb") as out:
+        with _open_unlinked(fs, f"{root.rstrip('/')}/{landed.file_name}") as source, partial.open("wb") as out:
             for block in iter(lambda: source.read(1 << 20), b""):
                 digest.update(block)
                 out.write(block)

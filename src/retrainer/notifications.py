@@ -20,6 +20,8 @@ def events_of(record: BatchRecord) -> list[str]:
     events: list[str] = [record.decision]
     if record.promoted:
         events.append("promote")
+    if record.champion_refused:
+        events.append("champion_refused")
     return events
 
 

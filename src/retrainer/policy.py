@@ -67,6 +67,8 @@ class Signals:
     champion_version: str | None = None
     # Labelled rows accepted since the champion's training window, this batch included.
     new_labelled_rows: int = 0
+    # Why the champion was refused before loading (see registry.trust): nothing was scored.
+    champion_refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,11 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     if not signals.valid:
         return Decision("reject_batch", [f"critical: {failure}" for failure in signals.critical_failures],
                         checks=[critical])
+    if signals.champion_refused is not None:
+        # No retrain either: whether a tampered registry gets a fresh champion is a person's call
+        # (`retrainer rollback` / `promote`); the accepted batch waits in the store for the next window.
+        return Decision("none", [f"champion refused: {signals.champion_refused}"],
+                        checks=[critical, SignalCheck("trust", "champion_refused", 1.0, 0.0, True)])
 
     checks = [critical]
     triggers: list[str] = []

@@ -31,6 +31,9 @@ class BatchRecord(BaseModel):
     # Dataset drift or too many out-of-distribution rows: what the persistence rule counts.
     shifted: bool | None = None
     champion_version: str | None = None
+    # Why the champion was not loaded (its format, provenance or types; see registry.trust): the
+    # batch was validated and stored, nothing was scored.
+    champion_refused: str | None = None
     champion_age_days: float | None = None
     metric_name: str | None = None
     metric: float | None = None

@@ -12,9 +12,10 @@ from typing import Any
 from retrainer import notifications
 from retrainer.config import RetrainerConfig
 from retrainer.locks import LockTimeout, promotion_lock
-from retrainer.registry import ModelRegistry, RegistryError, connect
+from retrainer.registry import ModelRegistry, RegistryError, UntrustedModel, connect
 from retrainer.registry.history import person
-from retrainer.registry.models import REGISTERED_BY
+from retrainer.registry.models import MODEL_SIGNATURE
+from retrainer.registry.trust import SIGNING_KEY_ENV, signing_key
 
 
 @dataclass
@@ -43,13 +44,18 @@ class RegistryCommands:
             info = self.registry.version_by_alias(alias)
             return info.version if info else None
 
+        champion = self.registry.champion()
         return {
             "model": self.registry.name,
-            "champion": version(aliases.champion),
+            "champion": champion.version if champion else None,
+            # Checked now, on a fresh download, without deserialising it: what the next cycle would find.
+            "champion_refused": self.registry.refusal(champion) if champion else None,
+            "signing": _signing_status(),
             "previous_champion": version(aliases.previous_champion),
             "challenger": version(aliases.challenger),
             "awaiting_approval": [v.version for v in self.registry.versions() if v.tag("awaiting-approval") == "true"],
             "history": [move.to_dict() for move in self.registry.history.moves(max_results=history)],
+            "versions": [{"version": v.version, "signed": MODEL_SIGNATURE in v.tags} for v in self.registry.versions()],
         }
 
     def promote(self, version: str, reason: str | None, force: bool,
@@ -57,9 +63,10 @@ class RegistryCommands:
         """A person promotes a version (manual mode's approval, or an override); `actor` says through
         what (default: who ran `retrainer promote`)."""
         target = self.registry.version(version)
-        if target.tags.get(REGISTERED_BY) != "retrainer":
-            raise RegistryError(f"version {version} of '{self.registry.name}' was not registered by retrainer; "
-                                "only versions this pipeline trained can serve")
+        refusal = self.registry.refusal(target)
+        if refusal is not None:
+            # Not even --force serves a version retrainer would not load.
+            raise UntrustedModel(f"{refusal}; only versions this pipeline trained can serve")
         with promotion_lock(self.config):
             self.registry.note_outside_moves(noticed_by="retrainer promote")
             champion = self.registry.champion()
@@ -87,6 +94,13 @@ class RegistryCommands:
         return before, after
 
 
+def _signing_status() -> str:
+    if signing_key() is not None:
+        return f"on: versions are signed at registration and verified before loading ({SIGNING_KEY_ENV})"
+    return (f"off: {SIGNING_KEY_ENV} is not set; formats, types and digests are checked, but who registered a "
+            "version rests on its registered_by tag, which anyone with registry write access can copy")
+
+
 def _unproven(gate: str | None, judged_against: str | None, current: str | None) -> str | None:
     """Why a version has not earned @champion against the one serving now (None: it has)."""
     if gate is None:
@@ -106,6 +120,12 @@ def format_status(status: dict[str, Any]) -> str:
         f"  @previous-champion  {status['previous_champion'] or '-'}",
         f"  @challenger         {status['challenger'] or '-'}",
         f"  awaiting approval   {', '.join(status['awaiting_approval']) or '-'}",
+        f"  signing             {status['signing']}",
+    ]
+    if status.get("champion_refused"):
+        lines.append(f"  CHAMPION REFUSED    {status['champion_refused']}: cycles score nothing until @champion "
+                     "points at a version retrainer trusts (`retrainer rollback` or `retrainer promote`)")
+    lines += [
         "",
         "alias history (oldest first):",
     ]

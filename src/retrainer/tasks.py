@@ -52,7 +52,15 @@ from retrainer.metrics import MetricSpec, all_metrics, primary_metric
 from retrainer.observability import StageTimer, cycle_log_line, cycle_samples, push_cycle, write_cycle_log
 from retrainer.records import BatchRecord, labelled_since_champion, late_measurement
 from retrainer.locks import LockTimeout, promotion_lock
-from retrainer.registry import ModelRegistry, ModelVersionInfo, PromotionConflict, RegistryError, connect, log_cycle
+from retrainer.registry import (
+    ModelRegistry,
+    ModelVersionInfo,
+    PromotionConflict,
+    RegistryError,
+    UntrustedModel,
+    connect,
+    log_cycle,
+)
 from retrainer.schema import (
     BatchSchema,
     feature_chunks,
@@ -183,6 +191,19 @@ def find_champion(rt: Runtime) -> ModelVersionInfo:
 
 
 PERFORMANCE_ESTIMATOR = "performance_estimator.json"
+
+
+@task(name="check champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
+      retry_condition_fn=_transient)
+def check_champion(rt: Runtime, champion: ModelVersionInfo) -> str | None:
+    """Load the champion the safe way (`registry.trust`); the reason when it is refused (None: it
+    serves). A refusal is the cycle's outcome, not its failure: the batch is still validated and kept."""
+    try:
+        rt.registry.load_model(champion)
+    except UntrustedModel as exc:
+        logging.getLogger("retrainer").error("retrainer: error: %s", exc)
+        return str(exc)
+    return None
 
 
 def note_outside_moves(config: RetrainerConfig, registry: ModelRegistry, noticed_by: str) -> None:
@@ -364,6 +385,7 @@ def decide(
     ood: OodResult | None,
     scoring: Scoring,
     history: list[BatchRecord],
+    champion_refused: str | None = None,
 ) -> DecisionInputs:
     age = champion_age_days(champion.trained_until, _batch_time(batch, rt.schema))
     new_labelled = labelled_since_champion(history, champion.version) + scoring.labelled_rows
@@ -389,6 +411,7 @@ def decide(
         champion_age_days=age,
         champion_version=champion.version,
         new_labelled_rows=new_labelled,
+        champion_refused=champion_refused,
     )
     decision = policy.decide(signals, _past_cycles(history), rt.config.policy, rt.config.training.window_batches)
     return DecisionInputs(decision, age, new_labelled)

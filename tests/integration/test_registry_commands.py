@@ -108,7 +108,7 @@ def test_promote_refuses_a_version_retrainer_did_not_register(auto: BacktestResu
     before = client.get_model_version_by_alias("pumps", "champion").version
     run = client.create_run(client.get_experiment_by_name("pumps-training").experiment_id)
     foreign = client.create_model_version("pumps", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-    with pytest.raises(RegistryError, match="not registered by retrainer"):
+    with pytest.raises(RegistryError, match="refused: it has no MLmodel file"):
         RegistryCommands.open(load_config(auto.config_path)).promote(str(foreign.version), None, force=True)
     assert client.get_model_version_by_alias("pumps", "champion").version == before
 

@@ -104,8 +104,8 @@ def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check
 
 
 def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api: None, tmp_path: Path) -> None:
-    """A file whose name hides characters is refused on record (once), the others are processed in name
-    order; a second scan finds nothing new."""
+    """A file whose name hides characters and a link out of the landing folder are refused on record
+    (once), the others are processed in name order; a second scan finds nothing new."""
     from retrainer.flows import monitor_landing
 
     config = _initialised(tmp_path, {"intake": {"landing": "landing", "settle_seconds": 0},
@@ -115,14 +115,21 @@ def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api
     (landing / "a-stable.csv").write_bytes((tmp_path / "stable.csv").read_bytes())
     (landing / "b\u202ecsv.exe.csv").write_bytes((tmp_path / "stable.csv").read_bytes())
     (landing / "notes.txt").write_text("not a batch", encoding="utf-8")
+    # A link to a file outside the landing folder (a batch that would be rejected): refused, never read.
+    decoy = tmp_path / "outside" / "precious.csv"
+    decoy.parent.mkdir()
+    decoy.write_text("not,a,batch\n", encoding="utf-8")
+    (landing / "c-link.csv").symlink_to(decoy)
 
     first = monitor_landing(str(config))
     outcomes = {b["batch"]: b["outcome"] for b in first["batches"]}
-    assert outcomes == {"a-stable": "none", "b\u202ecsv.exe.csv": "refused"}
+    assert outcomes == {"a-stable": "none", "b\u202ecsv.exe.csv": "refused", "c-link.csv": "refused"}
     assert [r.batch for r in read_journal(tmp_path / "models" / "pumps" / "timeline.jsonl")] == ["init", "a-stable"]
+    assert decoy.read_text(encoding="utf-8") == "not,a,batch\n" and (landing / "c-link.csv").is_symlink()
 
     second = monitor_landing(str(config))
-    assert second["batches"] == [] and sorted(second["ignored"]) == ["a-stable.csv", "b\u202ecsv.exe.csv"]
+    assert second["batches"] == [] and sorted(second["ignored"]) == ["a-stable.csv", "b\u202ecsv.exe.csv",
+                                                                     "c-link.csv"]
 
 
 def test_a_batch_whose_cycle_keeps_dying_is_set_aside_with_an_alert(

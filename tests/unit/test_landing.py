@@ -14,6 +14,8 @@ from retrainer.landing import (
     LandedFile,
     LandingError,
     UnsafeBatchName,
+    checked_landed_name,
+    checked_local_batch,
     ensure_inside,
     list_landed,
     safe_batch_name,
@@ -285,3 +287,50 @@ def test_names_fsspec_or_a_terminal_would_misread_are_refused(file_name: str) ->
     """'::' chains stores in fsspec; format and C1 control characters hide what a name says."""
     with pytest.raises(UnsafeBatchName):
         safe_batch_name(file_name)
+
+
+# -- symbolic links ------------------------------------------------------------------------------
+def test_a_link_in_the_landing_folder_is_listed_and_refused_by_name(tmp_path: Path) -> None:
+    """A link (to a file outside) is listed, so that it is refused on record, never read."""
+    decoy = _drop(tmp_path / "outside", "precious.csv")
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "b.csv").symlink_to(decoy)
+    _drop(tmp_path / "landing", "a.csv")
+    listed = {f.file_name: f for f in list_landed(str(tmp_path / "landing"))}
+    assert sorted(listed) == ["a.csv", "b.csv"] and listed["b.csv"].link and not listed["a.csv"].link
+    assert checked_landed_name(listed["a.csv"]) == "a"
+    with pytest.raises(UnsafeBatchName, match="refused batch 'b.csv': a symbolic link"):
+        checked_landed_name(listed["b.csv"])
+
+
+def test_a_file_swapped_for_a_link_after_listing_is_not_read_through_it(tmp_path: Path) -> None:
+    decoy = _drop(tmp_path / "outside", "precious.csv", "secret,data\n1,2\n")
+    path = _drop(tmp_path / "landing", "a.csv")
+    landed = _landed(path)
+    path.unlink()
+    path.symlink_to(decoy)
+    with pytest.raises(LandingError, match="became a symbolic link"):
+        stage(landed, tmp_path / "work" / "a.csv")
+    assert not (tmp_path / "work" / "a.csv").exists()
+
+
+def test_run_takes_a_regular_file_and_refuses_a_link_or_an_unsafe_name(tmp_path: Path) -> None:
+    regular = _drop(tmp_path, "day-1.csv")
+    assert checked_local_batch(regular) == "day-1"
+    (tmp_path / "day-2.csv").symlink_to(regular)
+    with pytest.raises(UnsafeBatchName, match="a symbolic link"):
+        checked_local_batch(tmp_path / "day-2.csv")
+    with pytest.raises(UnsafeBatchName, match="control characters"):
+        checked_local_batch(tmp_path / "day\n3.csv")
+
+
+def test_removing_a_rejected_batch_never_deletes_through_a_link(tmp_path: Path) -> None:
+    from retrainer.data import remove_landed
+
+    decoy = _drop(tmp_path / "outside", "precious.csv")
+    quarantined = _drop(tmp_path / "quarantine", "b.csv")
+    link = tmp_path / "landing" / "b.csv"
+    link.parent.mkdir()
+    link.symlink_to(decoy)
+    remove_landed(link, quarantined)
+    assert decoy.is_file() and link.is_symlink()

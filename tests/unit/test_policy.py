@@ -70,6 +70,15 @@ def test_invalid_batch_is_rejected_even_when_a_retrain_would_otherwise_fire() ->
     assert decide(signals, [], _settings()).action == "reject_batch"
 
 
+def test_a_refused_champion_decides_nothing_but_a_bad_batch_is_still_rejected() -> None:
+    """With the champion refused (untrusted model) no rule retrains, even a stale one; validation still rules."""
+    refused = _signals(4, champion_refused="saved as 'pickle'", champion_age_days=400.0, drift_share=0.9)
+    decision = decide(refused, [], _settings())
+    assert (decision.action, decision.reasons) == ("none", ["champion refused: saved as 'pickle'"])
+    rejected = _signals(4, valid=False, critical_failures=["bad dtype"], champion_refused="saved as 'pickle'")
+    assert decide(rejected, [], _settings()).action == "reject_batch"
+
+
 # --- performance -----------------------------------------------------------------------------
 
 

@@ -1,6 +1,8 @@
 """MLflow: the model registry (versions, aliases, promotion) and the run of each cycle."""
 
-from retrainer.registry.models import ModelRegistry, ModelVersionInfo, PromotionConflict, RegistryError
+from retrainer.registry.errors import PromotionConflict, RegistryError
+from retrainer.registry.models import ModelRegistry, ModelVersionInfo
+from retrainer.registry.trust import UntrustedModel
 from retrainer.registry.tracking import connect, log_cycle
 
-__all__ = ["ModelRegistry", "ModelVersionInfo", "PromotionConflict", "RegistryError", "connect", "log_cycle"]
+__all__ = ["ModelRegistry", "ModelVersionInfo", "PromotionConflict", "RegistryError", "UntrustedModel", "connect", "log_cycle"]

@@ -16,23 +16,19 @@ from typing import Any
 import pandas as pd
 
 from retrainer.config import RetrainerConfig
+from retrainer.registry import trust
+from retrainer.registry.errors import PromotionConflict, RegistryError
 from retrainer.registry.history import OUTSIDE, AliasHistory, AliasMove, now
 from retrainer.registry.tracking import experiment_id
 
 TAG_PREFIX = "retrainer."
 REGISTERED_BY = TAG_PREFIX + "registered_by"
+MODEL_DIGEST = TAG_PREFIX + "model_digest"
+MODEL_SIGNATURE = TAG_PREFIX + "model_signature"
 REFERENCE_ARTIFACT = "reference/training_data.parquet"
 # JSON documents a version carries beside its model (e.g. its performance estimator).
 DOCUMENTS_FOLDER = "monitoring"
 NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-class RegistryError(Exception):
-    """A registry state the pipeline cannot work from; the message says what to do."""
-
-
-class PromotionConflict(RegistryError):
-    """@champion moved while a promotion was being decided: nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +50,6 @@ class ModelVersionInfo:
     def trained_until(self) -> datetime | None:
         value = self.tag("trained_until")
         return datetime.fromisoformat(value) if value else self.created
-
-
-def _skops_trusted_types(model: Any) -> list[str]:
-    # MLflow saves scikit-learn models with skops, which refuses unknown types on load.
-    # We trust exactly the types of the pipeline we just trained ourselves.
-    import skops.io
-
-    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
 
 
 class ModelRegistry:
@@ -118,17 +106,70 @@ class ModelRegistry:
 
     def load_model(self, info: ModelVersionInfo, fresh: bool = False) -> Any:
         """The scikit-learn pipeline of a version this pipeline registered (cached: versions are immutable;
-        `fresh` loads it from the store again, as a serving process would)."""
+        `fresh` loads it from the store again, as a serving process would). Raises `UntrustedModel`
+        before deserialising anything that is not a skops folder this pipeline registered
+        (see `registry.trust`)."""
         if fresh or info.version not in self._models:
-            if info.tags.get(REGISTERED_BY) != "retrainer":
-                raise RegistryError(
-                    f"version {info.version} of '{self.name}' was not registered by retrainer; "
-                    "refusing to load it (point @champion at a retrainer version)"
-                )
-            import mlflow.sklearn
-
-            self._models[info.version] = mlflow.sklearn.load_model(f"models:/{self.name}/{info.version}")
+            with tempfile.TemporaryDirectory() as folder:
+                model_file = self._checked_download(info, Path(folder))
+                self._models[info.version] = trust.load_skops(model_file, self.trusted_types)
         return self._models[info.version]
+
+    @property
+    def trusted_types(self) -> list[str]:
+        return trust.trusted_types(self.config.model.trusted_types)
+
+    def refusal(self, info: ModelVersionInfo) -> str | None:
+        """Why retrainer would refuse to load a version (None: it would load it), checked on a fresh
+        download without deserialising the model: format, provenance and types."""
+        import skops.io
+
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                model_file = self._checked_download(info, Path(folder))
+                unknown = sorted(set(skops.io.get_untrusted_types(file=model_file)) - set(self.trusted_types))
+        except trust.UntrustedModel as exc:
+            return str(exc)
+        if unknown:
+            return (f"version {info.version} of '{self.name}': its model holds types retrainer does not trust: "
+                    f"{', '.join(unknown)} (if they are your own classes, list them in model.trusted_types)")
+        return None
+
+    def _checked_download(self, info: ModelVersionInfo, folder: Path) -> Path:
+        """Download a version's model folder and check it (format first, from MLmodel alone; then its
+        digest and signature); returns the model file to deserialise from this very copy."""
+        from mlflow.exceptions import MlflowException
+
+        source = self.client.get_model_version_download_uri(self.name, info.version).rstrip("/")
+        try:
+            head = self._download(f"{source}/{trust.MLMODEL_FILE}", folder / "head")
+        except (MlflowException, OSError) as exc:
+            if isinstance(exc, MlflowException) and exc.error_code not in NOT_FOUND_CODES:
+                raise  # an outage, not a verdict on the version
+            raise trust.UntrustedModel(f"version {info.version} of '{self.name}': refused: it has no MLmodel "
+                                       "file (not an MLflow model)") from None
+        try:
+            trust.check_format(head)  # the format, before a byte of the model itself is read
+            local = self._download(source, folder / "model")
+            model_file = trust.model_file(local)
+            key = trust.signing_key()
+            if key is None:
+                trust.warn_without_key()
+            refusal = trust.provenance_refusal(self.name, trust.folder_digest(local), info.tags.get(MODEL_DIGEST),
+                                               info.tags.get(MODEL_SIGNATURE), info.tags.get(REGISTERED_BY), key)
+            if refusal is not None:
+                raise trust.UntrustedModel(refusal)
+        except trust.UntrustedModel as exc:
+            raise trust.UntrustedModel(f"version {info.version} of '{self.name}': refused: {exc}") from None
+        return model_file
+
+    def _download(self, artifact_uri: str, folder: Path) -> Path:
+        import mlflow.artifacts
+
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(folder),
+                                                        tracking_uri=self.config.tracking_uri,
+                                                        registry_uri=self.config.tracking_uri))
 
     def load_reference(self, info: ModelVersionInfo) -> pd.DataFrame:
         """The training data snapshot stored with the version's run: the drift reference."""
@@ -177,6 +218,7 @@ class ModelRegistry:
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
+        self._refuse_untrusted_types(pipeline)
         version_tags = {TAG_PREFIX + k: str(v) for k, v in tags.items()}
         version_tags[REGISTERED_BY] = "retrainer"
         experiment = experiment_id(self.client, self.config.training_experiment, self.config.artifact_location)
@@ -193,11 +235,15 @@ class ModelRegistry:
             logged = mlflow.sklearn.log_model(
                 pipeline,
                 name="model",
+                serialization_format="skops",
                 # Given explicitly: inferring requirements costs ~6 s per model.
                 pip_requirements=[f"scikit-learn=={_sklearn_version()}", "pandas", "numpy"],
                 signature=infer_signature(input_example, pipeline.predict(input_example)),
-                skops_trusted_types=_skops_trusted_types(pipeline),
+                # For MLflow's own loader (a serving process); retrainer itself never reads this list back.
+                skops_trusted_types=self.trusted_types,
             )
+        # From where the model's files are stored (a `models:/` download adds a file of MLflow's own).
+        version_tags |= self._provenance_tags(self.client.get_logged_model(logged.model_id).artifact_location)
         version = self.client.create_model_version(
             self.name, logged.model_uri, run_id=run.info.run_id, tags=version_tags, description=description,
             model_id=logged.model_id,
@@ -207,6 +253,27 @@ class ModelRegistry:
         for name, document in (documents or {}).items():
             self._documents[(str(version.version), name)] = document
         return self._info(version)
+
+    def _refuse_untrusted_types(self, pipeline: Any) -> None:
+        """Before logging: a trained pipeline made of types the loader would refuse fails here, once,
+        with the names, instead of at every later load."""
+        import skops.io
+
+        unknown = sorted(set(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))) - set(self.trusted_types))
+        if unknown:
+            raise trust.UntrustedModel(f"the trained model holds types retrainer does not trust: {', '.join(unknown)}"
+                                       " (if they are your own classes, list them in model.trusted_types)")
+
+    def _provenance_tags(self, artifact_location: str) -> dict[str, str]:
+        """The digest of the model folder as stored (downloaded back: the bytes a later load will see),
+        and its signature when a signing key is set."""
+        with tempfile.TemporaryDirectory() as folder:
+            digest = trust.folder_digest(self._download(artifact_location, Path(folder)))
+        tags = {MODEL_DIGEST: digest}
+        key = trust.signing_key()
+        if key is not None:
+            tags[MODEL_SIGNATURE] = trust.sign(key, self.name, digest)
+        return tags
 
     def ensure_registered_model(self) -> None:
         from mlflow.exceptions import MlflowException
@@ -266,8 +333,9 @@ class ModelRegistry:
         """
         current_version = self._check_champion(expected_champion)
         target = self.version(version)  # refuse a version that does not exist before touching any alias
-        if target.tags.get(REGISTERED_BY) != "retrainer":
-            raise RegistryError(f"version {version} of '{self.name}' was not registered by retrainer; not promoting it")
+        refusal = self.refusal(target)
+        if refusal is not None:
+            raise trust.UntrustedModel(f"{refusal}; not promoting it")
         why = reason or f"promote version {version}"
         if current_version is not None and current_version != str(version):
             self.move_alias(self.aliases.previous_champion, current_version, actor, why)
@@ -298,9 +366,9 @@ class ModelRegistry:
         previous = self.version_by_alias(self.aliases.previous_champion)
         if previous is None:
             raise RegistryError(f"model '{self.name}' has no @{self.aliases.previous_champion} to roll back to")
-        if previous.tags.get(REGISTERED_BY) != "retrainer":
-            raise RegistryError(f"@{self.aliases.previous_champion} (version {previous.version}) was not registered "
-                                "by retrainer; refusing to serve it")
+        refusal = self.refusal(previous)
+        if refusal is not None:
+            raise trust.UntrustedModel(f"@{self.aliases.previous_champion}: {refusal}; not serving it")
         current = self.champion()
         current_version = current.version if current else None
         if current_version == previous.version:

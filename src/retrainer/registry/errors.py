@@ -1,0 +1,9 @@
+"""Errors of the registry adapter, in their own module so that every part of it can raise them."""
+
+
+class RegistryError(Exception):
+    """A registry state the pipeline cannot work from; the message says what to do."""
+
+
+class PromotionConflict(RegistryError):
+    """@champion moved while a promotion was being decided: nothing was changed."""

@@ -1,0 +1,160 @@
+"""What retrainer agrees to deserialise: a model folder it checked itself, never what the artifact says.
+
+A model version in the registry is only as trustworthy as the people with write access to it.
+Three checks stand between a registry writer and code running in the pipeline, each made on the
+local copy that is then loaded (nothing is re-read in between):
+
+1. **Format.** Only skops, which rebuilds objects from a declared schema, is ever deserialised.
+   Pickle (and cloudpickle) run code on load; a version saved in them is refused after reading its
+   `MLmodel` file and before reading a byte of the model file.
+2. **Provenance.** At registration the pipeline records a digest of the whole model folder and,
+   when `RETRAINER_SIGNING_KEY` is set, an HMAC of that digest with the key. Copying a genuine
+   version's tags onto a forged one copies a signature that does not match the forged folder, and a
+   folder swapped after registration no longer matches its digest. Without a key the digest still
+   catches a swapped artifact, but who made a version rests on a tag anyone can copy (a warning).
+3. **Types.** The types skops may build come from this module (the built-in estimators) and the
+   config's `model.trusted_types`, never from the artifact's own `MLmodel` file (the pattern of MLflow
+   advisory GHSA-w582-9x45-8mpx, where the artifact vouched for itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retrainer.registry.errors import RegistryError
+
+SIGNING_KEY_ENV = "RETRAINER_SIGNING_KEY"
+MLMODEL_FILE = "MLmodel"
+# What the signature binds: a digest is signed for one registered model, in this scheme's version.
+SIGNATURE_SCHEME = "retrainer-model-v1"
+
+# The types (beyond skops' own defaults) that the built-in estimators of `retrainer.training` are made
+# of; `tests/unit/test_trust.py` fits every built-in estimator and checks that none needs more.
+BUILTIN_TRUSTED_TYPES: tuple[str, ...] = (
+    "functools.partial",  # skops rebuilds a partial from trusted parts only (here: check_array)
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils.validation.check_array",
+)
+
+_warned_without_key = False
+
+
+class UntrustedModel(RegistryError):
+    """A model version retrainer refuses to deserialise; the message says which version and why."""
+
+
+def signing_key() -> bytes | None:
+    """The key the pipeline signs and verifies model digests with (`RETRAINER_SIGNING_KEY`), if set."""
+    value = os.environ.get(SIGNING_KEY_ENV, "")
+    return value.encode("utf-8") if value else None
+
+
+def warn_without_key() -> None:
+    """Once per process: without a key, provenance rests on a tag anyone with write access can copy."""
+    global _warned_without_key
+    if not _warned_without_key:
+        _warned_without_key = True
+        logging.getLogger("retrainer").warning(
+            "retrainer: warning: %s is not set: model versions are checked for format, types and digest, "
+            "but who registered them rests on a tag anyone with registry write access can copy "
+            "(see docs/production.md, Security)", SIGNING_KEY_ENV)
+
+
+def folder_digest(folder: Path) -> str:
+    """SHA-256 over every file of a model folder: its relative path and the SHA-256 of its bytes."""
+    entries = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            raise UntrustedModel(f"model folder holds a symbolic link ({path.relative_to(folder)})")
+        if path.is_file():
+            entries.append(f"{path.relative_to(folder).as_posix()}\0{_file_digest(path)}")
+    return hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sign(key: bytes, model_name: str, digest: str) -> str:
+    message = f"{SIGNATURE_SCHEME}\n{model_name}\n{digest}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def provenance_refusal(model_name: str, digest: str, recorded_digest: str | None, signature: str | None,
+                       registered_by: str | None, key: bytes | None) -> str | None:
+    """Why a downloaded model folder is not the one retrainer registered (None: it is)."""
+    if recorded_digest is not None and not hmac.compare_digest(recorded_digest, digest):
+        return "its model files changed after it was registered (digest mismatch)"
+    if key is not None:
+        if signature is None:
+            return f"it carries no signature, and {SIGNING_KEY_ENV} is set (only signed versions serve)"
+        if not hmac.compare_digest(signature, sign(key, model_name, digest)):
+            return f"its signature does not match its model files under the {SIGNING_KEY_ENV} in use"
+        return None
+    if registered_by != "retrainer":
+        return "it was not registered by retrainer"
+    return None
+
+
+def model_file(folder: Path) -> Path:
+    """The skops file of a downloaded scikit-learn model folder (`check_format`, and the file is there)."""
+    file = folder / check_format(folder / MLMODEL_FILE)
+    if file.is_symlink() or not file.is_file():
+        raise UntrustedModel(f"its model file {file.name} is missing or not a plain file")
+    return file
+
+
+def check_format(path: Path) -> str:
+    """The model file name an `MLmodel` file names, after checking the format from it alone: refuses
+    pickle, cloudpickle and a file name that is not a plain file of the model folder."""
+    if not path.is_file():
+        raise UntrustedModel("it has no MLmodel file: not an MLflow model")
+    try:
+        described = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise UntrustedModel("its MLmodel file is not readable YAML") from None
+    flavors = described.get("flavors") if isinstance(described, dict) else None
+    sklearn = flavors.get("sklearn") if isinstance(flavors, dict) else None
+    if not isinstance(sklearn, dict):
+        raise UntrustedModel("it is not a scikit-learn model (no sklearn flavor in MLmodel)")
+    serialization = sklearn.get("serialization_format")
+    if serialization != "skops":
+        raise UntrustedModel(f"it is saved as '{serialization}': retrainer loads only skops models "
+                             "(pickle and cloudpickle can run code when loaded)")
+    name = sklearn.get("pickled_model")
+    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+        raise UntrustedModel(f"its MLmodel names a model file outside the model folder ({name!r})")
+    return name
+
+
+def trusted_types(configured: Iterable[str]) -> list[str]:
+    return sorted(set(BUILTIN_TRUSTED_TYPES) | set(configured))
+
+
+def load_skops(file: Path, trusted: list[str]) -> Any:
+    """Deserialise a skops file, refusing it when it holds a type outside `trusted` (and skops' own
+    defaults); the reason names the types, so a team can add their own classes knowingly."""
+    import skops.io
+
+    try:
+        unknown = sorted(set(skops.io.get_untrusted_types(file=file)) - set(trusted))
+    except Exception as exc:  # a file that is not a skops archive: say so in one line
+        raise UntrustedModel(f"its model file is not a readable skops file ({type(exc).__name__})") from None
+    if unknown:
+        raise UntrustedModel(f"its model holds types retrainer does not trust: {', '.join(unknown)} "
+                             "(if they are your own classes, list them in model.trusted_types)")
+    return skops.io.load(file, trusted=trusted)

@@ -22,7 +22,12 @@ COPY prefect.yaml ./
 COPY expectations ./expectations
 COPY mlflow_config ./mlflow_config
 COPY deploy ./deploy
-RUN mkdir -p /opt/retrainer/config /var/lib/retrainer && chown retrainer /var/lib/retrainer
+# The suites are written by `retrainer init` and edited by data engineers: the unprivileged user owns them
+# (the config folder itself is mounted read-only).
+RUN mkdir -p /opt/retrainer/config /var/lib/retrainer \
+    && chown retrainer /var/lib/retrainer \
+    && chown -R retrainer /opt/retrainer/expectations
+ENV RETRAINER_STORAGE__SUITES_DIR=/opt/retrainer/expectations
 
 USER retrainer
 # PREFECT_API_URL, the MLflow settings and credentials, the ledger URL and the webhook URL come from

@@ -163,6 +163,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from retrainer.schema import resolve_model_settings
 
     config = load_config(args.config)
+    kept_suite = config.suite_path.exists() and not args.force
     frames = []
     for path in args.data:
         try:
@@ -174,9 +175,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
     from retrainer.flows import initialise_champion
 
-    records = initialise_champion(str(Path(args.config).resolve()), [str(Path(p).resolve()) for p in args.data])
+    records = initialise_champion(str(Path(args.config).resolve()), [str(Path(p).resolve()) for p in args.data],
+                                  redraft_suite=args.force)
     print(json.dumps({"champion_version": records[0]["champion_version"], "suite": str(config.suite_path),
-                      "columns": model.model_dump(mode="json")}, indent=2))
+                      "suite_drafted": not kept_suite, "columns": model.model_dump(mode="json")}, indent=2))
     return 0
 
 
@@ -383,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
                "retrainer init --config retrainer.yaml --data first_batch.parquet")
     init.add_argument("--config", required=True)
     init.add_argument("--data", required=True, nargs="+", help="reference batch file(s)")
+    init.add_argument("--force", action="store_true",
+                      help="draft a new suite over an existing one (by default an existing suite is kept)")
 
     run = add("run", cmd_run, "Run one monitoring cycle on one batch and print its decision record.",
               "retrainer run --config retrainer.yaml landing/2026-03-02.csv")

@@ -26,8 +26,9 @@ from retrainer.records import BatchRecord
 
 
 @flow(name="initialise-champion", log_prints=True)
-def initialise_champion(config_path: str, batch_paths: list[str]) -> list[dict[str, Any]]:
-    """Train champion v1 on the first batches and draft the expectation suite from them."""
+def initialise_champion(config_path: str, batch_paths: list[str], redraft_suite: bool = False) -> list[dict[str, Any]]:
+    """Train champion v1 on the first batches and draft the expectation suite from them (an existing
+    suite is kept unless `redraft_suite`)."""
     rt = tasks.runtime(config_path)
     tasks.refuse_if_initialised(rt)
     decision_id = tasks.new_decision_id()
@@ -36,7 +37,7 @@ def initialise_champion(config_path: str, batch_paths: list[str]) -> list[dict[s
     trained = tasks.train_model(rt, reference)
     champion = tasks.register(rt, trained, reference, rt.config.mlflow.aliases.champion, ["initial champion"],
                               decision_id)
-    tasks.draft(rt, reference)
+    tasks.draft(rt, reference, redraft_suite)
     records = []
     for index, (path, read) in enumerate(zip(batch_paths, reads)):
         tasks.accept(rt, index, batch_name(Path(path)), read)
@@ -106,6 +107,7 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
     with timer.stage("score"):
         refused = tasks.check_champion(rt, champion)
         scoring = tasks.score_batch(rt, champion, batch) if refused is None else tasks.Scoring()
+        refused = refused or scoring.failure
     with timer.stage("validate"):
         outcome = tasks.validate(rt, batch, past)
         if outcome.rejected_rows is not None:

@@ -12,7 +12,7 @@ from typing import Any
 from retrainer import notifications
 from retrainer.config import RetrainerConfig
 from retrainer.locks import LockTimeout, promotion_lock
-from retrainer.registry import ModelRegistry, RegistryError, UntrustedModel, connect
+from retrainer.registry import ModelRegistry, ModelVersionInfo, RegistryError, UntrustedModel, connect
 from retrainer.registry.history import person
 from retrainer.registry.models import MODEL_SIGNATURE
 from retrainer.registry.trust import SIGNING_KEY_ENV, signing_key
@@ -55,7 +55,7 @@ class RegistryCommands:
             "challenger": version(aliases.challenger),
             "awaiting_approval": [v.version for v in self.registry.versions() if v.tag("awaiting-approval") == "true"],
             "history": [move.to_dict() for move in self.registry.history.moves(max_results=history)],
-            "versions": [{"version": v.version, "signed": MODEL_SIGNATURE in v.tags} for v in self.registry.versions()],
+            "versions": [_version_summary(v) for v in self.registry.versions()],
         }
 
     def promote(self, version: str, reason: str | None, force: bool,
@@ -92,6 +92,16 @@ class RegistryCommands:
         notifications.send(self.config.notifications, "rollback",
                            notifications.rollback_payload(self.registry.name, before, after, actor, why))
         return before, after
+
+
+# What `status --json` shows of each version: enough to reproduce it (see tasks._reproduction).
+REPRODUCTION_TAGS = ("seed", "training_rows", "training_rows_sha256", "retrainer_version", "git_commit", "estimator",
+                     "window_batches")
+
+
+def _version_summary(info: ModelVersionInfo) -> dict[str, Any]:
+    return {"version": info.version, "signed": MODEL_SIGNATURE in info.tags,
+            **{key: info.tag(key) for key in REPRODUCTION_TAGS if info.tag(key) is not None}}
 
 
 def _signing_status() -> str:

@@ -239,6 +239,30 @@ def validation_view(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
     return view
 
 
+def conform(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
+    """The batch typed as the champion learned it, for the accepted store: numeric features as numbers,
+    categories (and classes) as text, a regression target as numbers. A parquet batch whose numeric
+    column arrived as text would otherwise be stored as text, and every training window holding it
+    fails to concatenate. Call it on a batch the structural check passed: its numeric columns then
+    hold numbers only, so no value is lost; id and time columns are kept as delivered (late labels
+    are joined on the ids as they arrive)."""
+    typed = frame.copy(deep=False)
+    for name in schema.numeric:
+        if name in typed.columns:
+            column = typed[name]
+            if ptypes.is_bool_dtype(column):
+                typed[name] = column.astype("float64")
+            elif not ptypes.is_numeric_dtype(column):
+                typed[name] = pd.to_numeric(column, errors="coerce")
+    text_columns = [*schema.categorical, *([schema.target] if schema.task == "classification" else [])]
+    for name in text_columns:
+        if name in typed.columns:
+            typed[name] = _as_text(typed[name])
+    if schema.task == "regression" and schema.target in typed.columns:
+        typed[schema.target] = pd.to_numeric(typed[schema.target], errors="coerce").astype("float64")
+    return typed
+
+
 def _as_text(column: pd.Series) -> pd.Series:
     """Values as text (whole numbers without '.0', value by value), missing values as None."""
     labels = column.astype(object).map(_text_of)

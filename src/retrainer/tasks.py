@@ -63,6 +63,7 @@ from retrainer.registry import (
 )
 from retrainer.schema import (
     BatchSchema,
+    conform,
     feature_chunks,
     feature_frame,
     has_labels,
@@ -228,6 +229,8 @@ class Scoring:
     metrics: dict[str, float] = field(default_factory=dict)
     labelled_rows: int = 0
     estimate: Estimate | None = None
+    # Why the champion could not predict this batch (it loaded, then failed): recorded as a refusal.
+    failure: str | None = None
 
 
 @task(name="score batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
@@ -240,10 +243,15 @@ def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Sc
     model = rt.registry.load_model(champion)
     probabilistic = schema.task == "classification" and hasattr(model, "predict_proba")
     predicted, probabilities = [], []
-    for inputs in feature_chunks(batch.frame, schema):
-        predicted.append(np.asarray(model.predict(inputs)))
-        if probabilistic:
-            probabilities.append(np.asarray(model.predict_proba(inputs)))
+    try:
+        for inputs in feature_chunks(batch.frame, schema):
+            predicted.append(np.asarray(model.predict(inputs)))
+            if probabilistic:
+                probabilities.append(np.asarray(model.predict_proba(inputs)))
+    except Exception as exc:  # whatever a model raises: the cycle records it instead of dying on it
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        return Scoring(failure=f"version {champion.version} of '{rt.registry.name}' loads but cannot predict "
+                               f"this batch ({type(exc).__name__}: {first_line})")
     predictions = pd.Series(np.concatenate(predicted), index=batch.frame.index)
     if not probabilistic:
         return Scoring(predictions)
@@ -441,8 +449,11 @@ def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: Validation
 
 @task(name="accept batch", cache_policy=NO_CACHE, **STORAGE_RETRIES)
 def accept(rt: Runtime, index: int, name: str, batch: BatchRead) -> None:
+    """Store an accepted batch typed as the champion's schema says (`schema.conform`), so that every
+    training window's batches concatenate whatever types each file arrived with."""
     assert batch.frame is not None
-    data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).add(index, name, batch.frame)
+    data.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).add(index, name,
+                                                                                 conform(batch.frame, rt.schema))
 
 
 @task(name="save predictions", cache_policy=NO_CACHE, **STORAGE_RETRIES)
@@ -610,6 +621,17 @@ def _window_tags(schema: BatchSchema, frame: pd.DataFrame) -> dict[str, str]:
     return {}
 
 
+def _reproduction(rt: Runtime, frame: pd.DataFrame) -> dict[str, str]:
+    """What it takes to make the same model again: the code that trained it, the seed, and a content
+    hash of exactly the rows it was fitted on (the labelled rows of its window, as stored)."""
+    from retrainer.build_info import git_commit, retrainer_version
+
+    rows = labelled_rows(frame, rt.schema).loc[:, [*rt.schema.features, rt.schema.target]]
+    rows_hash = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
+    return {"seed": str(rt.config.training.seed), "training_rows": str(len(rows)), "training_rows_sha256": rows_hash,
+            "retrainer_version": retrainer_version(), "git_commit": git_commit() or "unknown"}
+
+
 def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
@@ -694,7 +716,9 @@ def register(
     # Late labels arrive as text classes while on-time batches may hold ints: one type for parquet.
     reference[schema.target] = target_values(reference, schema)
     metric = rt.metric
+    reproduce = _reproduction(rt, frame)
     tags = {
+        **reproduce,
         "validation_metric": f"{trained.validation_metric:.6f}",
         "metric_name": metric.name,
         "decision_id": decision_id,
@@ -713,7 +737,9 @@ def register(
         trained.pipeline,
         reference,
         feature_frame(reference.head(5), schema),
-        params={"estimator": trained.estimator, "features": ",".join(schema.features), "target": schema.target},
+        params={"estimator": trained.estimator, "features": ",".join(schema.features), "target": schema.target,
+                **{f"training.{key}": value for key, value in rt.config.training.model_dump().items()},
+                **reproduce},
         metrics={f"validation_{metric.name}": trained.validation_metric, "train_rows": trained.train_rows,
                  "validation_rows": trained.validation_rows},
         tags=tags,
@@ -896,10 +922,15 @@ def combine(reads: list[BatchRead]) -> pd.DataFrame:
 
 
 @task(name="draft suite", cache_policy=NO_CACHE)
-def draft(rt: Runtime, frame: pd.DataFrame) -> str:
+def draft(rt: Runtime, frame: pd.DataFrame, replace: bool = False) -> bool:
+    """Draft the suite from the first champion's data, unless a suite is there already (a data
+    engineer's edits are never overwritten unless `replace`). Returns whether it drafted."""
     path = rt.config.suite_path
+    if path.exists() and not replace:
+        print(f"kept the existing suite {path} (init --force drafts a new one over it)")
+        return False
     save_suite(draft_suite(frame, rt.schema, rt.config.model.name), path)
-    return str(path)
+    return True
 
 
 # -- the record -------------------------------------------------------------------------------

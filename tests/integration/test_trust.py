@@ -190,3 +190,22 @@ def test_run_refuses_a_symlinked_batch_and_touches_nothing_outside(model: Path, 
     assert main(["run", "--config", str(model), str(landing / "bad\nname.csv")]) == 2
     assert "control characters" in capsys.readouterr().err
     assert journal.read_bytes() == journal_before
+
+
+def test_a_champion_that_loads_but_cannot_predict_is_recorded_not_a_traceback(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that raises on predict (a library mismatch, say): the cycle records why, keeps the batch."""
+    from retrainer.flows import monitor_batch
+    from retrainer.registry import ModelRegistry
+
+    class Broken:
+        def predict(self, inputs: Any) -> Any:
+            raise ValueError("X has 3 features, but the model expects 10\nsecond line")
+
+    monkeypatch.setattr(ModelRegistry, "load_model", lambda self, info, fresh=False: Broken())
+    record = monitor_batch(str(model), str(tmp_path / "next.csv"))
+    assert record["decision"] == "none" and record["metric"] is None
+    assert record["champion_refused"] == ("version 1 of 'pumps' loads but cannot predict this batch "
+                                          "(ValueError: X has 3 features, but the model expects 10)")
+    assert _accepted(tmp_path) == ["000000__init.parquet", "000001__next.parquet"]

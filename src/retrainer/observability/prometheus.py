@@ -61,7 +61,8 @@ def cycle_samples(record: BatchRecord, history: Sequence[BatchRecord], settings:
     for feature in pushed_features(settings, features):
         add("feature_drift_score", "Per-feature drift score of the feature's stat test (p-value or distance).",
             record.drift_scores.get(feature), feature=feature)
-    if record.metric_name:
+    # A rejected batch's metric measures broken data, not the model: it stays out of the series.
+    if record.metric_name and record.decision != "reject_batch":
         add("metric", "The champion's realized metric on the last batch's labels.", record.metric,
             metric=record.metric_name)
         add("estimated_metric", "The champion's estimated metric from calibrated confidence.",

@@ -52,6 +52,13 @@ def check_columns(columns: list[object], schema: BatchSchema, report: StructureR
     unknown = [str(c) for c in columns if c not in _known_columns(schema)]
     if unknown:
         report.notices.append(f"schema change: unknown column(s) {', '.join(unknown)} (not used by the model)")
+    # Not required (a batch is scored without them), but their loss changes what the cycle can do.
+    if schema.time_column and schema.time_column not in columns:
+        report.notices.append(f"schema change: time column '{schema.time_column}' is missing: this batch's "
+                              "time is the wall clock (the champion's age is measured from now)")
+    if schema.id_column and schema.id_column not in columns:
+        report.notices.append(f"schema change: id column '{schema.id_column}' is missing: no predictions are "
+                              "kept for this batch, so labels that arrive later cannot be joined to it")
 
 
 def check_structure(frame: pd.DataFrame, schema: BatchSchema, now: datetime | None = None) -> StructureReport:

@@ -27,6 +27,7 @@ EPILOG = """examples:
   retrainer status --config retrainer.yaml
   retrainer promote --config retrainer.yaml 4
   retrainer rollback --config retrainer.yaml
+  retrainer sign --config retrainer.yaml 4
   PREFECT_API_URL=http://127.0.0.1:4200/api retrainer serve --config retrainer.yaml
 """
 
@@ -162,7 +163,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     from retrainer.observability import prepare_environment
     from retrainer.schema import resolve_model_settings
 
+    from retrainer.registry import ModelRegistry, connect
+
     config = load_config(args.config)
+    # Refused before anything is written: a second init must not rewrite the saved column settings.
+    champion = ModelRegistry(connect(config), config).champion()
+    if champion is not None:
+        raise UserError(f"model '{config.registered_model}' already has @{config.mlflow.aliases.champion} (version "
+                        f"{champion.version}); init trains the first champion only — use `retrainer run` for new "
+                        "batches")
     kept_suite = config.suite_path.exists() and not args.force
     frames = []
     for path in args.data:
@@ -269,6 +278,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     before, after = RegistryCommands.open(load_config(args.config)).rollback(args.reason)
     print(f"@champion: {before} -> {after} (previous-champion: {before}; `retrainer rollback` again rolls forward)")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.registry_commands import RegistryCommands
+
+    digest = RegistryCommands.open(load_config(args.config)).sign(args.version)
+    print(f"version {args.version} signed (model files digest {digest[:16]}…)")
     return 0
 
 
@@ -426,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "retrainer rollback --config retrainer.yaml --reason 'complaints since v5'")
     rollback.add_argument("--config", required=True)
     rollback.add_argument("--reason", help="why, for the alias history")
+
+    sign = add("sign", cmd_sign,
+               "Vouch for a version made before signing was on, or under an older key: checks its format and "
+               "types, then signs its model files as they are now (RETRAINER_SIGNING_KEY).",
+               "RETRAINER_SIGNING_KEY=... retrainer sign --config retrainer.yaml 4")
+    sign.add_argument("--config", required=True)
+    sign.add_argument("version", help="model version number")
 
     large = add("check-large", cmd_check_large,
                 "Validate a batch too large for memory on Spark (Great Expectations' Spark datasource) and "

@@ -83,6 +83,16 @@ class RegistryCommands:
         self.registry.tag_version(target.version, "approved_by", actor or person())
         return current, target.version
 
+    def sign(self, version: str) -> str:
+        """A person vouches for a version made before signing was on (or under another key)."""
+        target = self.registry.version(version)
+        if target.tag("registered_by") != "retrainer":
+            raise RegistryError(f"version {version} of '{self.registry.name}' was not registered by retrainer; "
+                                "only versions this pipeline trained can be signed")
+        digest = self.registry.sign(target)
+        self.registry.tag_version(target.version, "signed_by", person())
+        return digest
+
     def rollback(self, reason: str | None) -> tuple[str, str]:
         actor, why = f"{person()} (retrainer rollback)", reason or "rollback"
         with promotion_lock(self.config):

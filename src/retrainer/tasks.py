@@ -623,10 +623,11 @@ def _window_tags(schema: BatchSchema, frame: pd.DataFrame) -> dict[str, str]:
 
 def _reproduction(rt: Runtime, frame: pd.DataFrame) -> dict[str, str]:
     """What it takes to make the same model again: the code that trained it, the seed, and a content
-    hash of exactly the rows it was fitted on (the labelled rows of its window, as stored)."""
+    hash of exactly the rows it was fitted on (the labelled rows of its window, typed as the accepted
+    store keeps them: `init`'s delivered files and a retrain's stored window hash alike)."""
     from retrainer.build_info import git_commit, retrainer_version
 
-    rows = labelled_rows(frame, rt.schema).loc[:, [*rt.schema.features, rt.schema.target]]
+    rows = conform(labelled_rows(frame, rt.schema).loc[:, [*rt.schema.features, rt.schema.target]], rt.schema)
     rows_hash = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
     return {"seed": str(rt.config.training.seed), "training_rows": str(len(rows)), "training_rows_sha256": rows_hash,
             "retrainer_version": retrainer_version(), "git_commit": git_commit() or "unknown"}

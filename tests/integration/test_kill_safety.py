@@ -141,5 +141,5 @@ def test_a_cycle_killed_mid_retrain_leaves_a_loadable_champion(initialised: Path
     assert [r.batch for r in records] == ["b1", "b2"]  # the killed cycle left no half record
     # Killed before its promotion, the cycle retrains again; killed just after @champion moved, the
     # new champion serves the batch well and nothing needs retraining.
-    assert records[-1].decision == ("retrain" if before == "1" else "none")
+    assert records[-1].decision == ("retrain" if before == "1" else "none"), records[-1]
     assert _assert_champion_loadable(root) == (records[-1].new_champion_version or before)

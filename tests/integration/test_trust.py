@@ -209,3 +209,31 @@ def test_a_champion_that_loads_but_cannot_predict_is_recorded_not_a_traceback(
     assert record["champion_refused"] == ("version 1 of 'pumps' loads but cannot predict this batch "
                                           "(ValueError: X has 3 features, but the model expects 10)")
     assert _accepted(tmp_path) == ["000000__init.parquet", "000001__next.parquet"]
+
+
+def test_after_the_key_is_rotated_a_person_signs_the_champion_and_it_serves_again(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under a new key v1's signature no longer matches (refused, recorded); `retrainer sign 1` vouches
+    for it under the new key and the next cycle scores with it; a pickle version cannot be signed."""
+    from retrainer import tasks
+    from retrainer.cli import main
+    from retrainer.flows import monitor_batch
+
+    monkeypatch.setenv("RETRAINER_SIGNING_KEY", "the-new-key")
+    tasks._runtime.cache_clear()  # a new process under the new key
+    refused = monitor_batch(str(model), str(tmp_path / "next.csv"))
+    assert "signature does not match" in refused["champion_refused"]
+
+    assert main(["sign", "--config", str(model), "1"]) == 0
+    assert "version 1 signed" in capsys.readouterr().out
+    tasks._runtime.cache_clear()
+    make_batch(ScriptedBatch("later", "stable", "none"), 2, 1200, np.random.default_rng(3)).to_csv(
+        tmp_path / "later.csv", index=False)
+    served = monitor_batch(str(model), str(tmp_path / "later.csv"))
+    assert served["champion_refused"] is None and served["metric"] > 0.7
+
+    marker = tmp_path / "code-ran"
+    forged = _forge(tmp_path, _log_model(tmp_path, Payload(marker), "pickle"), tags_of="1")
+    assert main(["sign", "--config", str(model), forged]) == 2
+    assert "saved as 'pickle'" in capsys.readouterr().err and not marker.exists()

@@ -299,3 +299,11 @@ def test_the_log_line_goes_to_stderr_or_stdout_when_asked(capsys: pytest.Capture
     assert captured.out == line + "\n"
     assert captured.err == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rejected_batch_pushes_no_realized_metric() -> None:
+    """The champion's metric on a rejected (broken) batch is not the model's metric: it is not pushed."""
+    rejected = _samples(_record(valid=False, decision="reject_batch", metric_name="accuracy", metric=0.12))
+    assert _value(rejected, "metric", metric="accuracy") is None
+    accepted = _samples(_record(metric_name="accuracy", metric=0.91))
+    assert _value(accepted, "metric", metric="accuracy") == 0.91

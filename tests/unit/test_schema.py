@@ -8,6 +8,7 @@ import pytest
 
 from retrainer.config import ModelSettings
 from retrainer.schema import (
+    conform,
     BatchSchema,
     SchemaError,
     complete_settings,
@@ -241,3 +242,29 @@ def test_validation_view_formats_class_labels_value_by_value() -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0.0, 1.0, 0.5, np.nan]})
     schema = infer_schema(frame.iloc[:2], ModelSettings(target="y", task="classification"))
     assert list(validation_view(frame, schema)["y"]) == ["0", "1", "0.5", None]
+
+
+def test_conform_types_a_batch_as_the_schema_says_so_stored_batches_concatenate() -> None:
+    """Numbers that arrived as text become numbers, categories and classes text, ids and times untouched;
+    two batches of different delivered types then concatenate into one parquet-writable frame."""
+    schema = BatchSchema(target="y", task="classification", numeric=("x", "flag"), categorical=("site",),
+                         id_column="id", time_column="ts")
+    on_time = pd.DataFrame({"x": [1.5, 2.0], "flag": [True, False], "site": [3, 4], "y": [0, 1],
+                            "id": [10, 11], "ts": ["2026-01-01", "2026-01-02"]})
+    retyped = pd.DataFrame({"x": ["2.5", None], "flag": [1.0, 0.0], "site": ["3", "a"], "y": ["1", "0"],
+                            "id": [12, 13], "ts": ["2026-01-03", "2026-01-04"]})
+    first, second = conform(on_time, schema), conform(retyped, schema)
+    assert second["x"].tolist()[0] == 2.5 and pd.isna(second["x"].tolist()[1])
+    assert str(first["flag"].dtype) == "float64" and first["site"].tolist() == ["3", "4"]
+    assert first["y"].tolist() == ["0", "1"] and second["y"].tolist() == ["1", "0"]
+    assert first["id"].tolist() == [10, 11] and first["ts"].tolist() == on_time["ts"].tolist()
+    assert retyped["x"].tolist() == ["2.5", None], "the delivered frame is not changed"
+    import io
+
+    pd.concat([first, second], ignore_index=True).to_parquet(io.BytesIO())
+
+
+def test_conform_makes_a_regression_target_numeric() -> None:
+    schema = BatchSchema(target="y", task="regression", numeric=("x",), categorical=())
+    typed = conform(pd.DataFrame({"x": [1.0], "y": ["3.25"]}), schema)
+    assert typed["y"].tolist() == [3.25]

@@ -81,6 +81,8 @@ def test_the_folder_digest_changes_with_any_file_and_refuses_links(tmp_path: Pat
     assert folder_digest(tmp_path) != first
     (tmp_path / "model.skops").write_bytes(b"one")
     assert folder_digest(tmp_path) == first
+    (tmp_path / "registered_model_meta").write_text("model_name: pumps\n", encoding="utf-8")
+    assert folder_digest(tmp_path) == first, "MLflow writes this file into a local store's folder on load"
     (tmp_path / "extra.txt").write_text("", encoding="utf-8")
     assert folder_digest(tmp_path) != first
     (tmp_path / "link").symlink_to(tmp_path / "MLmodel")

@@ -135,6 +135,30 @@ class ModelRegistry:
                     f"{', '.join(unknown)} (if they are your own classes, list them in model.trusted_types)")
         return None
 
+    def sign(self, info: ModelVersionInfo) -> str:
+        """A person vouches for a version (signing turned on, or the key rotated): its folder as it is now
+        must pass the format and type checks; its digest is recorded and signed. Returns the digest."""
+        import skops.io
+
+        key = trust.signing_key()
+        if key is None:
+            raise RegistryError(f"{trust.SIGNING_KEY_ENV} is not set: there is no key to sign with")
+        source = self.client.get_model_version_download_uri(self.name, info.version).rstrip("/")
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                trust.check_format(self._download(f"{source}/{trust.MLMODEL_FILE}", Path(folder) / "head"))
+                local = self._download(source, Path(folder) / "model")
+                unknown = sorted(set(skops.io.get_untrusted_types(file=trust.model_file(local)))
+                                 - set(self.trusted_types))
+                if unknown:
+                    raise trust.UntrustedModel(f"its model holds types retrainer does not trust: {', '.join(unknown)}")
+                digest = trust.folder_digest(local)
+            except trust.UntrustedModel as exc:
+                raise trust.UntrustedModel(f"version {info.version} of '{self.name}': not signed: {exc}") from None
+        self.client.set_model_version_tag(self.name, info.version, MODEL_DIGEST, digest)
+        self.client.set_model_version_tag(self.name, info.version, MODEL_SIGNATURE, trust.sign(key, self.name, digest))
+        return digest
+
     def _checked_download(self, info: ModelVersionInfo, folder: Path) -> Path:
         """Download a version's model folder and check it (format first, from MLmodel alone; then its
         digest and signature); returns the model file to deserialise from this very copy."""

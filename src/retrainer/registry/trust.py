@@ -46,6 +46,10 @@ BUILTIN_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.utils.validation.check_array",
 )
 
+# Written by MLflow itself into a model folder it "downloads" from a local store (its own loader does,
+# in place): name and version, never read by retrainer's loader, so not part of what is signed.
+MLFLOW_WRITTEN_FILES = frozenset({"registered_model_meta"})
+
 _warned_without_key = False
 
 
@@ -71,12 +75,13 @@ def warn_without_key() -> None:
 
 
 def folder_digest(folder: Path) -> str:
-    """SHA-256 over every file of a model folder: its relative path and the SHA-256 of its bytes."""
+    """SHA-256 over every file of a model folder: its relative path and the SHA-256 of its bytes
+    (MLflow's own `registered_model_meta` aside)."""
     entries = []
     for path in sorted(folder.rglob("*")):
         if path.is_symlink():
             raise UntrustedModel(f"model folder holds a symbolic link ({path.relative_to(folder)})")
-        if path.is_file():
+        if path.is_file() and path.relative_to(folder).as_posix() not in MLFLOW_WRITTEN_FILES:
             entries.append(f"{path.relative_to(folder).as_posix()}\0{_file_digest(path)}")
     return hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest()
 

@@ -94,6 +94,11 @@ def _race(config_path: Path, racers: int = 8) -> list[dict[str, object]]:
     """Register v1 as champion and `racers` challengers, then let one process per challenger promote at once."""
     import json
 
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+
     from retrainer.registry import ModelRegistry, connect
     from retrainer.registry.models import REGISTERED_BY
 
@@ -101,10 +106,14 @@ def _race(config_path: Path, racers: int = 8) -> list[dict[str, object]]:
     registry = ModelRegistry(connect(config), config)
     registry.ensure_registered_model()
     client = registry.client
-    run = client.create_run(client.get_experiment_by_name("pumps-training").experiment_id)
+    # One small real skops model behind every version: promote loads nothing, but refuses a version
+    # that is not a model it would load (registry.trust).
+    with mlflow.start_run(experiment_id=client.get_experiment_by_name("pumps-training").experiment_id) as run:
+        logged = mlflow.sklearn.log_model(DummyClassifier().fit(np.zeros((4, 1)), [0, 1, 0, 1]), name="model",
+                                          serialization_format="skops", pip_requirements=["scikit-learn"])
     for _ in range(racers + 1):
-        client.create_model_version("pumps", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
-                                    tags={REGISTERED_BY: "retrainer"})
+        client.create_model_version("pumps", logged.model_uri, run_id=run.info.run_id,
+                                    tags={REGISTERED_BY: "retrainer"}, model_id=logged.model_id)
     registry.move_alias("champion", "1", "test", "setup")
     lines = start_together([[sys.executable, "-c", RACER, str(config_path), str(version)]
                             for version in range(2, racers + 2)], env=None, warm_up_seconds=8, timeout=300)

@@ -324,7 +324,9 @@ def test_manual_mode_retrain_pauses_for_approval_and_resumes(
 ) -> None:
     for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         monkeypatch.setenv(key, production_stack[key])
-    project = _project(production_stack, tmp_path, "approval", promotion={"mode": "manual"})
+    # The latency cap is lifted: this test is about the approval, and a prediction-time ratio measured
+    # on a loaded two-core CI machine once failed the gate (3.87x against the cap of 3).
+    project = _project(production_stack, tmp_path, "approval", promotion={"mode": "manual", "max_latency_ratio": 100})
     project.drop("day-3")
     with serving(project) as (worker, client):
         assert _finished(client, _start(client, "monitor/approval"), 420, worker).state.is_completed()

@@ -167,11 +167,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     # Refused before anything is written: a second init must not rewrite the saved column settings.
-    champion = ModelRegistry(connect(config), config).champion()
-    if champion is not None:
-        raise UserError(f"model '{config.registered_model}' already has @{config.mlflow.aliases.champion} (version "
-                        f"{champion.version}); init trains the first champion only — use `retrainer run` for new "
-                        "batches")
+    ModelRegistry(connect(config), config).refuse_if_initialised()
     kept_suite = config.suite_path.exists() and not args.force
     frames = []
     for path in args.data:

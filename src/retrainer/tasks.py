@@ -628,13 +628,17 @@ def _reproduction(rt: Runtime, frame: pd.DataFrame) -> dict[str, str]:
     from retrainer.build_info import git_commit, retrainer_version
 
     rows = conform(labelled_rows(frame, rt.schema).loc[:, [*rt.schema.features, rt.schema.target]], rt.schema)
-    rows_hash = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
-    return {"seed": str(rt.config.training.seed), "training_rows": str(len(rows)), "training_rows_sha256": rows_hash,
+    return {"seed": str(rt.config.training.seed), "training_rows": str(len(rows)), "training_rows_sha256": _sha256(rows),
             "retrainer_version": retrainer_version(), "git_commit": git_commit() or "unknown"}
 
 
+def _sha256(frame: pd.DataFrame) -> str:
+    """A content hash of a frame's rows (values and dtypes, not its index)."""
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
 def _digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    return _sha256(frame)[:16]
 
 
 @dataclass
@@ -906,12 +910,7 @@ def after_rollback(rt: Runtime, challenger: ModelVersionInfo, failure: str) -> t
 # -- first champion ---------------------------------------------------------------------------
 @task(name="check not initialised", cache_policy=NO_CACHE)
 def refuse_if_initialised(rt: Runtime) -> None:
-    champion = rt.registry.champion()
-    if champion is not None:
-        raise RegistryError(
-            f"model '{rt.registry.name}' already has @{rt.config.mlflow.aliases.champion} (version "
-            f"{champion.version}); init trains the first champion only — use `retrainer run` for new batches"
-        )
+    rt.registry.refuse_if_initialised()
 
 
 @task(name="combine batches", cache_policy=NO_CACHE)

@@ -104,6 +104,15 @@ class ModelRegistry:
     def champion(self) -> ModelVersionInfo | None:
         return self.version_by_alias(self.aliases.champion)
 
+    def refuse_if_initialised(self) -> None:
+        """`retrainer init` trains the first champion only."""
+        champion = self.champion()
+        if champion is not None:
+            raise RegistryError(
+                f"model '{self.name}' already has @{self.aliases.champion} (version {champion.version}); init "
+                "trains the first champion only — use `retrainer run` for new batches"
+            )
+
     def load_model(self, info: ModelVersionInfo, fresh: bool = False) -> Any:
         """The scikit-learn pipeline of a version this pipeline registered (cached: versions are immutable;
         `fresh` loads it from the store again, as a serving process would). Raises `UntrustedModel`
@@ -122,36 +131,24 @@ class ModelRegistry:
     def refusal(self, info: ModelVersionInfo) -> str | None:
         """Why retrainer would refuse to load a version (None: it would load it), checked on a fresh
         download without deserialising the model: format, provenance and types."""
-        import skops.io
-
         try:
             with tempfile.TemporaryDirectory() as folder:
-                model_file = self._checked_download(info, Path(folder))
-                unknown = sorted(set(skops.io.get_untrusted_types(file=model_file)) - set(self.trusted_types))
+                trust.check_file_types(self._checked_download(info, Path(folder)), self.trusted_types)
         except trust.UntrustedModel as exc:
-            return str(exc)
-        if unknown:
-            return (f"version {info.version} of '{self.name}': its model holds types retrainer does not trust: "
-                    f"{', '.join(unknown)} (if they are your own classes, list them in model.trusted_types)")
+            message = str(exc)
+            return message if message.startswith("version ") else f"version {info.version} of '{self.name}': {message}"
         return None
 
     def sign(self, info: ModelVersionInfo) -> str:
         """A person vouches for a version (signing turned on, or the key rotated): its folder as it is now
         must pass the format and type checks; its digest is recorded and signed. Returns the digest."""
-        import skops.io
-
         key = trust.signing_key()
         if key is None:
             raise RegistryError(f"{trust.SIGNING_KEY_ENV} is not set: there is no key to sign with")
-        source = self.client.get_model_version_download_uri(self.name, info.version).rstrip("/")
         with tempfile.TemporaryDirectory() as folder:
             try:
-                trust.check_format(self._download(f"{source}/{trust.MLMODEL_FILE}", Path(folder) / "head"))
-                local = self._download(source, Path(folder) / "model")
-                unknown = sorted(set(skops.io.get_untrusted_types(file=trust.model_file(local)))
-                                 - set(self.trusted_types))
-                if unknown:
-                    raise trust.UntrustedModel(f"its model holds types retrainer does not trust: {', '.join(unknown)}")
+                local, model_file = self._download_checked_format(info, Path(folder))
+                trust.check_file_types(model_file, self.trusted_types)
                 digest = trust.folder_digest(local)
             except trust.UntrustedModel as exc:
                 raise trust.UntrustedModel(f"version {info.version} of '{self.name}': not signed: {exc}") from None
@@ -162,20 +159,8 @@ class ModelRegistry:
     def _checked_download(self, info: ModelVersionInfo, folder: Path) -> Path:
         """Download a version's model folder and check it (format first, from MLmodel alone; then its
         digest and signature); returns the model file to deserialise from this very copy."""
-        from mlflow.exceptions import MlflowException
-
-        source = self.client.get_model_version_download_uri(self.name, info.version).rstrip("/")
         try:
-            head = self._download(f"{source}/{trust.MLMODEL_FILE}", folder / "head")
-        except (MlflowException, OSError) as exc:
-            if isinstance(exc, MlflowException) and exc.error_code not in NOT_FOUND_CODES:
-                raise  # an outage, not a verdict on the version
-            raise trust.UntrustedModel(f"version {info.version} of '{self.name}': refused: it has no MLmodel "
-                                       "file (not an MLflow model)") from None
-        try:
-            trust.check_format(head)  # the format, before a byte of the model itself is read
-            local = self._download(source, folder / "model")
-            model_file = trust.model_file(local)
+            local, model_file = self._download_checked_format(info, folder)
             key = trust.signing_key()
             if key is None:
                 trust.warn_without_key()
@@ -186,6 +171,22 @@ class ModelRegistry:
         except trust.UntrustedModel as exc:
             raise trust.UntrustedModel(f"version {info.version} of '{self.name}': refused: {exc}") from None
         return model_file
+
+    def _download_checked_format(self, info: ModelVersionInfo, folder: Path) -> tuple[Path, Path]:
+        """(model folder, model file) of a version, downloaded once its MLmodel alone said skops: the
+        format is checked before a byte of the model itself is read."""
+        from mlflow.exceptions import MlflowException
+
+        source = self.client.get_model_version_download_uri(self.name, info.version).rstrip("/")
+        try:
+            head = self._download(f"{source}/{trust.MLMODEL_FILE}", folder / "head")
+        except (MlflowException, OSError) as exc:
+            if isinstance(exc, MlflowException) and exc.error_code not in NOT_FOUND_CODES:
+                raise  # an outage, not a verdict on the version
+            raise trust.UntrustedModel("it has no MLmodel file (not an MLflow model)") from None
+        trust.check_format(head)
+        local = self._download(source, folder / "model")
+        return local, trust.model_file(local)
 
     def _download(self, artifact_uri: str, folder: Path) -> Path:
         import mlflow.artifacts
@@ -283,10 +284,8 @@ class ModelRegistry:
         with the names, instead of at every later load."""
         import skops.io
 
-        unknown = sorted(set(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))) - set(self.trusted_types))
-        if unknown:
-            raise trust.UntrustedModel(f"the trained model holds types retrainer does not trust: {', '.join(unknown)}"
-                                       " (if they are your own classes, list them in model.trusted_types)")
+        trust.check_types(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)), self.trusted_types,
+                          what="the trained model")
 
     def _provenance_tags(self, artifact_location: str) -> dict[str, str]:
         """The digest of the model folder as stored (downloaded back: the bytes a later load will see),

@@ -147,16 +147,29 @@ def trusted_types(configured: Iterable[str]) -> list[str]:
     return sorted(set(BUILTIN_TRUSTED_TYPES) | set(configured))
 
 
-def load_skops(file: Path, trusted: list[str]) -> Any:
-    """Deserialise a skops file, refusing it when it holds a type outside `trusted` (and skops' own
-    defaults); the reason names the types, so a team can add their own classes knowingly."""
+def check_types(found: Iterable[str], trusted: list[str], what: str = "its model") -> None:
+    """Refuse types outside `trusted` (skops' own defaults are not in `found`); the reason names them,
+    so a team can add their own classes knowingly."""
+    unknown = sorted(set(found) - set(trusted))
+    if unknown:
+        raise UntrustedModel(f"{what} holds types retrainer does not trust: {', '.join(unknown)} "
+                             "(if they are your own classes, list them in model.trusted_types)")
+
+
+def check_file_types(file: Path, trusted: list[str]) -> None:
+    """`check_types` on a skops file, read as a schema only: nothing in it is built."""
     import skops.io
 
     try:
-        unknown = sorted(set(skops.io.get_untrusted_types(file=file)) - set(trusted))
+        found = skops.io.get_untrusted_types(file=file)
     except Exception as exc:  # a file that is not a skops archive: say so in one line
         raise UntrustedModel(f"its model file is not a readable skops file ({type(exc).__name__})") from None
-    if unknown:
-        raise UntrustedModel(f"its model holds types retrainer does not trust: {', '.join(unknown)} "
-                             "(if they are your own classes, list them in model.trusted_types)")
+    check_types(found, trusted)
+
+
+def load_skops(file: Path, trusted: list[str]) -> Any:
+    """Deserialise a skops file once `check_file_types` passed it."""
+    import skops.io
+
+    check_file_types(file, trusted)
     return skops.io.load(file, trusted=trusted)

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from retrainer.backtest import run_backtest
-from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 
 STREAM = (
     ScriptedBatch("b01", "stable", "init"),

@@ -7,7 +7,7 @@ For each size it prints:
   scikit-learn predict; drift: Evidently's stat tests on the bounded sample; ood: the isolation
   forest; decide: the pure policy; record: one MLflow run with the record);
 - the whole cycle (`monitor-batch` as `retrainer backtest` replays it) with and without Prefect
-  (retrainer.direct), its peak RSS, and the ratio to the sum of the library stages;
+  (retrainer.pipeline.direct), its peak RSS, and the ratio to the sum of the library stages;
 - the drift stage against a floor of raw per-column scipy tests on the same sample, and against
   Evidently's `DataDriftPreset` report on the same frames, with the per-column verdicts compared.
 Then whether time grows linearly in rows, and a whole cycle on 5k rows × 10 features (the demo's
@@ -36,14 +36,14 @@ import numpy as np
 import pandas as pd
 from drift_speed import CATEGORICAL, NUMERIC, best_of, floor, make_frame
 
-from retrainer.backtest import run_backtest
 from retrainer.config import DriftSettings, PolicySettings, load_config
+from retrainer.core.policy import Signals, decide
+from retrainer.core.schema import feature_frame, schema_from_settings
+from retrainer.core.training import train
 from retrainer.monitoring import compute_drift, fit_novelty, score_novelty
 from retrainer.monitoring.drift import sample
 from retrainer.observability import prepare_environment
-from retrainer.policy import Signals, decide
-from retrainer.schema import feature_frame, schema_from_settings
-from retrainer.training import train
+from retrainer.replay.backtest import run_backtest
 from retrainer.validation import validate_batch
 
 REFERENCE_ROWS = 10_000
@@ -94,7 +94,7 @@ def replay_cycle(folder: Path, name: str, direct: bool) -> Cycle:
         peaks.append(proc_status_mb("VmRSS"))
 
     if direct:
-        from retrainer.direct import without_prefect
+        from retrainer.pipeline.direct import without_prefect
 
         mode: contextlib.AbstractContextManager[None] = without_prefect()
     else:
@@ -170,7 +170,7 @@ def evidently_verdicts(reference: pd.DataFrame, current: pd.DataFrame, schema: A
 
 def small_cycle(root: Path, rows: int) -> float:
     """Median seconds of a cycle on `rows` rows × 10 features (the demo's pump readings), as Prefect runs it."""
-    from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+    from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 
     script = tuple(ScriptedBatch(f"s{i}", "stable", "none") for i in range(1, 7))
     write_scenario(root / "small" / "batches", rows=rows, seed=5, script=script)

@@ -26,18 +26,18 @@ from pathlib import Path
 
 from streams import Stream, streams
 
-from retrainer.backtest import run_backtest
-from retrainer.baselines import default_baselines
-from retrainer.comparison import PolicySummary, load_ground_truth
 from retrainer.observability import prepare_environment
-from retrainer.simulator import Comparison, compare_policies
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.baselines import default_baselines
+from retrainer.replay.comparison import PolicySummary, load_ground_truth
+from retrainer.replay.sweep import Comparison, compare_policies
 
 
 def replay(stream: Stream, root: Path, every_k: int, direct: bool) -> Comparison:
     batches, truth = stream.write(root / stream.name)
     quiet = contextlib.redirect_stdout(io.StringIO())
     if direct:
-        from retrainer.direct import without_prefect
+        from retrainer.pipeline.direct import without_prefect
 
         mode: contextlib.AbstractContextManager[None] = without_prefect()
     else:

@@ -22,9 +22,9 @@ from scipy import stats
 from scipy.spatial import distance
 
 from retrainer.config import DriftSettings
+from retrainer.core.schema import BatchSchema
 from retrainer.monitoring import compute_drift
 from retrainer.monitoring.drift import sample
-from retrainer.schema import BatchSchema
 
 NUMERIC, CATEGORICAL = 40, 10
 

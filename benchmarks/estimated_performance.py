@@ -16,8 +16,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from retrainer.backtest import run_backtest
-from retrainer.scenario import SCRIPT, TARGET, write_scenario
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import SCRIPT, TARGET, write_scenario
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from retrainer.backtest import run_backtest
-from retrainer.direct import without_prefect
+from retrainer.core.records import BatchRecord
 from retrainer.observability import prepare_environment
-from retrainer.records import BatchRecord
-from retrainer.scenario import TARGET, write_scenario
+from retrainer.pipeline.direct import without_prefect
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, write_scenario
 
 
 def replay(batches: Path, workdir: Path) -> tuple[list[BatchRecord], list[float], float]:

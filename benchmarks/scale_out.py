@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from retrainer.config import build_config, write_config
+from retrainer.core.schema import resolve_model_settings
 from retrainer.observability import prepare_environment
-from retrainer.scenario import SCRIPT, TARGET, make_batch
-from retrainer.schema import resolve_model_settings
+from retrainer.replay.scenario import SCRIPT, TARGET, make_batch
 
 
 def empty_store(root: Path) -> Path:
@@ -44,8 +44,8 @@ def empty_store(root: Path) -> Path:
 
 def prepare_models(root: Path, count: int, rows: int, template: Path) -> list[tuple[Path, Path, Path]]:
     """`count` models, each with champion v1 and two batches: (config, batch for the serial pass, for the parallel)."""
-    from retrainer.direct import without_prefect
-    from retrainer.flows import initialise_champion
+    from retrainer.pipeline.direct import without_prefect
+    from retrainer.pipeline.flows import initialise_champion
 
     stable = SCRIPT[1]
     prepared = []
@@ -71,7 +71,7 @@ def prepare_models(root: Path, count: int, rows: int, template: Path) -> list[tu
 
 
 def fleet(jobs: list[tuple[Path, Path]], workers: int) -> tuple[list[dict[str, Any]], float]:
-    from retrainer.fleet import run_fleet
+    from retrainer.pipeline.fleet import run_fleet
 
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):

@@ -34,12 +34,12 @@ import pandas as pd
 from cycle_speed import REFERENCE_ROWS, make_batch, proc_status_mb
 
 from retrainer.config import DriftSettings, ModelSettings
+from retrainer.core.schema import feature_frame, infer_schema
 from retrainer.monitoring import compute_drift
-from retrainer.monitoring.spark_drift import spark_drift
-from retrainer.schema import feature_frame, infer_schema
-from retrainer.spark_session import read_spark_batch, spark_session
+from retrainer.spark.drift import spark_drift
+from retrainer.spark.session import read_spark_batch, spark_session
+from retrainer.spark.validation import validate_spark_batch
 from retrainer.validation import draft_suite, save_suite, validate_batch
-from retrainer.validation.spark import validate_spark_batch
 
 SHIFTED = ("n0", "c1")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from retrainer.config import ModelSettings
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
-from retrainer.schema import infer_schema
+from retrainer.core.schema import infer_schema
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
 from retrainer.validation import draft_suite, save_suite, validate_batch
 
 

@@ -1,7 +1,7 @@
 """Deployment entrypoints named in prefect.yaml. The flows are defined once, in the package
-(`retrainer.flows`), so the CLI, `retrainer serve` and the worker image run the same code."""
+(`retrainer.pipeline.flows`), so the CLI, `retrainer serve` and the worker image run the same code."""
 
-from retrainer.flows import (
+from retrainer.pipeline.flows import (
     initialise_champion,
     join_late_labels,
     monitor_batch,

@@ -16,13 +16,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from retrainer.errors import UserError
+
 Task = Literal["classification", "regression"]
 PromotionMode = Literal["auto", "manual"]
 
 ENV_PREFIX = "RETRAINER_"
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A configuration problem a user can fix; the message names the file and the setting."""
 
 
@@ -42,7 +44,7 @@ class ModelSettings(_Section):
     time_column: str | None = Field(None, description="Event time; inferred from dtype or name.")
     estimator: str | None = Field(
         None,
-        description="A named scikit-learn pipeline (see retrainer.training.ESTIMATORS); "
+        description="A named scikit-learn pipeline (see retrainer.core.training.ESTIMATORS); "
         "default: hist_gradient_boosting.",
     )
     trusted_types: list[str] = Field(
@@ -53,7 +55,7 @@ class ModelSettings(_Section):
 
 
 class PolicySettings(_Section):
-    """Every threshold the retraining decision uses (see retrainer.policy)."""
+    """Every threshold the retraining decision uses (see retrainer.core.policy)."""
 
     drift_share_threshold: float = Field(
         0.3, ge=0, le=1, description="Dataset drift when more than this share of features drift."

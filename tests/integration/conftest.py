@@ -79,10 +79,10 @@ def initialise_model(root: Any, settings: dict[str, Any], first_batch: Any) -> A
     import yaml
 
     from retrainer.config import load_config
-    from retrainer.data import save_model_settings
-    from retrainer.flows import initialise_champion
-    from retrainer.scenario import TARGET
-    from retrainer.schema import resolve_model_settings
+    from retrainer.core.schema import resolve_model_settings
+    from retrainer.pipeline.flows import initialise_champion
+    from retrainer.replay.scenario import TARGET
+    from retrainer.state.stores import save_model_settings
 
     config = root / "retrainer.yaml"
     config.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET},

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from retrainer.backtest import BacktestResult, run_backtest
-from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.replay.backtest import BacktestResult, run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -152,9 +152,9 @@ TRUTH = {"change_points": [{"batch": "b6", "kind": "abrupt"}], "stable": [["b2",
 
 @pytest.fixture(scope="module")
 def comparison(backtest: BacktestResult) -> Any:
-    from retrainer.baselines import default_baselines
-    from retrainer.comparison import parse_ground_truth
-    from retrainer.simulator import compare_policies
+    from retrainer.replay.baselines import default_baselines
+    from retrainer.replay.comparison import parse_ground_truth
+    from retrainer.replay.sweep import compare_policies
 
     return compare_policies(backtest, default_baselines(2), backtest.workdir / "compare", parse_ground_truth(TRUTH))
 
@@ -205,7 +205,7 @@ def test_policy_page_renders_in_headless_chromium(comparison: Any) -> None:
 def test_sweep_shows_the_frontier(backtest: BacktestResult) -> None:
     """Two thresholds: a tolerant one never retrains and serves a stale model; the configured one retrains on
     the change and is better. Both are on the frontier (neither beats the other on both counts)."""
-    from retrainer.simulator import run_sweep
+    from retrainer.replay.sweep import run_sweep
 
     points = run_sweep(backtest, backtest.initial_paths[0].parent, {"max_relative_drop": (0.05, 0.9)},
                        backtest.workdir / "sweep")

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainer.backtest import run_backtest
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch, write_scenario
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -319,7 +319,7 @@ def _champion_version(workdir: Path) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_bad_input(corpus: Corpus, case: Case) -> None:
     """One corpus file through one real cycle: a record with the expected decision and reason, v1 untouched."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
 
     seed = 1000 + CASES.index(case)
     rng = np.random.default_rng(seed)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrainer.intake import AlreadyClaimed, Ledger, LedgerEntry
-from retrainer.landing import LandedFile
+from retrainer.core.intake import LandedFile, LedgerEntry
+from retrainer.state.ledger import AlreadyClaimed, Ledger
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 from retrainer.config import load_config
-from retrainer.data import read_journal, with_saved_columns
-from retrainer.scenario import ScriptedBatch, make_batch
-from retrainer.schema import feature_frame, schema_from_settings
+from retrainer.core.schema import feature_frame, schema_from_settings
+from retrainer.replay.scenario import ScriptedBatch, make_batch
+from retrainer.state.journal import read_journal
+from retrainer.state.stores import with_saved_columns
 
 from .conftest import initialise_model
 

@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 from retrainer.config import load_config
-from retrainer.data import read_journal, save_model_settings
-from retrainer.records import BatchRecord
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
-from retrainer.schema import resolve_model_settings
+from retrainer.core.records import BatchRecord
+from retrainer.core.schema import resolve_model_settings
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
+from retrainer.state.journal import read_journal
+from retrainer.state.stores import save_model_settings
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ class LateLabels:
 
 @pytest.fixture(scope="module")
 def late(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> LateLabels:
-    from retrainer.flows import initialise_champion, join_late_labels, monitor_batch
+    from retrainer.pipeline.flows import initialise_champion, join_late_labels, monitor_batch
 
     root = tmp_path_factory.mktemp("late-labels")
     config = root / "retrainer.yaml"  # storage.workdir defaults to the config's folder

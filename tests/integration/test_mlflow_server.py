@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retrainer.backtest import run_backtest
 from retrainer.config import load_config
-from retrainer.registry_commands import RegistryCommands
-from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.steps.operator import RegistryCommands
 
 from .conftest import start_together
 from .test_promotion_lock import _check_one_winner
@@ -67,7 +67,7 @@ def test_eight_racing_promotions_through_the_server_yield_exactly_one(
 
 RETRAINER_CYCLE = """
 import json, sys
-from retrainer.flows import retrain_evaluate_promote
+from retrainer.pipeline.flows import retrain_evaluate_promote
 sys.stdin.readline()  # start together
 result = retrain_evaluate_promote(sys.argv[1], 1, 1, sys.argv[2], ["race"])
 print(json.dumps({"version": result["challenger_version"], "promoted": result["promoted"],
@@ -88,11 +88,11 @@ def test_eight_retrain_flows_racing_through_the_server_promote_once(
     import pandas as pd
     from prefect.settings import PREFECT_API_URL
 
-    from retrainer.data import AcceptedStore, save_model_settings
-    from retrainer.flows import initialise_champion
+    from retrainer.core.schema import resolve_model_settings
+    from retrainer.pipeline.flows import initialise_champion
     from retrainer.registry import ModelRegistry, connect
-    from retrainer.scenario import make_batch
-    from retrainer.schema import resolve_model_settings
+    from retrainer.replay.scenario import make_batch
+    from retrainer.state.stores import AcceptedStore, save_model_settings
 
     url, database = mlflow_server
     rng = np.random.default_rng(31)

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer.backtest import BacktestResult, run_backtest
 from retrainer.config import load_config
-from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.replay.backtest import BacktestResult, run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrainer.backtest import BacktestResult, run_backtest
-from retrainer.records import BatchRecord
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
+from retrainer.core.records import BatchRecord
+from retrainer.replay.backtest import BacktestResult, run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from retrainer.backtest import run_backtest
-from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 
 pytestmark = pytest.mark.integration
 

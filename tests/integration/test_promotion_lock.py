@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from retrainer.config import RetrainerConfig, load_config
-from retrainer.locks import LockTimeout, promotion_lock
+from retrainer.pipeline.concurrency import promotion_lock
+from retrainer.state.locks import LockTimeout
 
 from .conftest import start_together
 
@@ -33,7 +34,7 @@ def _config(tmp_path: Path, tracking_uri: str | None = None, name: str = "pumps"
 HOLDER = textwrap.dedent("""
     import sys, time
     from retrainer.config import load_config
-    from retrainer.locks import promotion_lock
+    from retrainer.pipeline.concurrency import promotion_lock
     with promotion_lock(load_config(sys.argv[1])):
         print("held", flush=True)
         time.sleep(600)
@@ -76,7 +77,7 @@ def test_postgres_advisory_lock_is_exclusive_and_dies_with_its_holder(tmp_path: 
 RACER = textwrap.dedent("""
     import json, sys
     from retrainer.config import load_config
-    from retrainer.locks import promotion_lock
+    from retrainer.pipeline.concurrency import promotion_lock
     from retrainer.registry import ModelRegistry, PromotionConflict, connect
     config = load_config(sys.argv[1])
     registry = ModelRegistry(connect(config), config)
@@ -154,7 +155,7 @@ def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
     from prefect.settings import PREFECT_API_URL
 
-    from retrainer import locks
+    from retrainer.pipeline import concurrency as locks
 
     api = str(PREFECT_API_URL.value())
     monkeypatch.setenv("PREFECT_API_URL", api)

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer.backtest import BacktestResult, run_backtest
 from retrainer.config import load_config
 from retrainer.registry import RegistryError
 from retrainer.registry.history import OUTSIDE
-from retrainer.registry_commands import RegistryCommands
-from retrainer.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.replay.backtest import BacktestResult, run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.steps.operator import RegistryCommands
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,7 @@ def test_rollback_restores_the_previous_champion_and_is_recorded(
 
 def test_a_move_in_the_mlflow_ui_is_noticed_and_the_next_cycle_scores_with_it(auto: BacktestResult) -> None:
     """Moving @champion through the MLflow client (as the UI does) is put on record, and the next cycle uses it."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
 
     client = _client(auto)
     client.set_registered_model_alias("pumps", "champion", "1")
@@ -134,7 +134,7 @@ def test_manual_mode_waits_for_a_person_then_promote_approves(manual: BacktestRe
 def test_manual_mode_follows_the_alias_a_person_sets_in_the_ui_and_rollback_restores(manual: BacktestResult) -> None:
     """In manual mode, whatever @champion a person sets through the MLflow client is what the next cycle
     scores with; `rollback` then restores the previous champion in one command."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
 
     commands = RegistryCommands.open(load_config(manual.config_path))
     client = _client(manual)

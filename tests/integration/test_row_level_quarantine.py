@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainer.backtest import run_backtest
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch, write_scenario
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch, write_scenario
 
 pytestmark = pytest.mark.integration
 

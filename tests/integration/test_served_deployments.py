@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 import yaml
 
-from retrainer.data import read_journal
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
+from retrainer.state.journal import read_journal
 
 pytestmark = pytest.mark.integration
 

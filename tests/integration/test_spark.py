@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from retrainer.config import DriftSettings, ModelSettings
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
-from retrainer.schema import BatchSchema, feature_frame, infer_schema
+from retrainer.core.schema import BatchSchema, feature_frame, infer_schema
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
 from retrainer.validation import draft_suite, save_suite, validate_batch
 
 from .conftest import initialise_model
@@ -36,7 +36,7 @@ def spark() -> Iterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the Spark tests must run under CI=true: {missing}")
         pytest.skip(missing)
-    from retrainer.spark_session import spark_session
+    from retrainer.spark.session import spark_session
 
     session = spark_session("local[2]")
     yield session
@@ -58,7 +58,7 @@ def _spark_frame(spark: Any, frame: pd.DataFrame, tmp_path: Path, name: str) -> 
     """The frame as Spark reads it from a CSV file, as a batch arrives."""
     path = tmp_path / f"{name}.csv"
     frame.to_csv(path, index=False)
-    from retrainer.spark_session import read_spark_batch
+    from retrainer.spark.session import read_spark_batch
 
     return read_spark_batch(spark, str(path)), pd.read_csv(path)
 
@@ -66,7 +66,7 @@ def _spark_frame(spark: Any, frame: pd.DataFrame, tmp_path: Path, name: str) -> 
 def test_spark_validation_gives_the_pandas_verdicts_and_reasons(spark: Any, tmp_path: Path) -> None:
     """A clean batch is accepted; a broken one is rejected with the reasons the pandas path gives,
     from structural checks (text in a number column, an infinity, a repeated id) and from the suite."""
-    from retrainer.validation.spark import validate_spark_batch
+    from retrainer.spark.validation import validate_spark_batch
 
     reference, current = _batches()
     schema = _schema(reference)
@@ -112,7 +112,7 @@ def test_spark_drift_flags_the_columns_the_pandas_path_flags(spark: Any, tmp_pat
     """Evidently's Spark engine on the whole batch: the shifted columns drift, the others do not, as
     the pandas path (Evidently's stat tests on the same rows) says; the distances agree closely."""
     from retrainer.monitoring import compute_drift
-    from retrainer.monitoring.spark_drift import spark_drift
+    from retrainer.spark.drift import spark_drift
 
     reference, current = _batches(3000)
     schema = _schema(reference)

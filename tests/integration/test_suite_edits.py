@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrainer import suite_commands
-from retrainer.backtest import run_backtest
 from retrainer.config import load_config
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch, write_scenario
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch, write_scenario
+from retrainer.steps import suites as suite_commands
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def _fahrenheit_batch(path: Path, seed: int) -> Path:
 
 def test_editing_the_suite_changes_the_next_cycle(prefect_api: None, tmp_path: Path) -> None:
     """A °F batch is rejected; after the engineer widens the temperature mean bounds in the JSON file, the next °F batch is accepted."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
 
     write_scenario(tmp_path / "batches", rows=1500, seed=21,
                    script=(ScriptedBatch("d1", "stable", "init"), ScriptedBatch("d2", "stable", "none")))

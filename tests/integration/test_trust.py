@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from retrainer.config import load_config
-from retrainer.scenario import ScriptedBatch, make_batch
+from retrainer.replay.scenario import ScriptedBatch, make_batch
 
 from .conftest import initialise_model
 
@@ -83,9 +83,9 @@ def test_a_forged_pickle_champion_with_copied_tags_is_refused_and_its_code_never
 ) -> None:
     """@champion on a pickle version carrying v1's tags: the cycle refuses it before unpickling (no
     marker file), records and posts the refusal, keeps the batch, and status and promote refuse it too."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
     from retrainer.registry import RegistryError
-    from retrainer.registry_commands import RegistryCommands
+    from retrainer.steps.operator import RegistryCommands
 
     marker = tmp_path / "code-ran"
     forged = _forge(tmp_path, _log_model(tmp_path, Payload(marker), "pickle"), tags_of="1")
@@ -116,7 +116,7 @@ def test_a_forged_skops_version_with_copied_tags_fails_its_digest_and_its_signat
     the digest tag dropped, its copied signature does not match its files either."""
     from sklearn.dummy import DummyClassifier
 
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
 
     outsider = DummyClassifier().fit(np.zeros((4, 1)), [0, 1, 0, 1])
     logged = _log_model(tmp_path, outsider, "skops")
@@ -137,8 +137,8 @@ def test_a_champion_whose_model_file_was_swapped_after_registration_is_refused(m
     import skops.io
     from sklearn.dummy import DummyClassifier
 
-    from retrainer import tasks
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline import tasks
+    from retrainer.pipeline.flows import monitor_batch
 
     [stored] = (tmp_path / "mlartifacts").rglob("model.skops")
     original = stored.read_bytes()
@@ -196,7 +196,7 @@ def test_a_champion_that_loads_but_cannot_predict_is_recorded_not_a_traceback(
     model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A model that raises on predict (a library mismatch, say): the cycle records why, keeps the batch."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
     from retrainer.registry import ModelRegistry
 
     class Broken:
@@ -216,9 +216,9 @@ def test_after_the_key_is_rotated_a_person_signs_the_champion_and_it_serves_agai
 ) -> None:
     """Under a new key v1's signature no longer matches (refused, recorded); `retrainer sign 1` vouches
     for it under the new key and the next cycle scores with it; a pickle version cannot be signed."""
-    from retrainer import tasks
     from retrainer.cli import main
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline import tasks
+    from retrainer.pipeline.flows import monitor_batch
 
     monkeypatch.setenv("RETRAINER_SIGNING_KEY", "the-new-key")
     tasks._runtime.cache_clear()  # a new process under the new key

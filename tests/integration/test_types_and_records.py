@@ -20,7 +20,7 @@ import yaml
 from pandas.api import types as ptypes
 
 from retrainer.config import load_config
-from retrainer.scenario import TARGET, ScriptedBatch, make_batch
+from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
 
 from .conftest import initialise_model
 
@@ -53,7 +53,7 @@ def retrained(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> It
     """Champion v1 on a CSV day; then a parquet day with `RETYPED` as text (accepted), a parquet day with
     one word in that column (rejected), and a day far enough on for the champion (max age 2 days) to be
     stale, whose retrain's window holds the text-typed day with the last one."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
 
     root = tmp_path_factory.mktemp("types")
     rng = np.random.default_rng(23)
@@ -113,8 +113,8 @@ def _rows_sha256(frame: pd.DataFrame, features: list[str]) -> str:
 def test_every_version_says_what_it_takes_to_train_it_again(retrained: dict[str, Any]) -> None:
     """`retrainer status` lists each version's seed, code and training-rows hash, and the challenger's MLflow
     run holds the training settings; v1's hash is that of the rows it was trained on."""
-    from retrainer.data import with_saved_columns
-    from retrainer.registry_commands import RegistryCommands
+    from retrainer.state.stores import with_saved_columns
+    from retrainer.steps.operator import RegistryCommands
 
     root, config = retrained["root"], retrained["config"]
     versions = {v["version"]: v for v in RegistryCommands.open(load_config(config)).status()["versions"]}
@@ -223,7 +223,7 @@ def test_a_day_without_its_time_or_id_column_is_accepted_with_a_notice(
 ) -> None:
     """After `retrainer init` took `event_time` as the time column and `reading_id` as the id column, a day
     without either is accepted, with a warning that says what the cycle can no longer do."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
 
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     monkeypatch.setenv("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")

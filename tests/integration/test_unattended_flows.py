@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from retrainer.config import load_config
-from retrainer.data import read_journal
-from retrainer.scenario import ScriptedBatch, make_batch
+from retrainer.replay.scenario import ScriptedBatch, make_batch
+from retrainer.state.journal import read_journal
 
 from .conftest import initialise_model
 
@@ -49,9 +49,9 @@ def test_a_promotion_whose_new_champion_does_not_serve_is_rolled_back(
 ) -> None:
     """The gate passes and @champion moves, but the new champion cannot be loaded from the store as a
     server would load it: the transaction's rollback hook puts every alias back where it was."""
-    from retrainer.flows import monitor_batch
+    from retrainer.pipeline.flows import monitor_batch
     from retrainer.registry import ModelRegistry
-    from retrainer.registry_commands import RegistryCommands
+    from retrainer.steps.operator import RegistryCommands
 
     config = _initialised(tmp_path, {})
     load = ModelRegistry.load_model
@@ -79,7 +79,7 @@ def test_a_promotion_whose_new_champion_does_not_serve_is_rolled_back(
 def test_the_staleness_check_retrains_a_champion_too_old_on_the_wall_clock(prefect_api: None, tmp_path: Path) -> None:
     """The landing went quiet; the daily check finds the champion (trained on March data) too old and,
     with new labels accepted since, retrains on the latest window."""
-    from retrainer.flows import monitor_batch, staleness_check
+    from retrainer.pipeline.flows import monitor_batch, staleness_check
 
     config = _initialised(tmp_path, {"policy": {"cooldown_batches": 0, "max_champion_age_days": 30,
                                                 "min_new_labelled_rows": 100},
@@ -94,7 +94,7 @@ def test_the_staleness_check_retrains_a_champion_too_old_on_the_wall_clock(prefe
 def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check(prefect_api: None,
                                                                                 tmp_path: Path) -> None:
     """Past the age limit, but nothing new to learn from: retraining would only repeat the champion."""
-    from retrainer.flows import staleness_check
+    from retrainer.pipeline.flows import staleness_check
 
     config = _initialised(tmp_path, {"policy": {"max_champion_age_days": 30},
                                      "serve": {"retrain_trigger": "inline"}})
@@ -106,7 +106,7 @@ def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check
 def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api: None, tmp_path: Path) -> None:
     """A file whose name hides characters and a link out of the landing folder are refused on record
     (once), the others are processed in name order; a second scan finds nothing new."""
-    from retrainer.flows import monitor_landing
+    from retrainer.pipeline.flows import monitor_landing
 
     config = _initialised(tmp_path, {"intake": {"landing": "landing", "settle_seconds": 0},
                                      "serve": {"retrain_trigger": "inline"}})
@@ -137,9 +137,9 @@ def test_a_batch_whose_cycle_keeps_dying_is_set_aside_with_an_alert(
 ) -> None:
     """Three unfinished attempts (a file that crashes its worker each time): the batch is set aside as
     failed, the webhook hears of it, and the batches behind it go on."""
-    from retrainer.flows import monitor_landing
-    from retrainer.intake import Ledger
-    from retrainer.landing import list_landed, stage
+    from retrainer.data.landing import list_landed, stage
+    from retrainer.pipeline.flows import monitor_landing
+    from retrainer.state.ledger import Ledger
 
     url, received = receiver
     config = _initialised(tmp_path, {"intake": {"landing": "landing", "max_attempts": 3, "settle_seconds": 0},

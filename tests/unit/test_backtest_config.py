@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retrainer.backtest import BacktestError, backtest_config, prepare_workdir
+from retrainer.replay.backtest import BacktestError, backtest_config, prepare_workdir
 
 
 def test_replay_with_a_production_config_keeps_its_own_store_and_suites(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from retrainer.baselines import Baseline
-from retrainer.comparison import (
+from retrainer.replay.baselines import Baseline
+from retrainer.replay.comparison import (
     BatchOutcome,
     ChangePoint,
     GroundTruth,
@@ -102,7 +102,7 @@ def test_baseline_schedules() -> None:
 
 
 def test_sweep_grid_from_the_command_line() -> None:
-    from retrainer.simulator import DEFAULT_GRID, grid_points, parse_grid
+    from retrainer.replay.sweep import DEFAULT_GRID, grid_points, parse_grid
 
     assert parse_grid([]) == DEFAULT_GRID
     grid = parse_grid(["policy.max_relative_drop=0.02,0.1", "drift_persistence_batches=1,2,3"])
@@ -117,7 +117,7 @@ def test_sweep_grid_from_the_command_line() -> None:
 ])
 def test_sweep_grid_errors_are_one_line(spec: str, message: str) -> None:
     from retrainer.config import ConfigError
-    from retrainer.simulator import parse_grid
+    from retrainer.replay.sweep import parse_grid
 
     with pytest.raises(ConfigError, match=message):
         parse_grid([spec])

@@ -8,17 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainer.data import (
-    AcceptedStore,
-    BatchReadError,
-    append_record,
-    batch_name,
-    list_batch_files,
-    quarantine_batch,
-    read_batch,
-    read_journal,
-)
-from retrainer.records import BatchRecord
+from retrainer.core.records import BatchRecord
+from retrainer.data.batches import BatchReadError, batch_name, list_batch_files, read_batch
+from retrainer.data.quarantine import quarantine_batch
+from retrainer.state.journal import append_record, read_journal
+from retrainer.state.stores import AcceptedStore
 
 
 def _read_error(path: Path) -> str:
@@ -198,7 +192,7 @@ def test_missing_journal_reads_as_no_history(tmp_path: Path) -> None:
 
 def test_a_second_rejection_under_the_same_name_does_not_overwrite_the_first(tmp_path: Path) -> None:
     """Two rejected batches named alike are both kept, with their own results."""
-    from retrainer.data import quarantine_batch
+    from retrainer.data.quarantine import quarantine_batch
 
     folder = tmp_path / "quarantine"
     first, second = tmp_path / "a" / "day.csv", tmp_path / "b" / "day.csv"
@@ -214,7 +208,7 @@ def test_a_second_rejection_under_the_same_name_does_not_overwrite_the_first(tmp
 
 def test_remove_landed_takes_the_file_out_only_once_its_copy_exists(tmp_path: Path) -> None:
     """A rejected batch leaves its landing place only when the quarantine copy is there."""
-    from retrainer.data import remove_landed
+    from retrainer.data.quarantine import remove_landed
 
     source = tmp_path / "landing.csv"
     source.write_text("x\n1\n")
@@ -244,8 +238,8 @@ def test_rows_get_unique_labels_whatever_index_a_parquet_file_stored(tmp_path: P
 
 def test_updating_earlier_records_keeps_lines_appended_since_they_were_read(tmp_path: Path) -> None:
     """Late labels rewrite earlier records under the journal's lock: a cycle's line written meanwhile is kept."""
-    from retrainer.data import append_record, read_journal, update_records
-    from retrainer.records import BatchRecord
+    from retrainer.core.records import BatchRecord
+    from retrainer.state.journal import append_record, read_journal, update_records
 
     journal = tmp_path / "timeline.jsonl"
     for index in range(3):

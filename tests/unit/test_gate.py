@@ -1,4 +1,4 @@
-"""The champion/challenger gate (retrainer.evaluation.gate): pure, over predictions on the same holdout."""
+"""The champion/challenger gate (retrainer.core.gate.gate): pure, over predictions on the same holdout."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from retrainer.config import PromotionSettings
-from retrainer.evaluation import gate
-from retrainer.metrics import score
+from retrainer.core.gate import gate
+from retrainer.core.metrics import score
 
 SETTINGS = PromotionSettings()
 
@@ -245,7 +245,7 @@ def test_single_row_holdout_cannot_promote() -> None:
 
 # --- slices, churn, baseline and serving costs -------------------------------------------------
 
-from retrainer.evaluation import ModelCosts  # noqa: E402  (appended section)
+from retrainer.core.gate import ModelCosts  # noqa: E402  (appended section)
 
 _DEFAULT_CHECKS = ["finite outputs", "holdout size", "accuracy improvement ≥ margin", "95% interval above zero"]
 

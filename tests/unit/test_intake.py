@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from retrainer.config import ConfigError, build_config, load_config, write_config
-from retrainer.intake import AlreadyClaimed, Ledger, LedgerEntry, Status, is_processed, plan_intake
-from retrainer.landing import LandedFile
+from retrainer.core.intake import LandedFile, LedgerEntry, Status, is_processed, plan_intake
+from retrainer.state.ledger import AlreadyClaimed, Ledger
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64

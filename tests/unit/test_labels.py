@@ -1,4 +1,4 @@
-"""Late labels (retrainer.labels): matched to batch rows by id, scored with the champion-of-the-time's predictions."""
+"""Late labels (retrainer.core.labels): matched to batch rows by id, scored with the champion-of-the-time's predictions."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainer.labels import LabelsError, batch_metrics, join_labels, prediction_frame, prepare_labels
-from retrainer.schema import BatchSchema
+from retrainer.core.labels import LabelsError, batch_metrics, join_labels, prediction_frame, prepare_labels
+from retrainer.core.schema import BatchSchema
 
 SCHEMA = BatchSchema(
     target="failure",

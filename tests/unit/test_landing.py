@@ -1,4 +1,4 @@
-"""The landing location (retrainer.landing): safe batch names, listing a folder or file:// URI, staging a copy."""
+"""The landing location (retrainer.data.landing): safe batch names, listing a folder or file:// URI, staging a copy."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from retrainer.data import content_hash
-from retrainer.landing import (
+from retrainer.core.intake import LandedFile
+from retrainer.data.batches import content_hash
+from retrainer.data.landing import (
     MAX_NAME_LENGTH,
-    LandedFile,
     LandingError,
     UnsafeBatchName,
     checked_landed_name,
@@ -325,7 +325,7 @@ def test_run_takes_a_regular_file_and_refuses_a_link_or_an_unsafe_name(tmp_path:
 
 
 def test_removing_a_rejected_batch_never_deletes_through_a_link(tmp_path: Path) -> None:
-    from retrainer.data import remove_landed
+    from retrainer.data.quarantine import remove_landed
 
     decoy = _drop(tmp_path / "outside", "precious.csv")
     quarantined = _drop(tmp_path / "quarantine", "b.csv")

@@ -1,4 +1,4 @@
-"""Metrics (retrainer.metrics): the primary metric, its per-row losses, and relative drops."""
+"""Metrics (retrainer.core.metrics): the primary metric, its per-row losses, and relative drops."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from retrainer.metrics import MetricSpec, metric_from_losses, primary_metric, relative_drop, row_losses, score
+from retrainer.core.metrics import MetricSpec, metric_from_losses, primary_metric, relative_drop, row_losses, score
 
 ACCURACY = primary_metric("classification")
 RMSE = primary_metric("regression")
@@ -96,7 +96,7 @@ def test_relative_drop_from_a_zero_accuracy_reference_is_not_worse_when_accuracy
 
 # --- all metrics -----------------------------------------------------------------------------
 
-from retrainer.metrics import all_metrics  # noqa: E402
+from retrainer.core.metrics import all_metrics  # noqa: E402
 
 # positive class "yes" (last of the sorted classes): TP 2 (rows 1, 4), FP 1 (row 0), FN 2 (rows 2, 5), TN 1 (row 3)
 BINARY_TRUE = ["no", "yes", "yes", "no", "yes", "yes"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from retrainer.core.schema import BatchSchema
 from retrainer.monitoring.novelty import fit_novelty, score_novelty
-from retrainer.schema import BatchSchema
 
 SCHEMA = BatchSchema(target="y", task="classification", numeric=("x1", "x2"), categorical=("color",))
 QUANTILE = 0.01

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from retrainer.config import ObservabilitySettings
+from retrainer.core.records import BatchRecord
 from retrainer.observability.logs import cycle_log_line, write_cycle_log
 from retrainer.observability.prometheus import DECISIONS, Sample, cycle_samples, pushed_features
-from retrainer.records import BatchRecord
 
 FEATURES = ["temp_c", "vibration", "pressure", "site"]
 WHEN = datetime(2024, 3, 5, 6, 7, 8, 123456, tzinfo=timezone.utc)

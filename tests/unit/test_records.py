@@ -1,8 +1,8 @@
-"""The decision journal (retrainer.records): labelled rows since the champion's training window."""
+"""The decision journal (retrainer.core.records): labelled rows since the champion's training window."""
 
 from __future__ import annotations
 
-from retrainer.records import BatchRecord, DecisionName, labelled_since_champion
+from retrainer.core.records import BatchRecord, DecisionName, labelled_since_champion
 
 
 def _record(batch_index: int, decision: DecisionName, labelled_rows: int,
@@ -78,7 +78,7 @@ def test_a_journal_without_init_or_retrain_counts_every_accepted_batch() -> None
 
 # --- late measurements -----------------------------------------------------------------------
 
-from retrainer.records import late_measurement  # noqa: E402
+from retrainer.core.records import late_measurement  # noqa: E402
 
 
 def _served(index: int, metric: float | None, late: bool = False, decision: str = "none",

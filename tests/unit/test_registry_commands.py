@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrainer.registry_commands import _unproven
+from retrainer.steps.operator import _unproven
 
 
 def test_a_version_that_passed_against_the_current_champion_may_be_promoted() -> None:

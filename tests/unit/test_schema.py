@@ -1,4 +1,4 @@
-"""Column roles (retrainer.schema): task, features, id and time inferred from a reference frame."""
+"""Column roles (retrainer.core.schema): task, features, id and time inferred from a reference frame."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from retrainer.config import ModelSettings
-from retrainer.schema import (
-    conform,
+from retrainer.core.schema import (
     BatchSchema,
     SchemaError,
     complete_settings,
+    conform,
     feature_frame,
     has_labels,
     infer_schema,
@@ -237,7 +237,7 @@ def test_all_missing_column_is_not_a_feature() -> None:
 
 def test_validation_view_formats_class_labels_value_by_value() -> None:
     """One stray 0.5 label does not turn every other label into '0.0' or '1.0'."""
-    from retrainer.schema import validation_view
+    from retrainer.core.schema import validation_view
 
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0.0, 1.0, 0.5, np.nan]})
     schema = infer_schema(frame.iloc[:2], ModelSettings(target="y", task="classification"))

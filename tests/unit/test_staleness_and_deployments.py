@@ -12,8 +12,8 @@ from uuid import uuid4
 import pytest
 
 from retrainer.config import ConfigError, PolicySettings, build_config, load_config
-from retrainer.deployments import RETRAIN_PARAMETERS, retrain_trigger_parameters
-from retrainer.policy import staleness_retrain
+from retrainer.core.policy import staleness_retrain
+from retrainer.pipeline.deployments import RETRAIN_PARAMETERS, retrain_trigger_parameters
 
 # -- staleness_retrain -------------------------------------------------------------------------
 SETTINGS = PolicySettings(max_champion_age_days=30, min_new_labelled_rows=200)
@@ -88,7 +88,7 @@ def test_trigger_parameters_fill_the_retrain_flow_from_the_event() -> None:
 def test_trigger_parameters_match_the_retrain_flow_signature() -> None:
     import inspect
 
-    from retrainer.flows import retrain_on_request
+    from retrainer.pipeline.flows import retrain_on_request
 
     assert set(retrain_trigger_parameters("c.yaml")) == set(inspect.signature(retrain_on_request.fn).parameters)
 
@@ -114,7 +114,7 @@ def _render_like_an_automation(trigger: Any, payload: dict[str, Any], resource_i
 def _retrain_trigger(config_path: str, model: str = "pumps") -> Any:
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
-    from retrainer.tasks import RETRAIN_REQUESTED, model_resource
+    from retrainer.pipeline.tasks import RETRAIN_REQUESTED, model_resource
 
     return DeploymentEventTrigger(name=f"retrain {model} on request", expect={RETRAIN_REQUESTED},
                                   match={"prefect.resource.id": model_resource(model)["prefect.resource.id"]},
@@ -124,7 +124,7 @@ def _retrain_trigger(config_path: str, model: str = "pumps") -> Any:
 def test_an_event_renders_into_typed_retrain_parameters() -> None:
     """Reasons come out as a list of the very strings (even with '>' and quotes, which the
     HTML-safe `tojson` escapes), and batch_index as an int the flow accepts."""
-    from retrainer.flows import retrain_on_request
+    from retrainer.pipeline.flows import retrain_on_request
 
     reasons = ["champion age 45.0 d > 30 d (staleness check)", "drift in x1, x2 (share 0.50)", "it's \"quoted\" & <b>"]
     payload = {"batch_index": 12, "window_start": 9, "decision_id": "d-42", "reasons": reasons}
@@ -155,7 +155,7 @@ def test_the_trigger_ignores_another_models_events() -> None:
 def test_serve_builds_three_deployments_named_after_the_model(tmp_path: Path) -> None:
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
-    from retrainer.deployments import build_deployments
+    from retrainer.pipeline.deployments import build_deployments
 
     config = build_config({"model": {"target": "y", "name": "pumps"}, "intake": {"landing": "drops"}}, tmp_path)
     config_path = tmp_path / "retrainer.yaml"
@@ -178,7 +178,7 @@ def test_serve_builds_three_deployments_named_after_the_model(tmp_path: Path) ->
 def test_a_monitor_cron_replaces_the_interval_and_a_null_staleness_cron_turns_the_check_off(tmp_path: Path) -> None:
     from prefect.client.schemas.schedules import CronSchedule
 
-    from retrainer.deployments import build_deployments
+    from retrainer.pipeline.deployments import build_deployments
 
     config = build_config({"model": {"target": "y", "name": "pumps"}, "serve": {
         "monitor_cron": "*/15 * * * *", "staleness_cron": None, "timezone": "Europe/Berlin"}}, tmp_path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrainer.schema import BatchSchema
+from retrainer.core.schema import BatchSchema
 from retrainer.validation.structure import StructureReport, check_columns
 
 SCHEMA = BatchSchema(target="y", task="classification", numeric=("x",), categorical=(), id_column="id",

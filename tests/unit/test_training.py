@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrainer.training import pick_candidate
+from retrainer.core.training import pick_candidate
 
 
 def test_the_more_accurate_classifier_wins() -> None:

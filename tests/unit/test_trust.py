@@ -11,6 +11,8 @@ import skops.io
 import yaml
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from retrainer.core.schema import BatchSchema
+from retrainer.core.training import ESTIMATORS
 from retrainer.registry.trust import (
     BUILTIN_TRUSTED_TYPES,
     UntrustedModel,
@@ -21,8 +23,6 @@ from retrainer.registry.trust import (
     sign,
     trusted_types,
 )
-from retrainer.schema import BatchSchema
-from retrainer.training import ESTIMATORS
 
 
 def _frame(rows: int = 200) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from retrainer.config import ConfigError, DriftSettings
-from retrainer.schema import BatchSchema
+from retrainer.core.schema import BatchSchema
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from retrainer.schema import BatchSchema, feature_chunks
+from retrainer.core.schema import BatchSchema, feature_chunks
 
 # Enough rows to describe the training distribution; more only costs fitting time.
 FIT_ROWS = 10_000

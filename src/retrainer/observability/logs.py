@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from retrainer.records import BatchRecord
+from retrainer.core.records import BatchRecord
 
 
 def cycle_log_line(model: str, record: BatchRecord, when: datetime | None = None) -> str:

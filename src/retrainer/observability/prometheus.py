@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from retrainer.config import ObservabilitySettings
-from retrainer.records import BatchRecord
+from retrainer.core.records import BatchRecord
+from retrainer.errors import ServiceError
 
 DECISIONS = ("none", "retrain", "reject_batch", "init")
 
 
-class PushError(Exception):
+class PushError(ServiceError):
     """The Pushgateway did not take the metrics; the message says why in one line."""
 
 

@@ -2,7 +2,7 @@
 
 from retrainer.registry.errors import PromotionConflict, RegistryError
 from retrainer.registry.models import ModelRegistry, ModelVersionInfo
-from retrainer.registry.trust import UntrustedModel
 from retrainer.registry.tracking import connect, log_cycle
+from retrainer.registry.trust import UntrustedModel
 
 __all__ = ["ModelRegistry", "ModelVersionInfo", "PromotionConflict", "RegistryError", "UntrustedModel", "connect", "log_cycle"]

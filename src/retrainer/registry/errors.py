@@ -1,7 +1,9 @@
 """Errors of the registry adapter, in their own module so that every part of it can raise them."""
 
+from retrainer.errors import UserError
 
-class RegistryError(Exception):
+
+class RegistryError(UserError):
     """A registry state the pipeline cannot work from; the message says what to do."""
 
 

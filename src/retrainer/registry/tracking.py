@@ -74,3 +74,26 @@ def log_cycle(
         client.log_artifact(run_id, str(path), artifact_path="reports")
     client.set_terminated(run_id, "FINISHED")
     return str(run_id)
+
+
+def log_late_metrics(client: Any, run_id: str, values: dict[str, float]) -> None:
+    """Metrics measured after late labels, as step 1 beside the step-0 values the cycle logged."""
+    from mlflow.entities import Metric
+    from mlflow.utils.time import get_current_time_millis
+
+    now = get_current_time_millis()
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 1) for k, v in values.items()])
+    client.set_tag(run_id, "retrainer.late_labels", "true")
+
+
+def tag_run(client: Any, run_id: str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def run_page(client: Any, tracking_uri: str, run_id: str) -> str | None:
+    """The MLflow UI page of a run's artifacts when MLflow is a server (None for a local store)."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    experiment = client.get_run(run_id).info.experiment_id
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}/artifacts"

@@ -36,7 +36,7 @@ MLMODEL_FILE = "MLmodel"
 # What the signature binds: a digest is signed for one registered model, in this scheme's version.
 SIGNATURE_SCHEME = "retrainer-model-v1"
 
-# The types (beyond skops' own defaults) that the built-in estimators of `retrainer.training` are made
+# The types (beyond skops' own defaults) that the built-in estimators of `retrainer.core.training` are made
 # of; `tests/unit/test_trust.py` fits every built-in estimator and checks that none needs more.
 BUILTIN_TRUSTED_TYPES: tuple[str, ...] = (
     "functools.partial",  # skops rebuilds a partial from trusted parts only (here: check_array)

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from retrainer.config import ValidationSettings
-from retrainer.schema import BatchSchema, validation_view
+from retrainer.core.schema import BatchSchema, validation_view
 from retrainer.validation.structure import StructureReport, check_structure
 from retrainer.validation.suites import SuiteError, load_suite
 

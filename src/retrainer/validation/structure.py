@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from retrainer.schema import BatchSchema, parse_times
+from retrainer.core.schema import BatchSchema, parse_times
 
 
 @dataclass

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from retrainer.schema import BatchSchema, validation_view
+from retrainer.core.schema import BatchSchema, validation_view
+from retrainer.errors import UserError
 
 # How far a numeric column's mean may move, in reference standard deviations, before the
 # batch is rejected: wide enough for real drift (which the policy handles), narrow enough to
@@ -29,7 +30,7 @@ NEW_CATEGORY_SHARE = 0.1
 ROW_COUNT_FACTOR = 5
 
 
-class SuiteError(Exception):
+class SuiteError(UserError):
     """A suite file that cannot be used; the message names the file."""
 
 

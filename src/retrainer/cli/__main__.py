@@ -1,0 +1,5 @@
+import sys
+
+from retrainer.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""The production cycle's commands: `init`, `run`, `labels`, `serve`, `check-large`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from retrainer.errors import UserError
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from retrainer.config import load_config
+    from retrainer.core.schema import resolve_model_settings
+    from retrainer.data.batches import BatchReadError, read_batch
+    from retrainer.observability import prepare_environment
+    from retrainer.registry import ModelRegistry, connect
+    from retrainer.state.stores import save_model_settings
+
+    config = load_config(args.config)
+    # Refused before anything is written: a second init must not rewrite the saved column settings.
+    ModelRegistry(connect(config), config).refuse_if_initialised()
+    kept_suite = config.suite_path.exists() and not args.force
+    frames = []
+    for path in args.data:
+        try:
+            frames.append(read_batch(Path(path)))
+        except BatchReadError as exc:
+            raise UserError(f"{path}: {exc}") from None
+    model = resolve_model_settings(pd.concat(frames, ignore_index=True), config.model)
+    save_model_settings(config, model)
+    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    from retrainer.pipeline.flows import initialise_champion
+
+    records = initialise_champion(str(Path(args.config).resolve()), [str(Path(p).resolve()) for p in args.data],
+                                  redraft_suite=args.force)
+    print(json.dumps({"champion_version": records[0]["champion_version"], "suite": str(config.suite_path),
+                      "suite_drafted": not kept_suite, "columns": model.model_dump(mode="json")}, indent=2))
+    return 0
+
+
+def _flow_on_file(args: argparse.Namespace, path: str, what: str) -> None:
+    """Before a flow runs on one file: the config loads, the file exists, Prefect's environment is set
+    (before Prefect is imported)."""
+    from retrainer.config import load_config
+    from retrainer.observability import prepare_environment
+
+    config = load_config(args.config)
+    if not Path(path).is_file():
+        raise UserError(f"{path}: {what} file not found (give a .csv or .parquet file)")
+    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from retrainer.data.landing import checked_local_batch
+
+    # Not resolved: a rejected batch is moved from where it was given, and a link is refused below
+    # rather than followed (moving "the batch" would take the link's target away).
+    batch = Path(os.path.abspath(args.batch))
+    checked_local_batch(batch)
+    _flow_on_file(args, str(batch), "batch")
+    from retrainer.pipeline.flows import monitor_batch
+
+    record = monitor_batch(str(Path(args.config).resolve()), str(batch), move_rejected=not args.keep_rejected)
+    print(json.dumps(record, indent=2, default=str))
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    _flow_on_file(args, args.labels, "labels")
+    from retrainer.pipeline.flows import join_late_labels
+
+    outcome = join_late_labels(str(Path(args.config).resolve()), str(Path(args.labels).resolve()))
+    print(json.dumps(outcome, indent=2, default=str))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.data.landing import list_landed
+    from retrainer.observability import prepare_environment
+
+    config = load_config(args.config)
+    if not config.intake.landing:
+        raise UserError(f"{args.config}: intake.landing is not set: name the folder or fsspec URI where new batch "
+                        "files land")
+    list_landed(config.intake.landing, config.intake.pattern)  # an unreachable landing fails now, in one line
+    # A long-running worker: Prefect's own logs are its log.
+    prepare_environment(verbose=True)
+    from retrainer.pipeline.deployments import serve_deployments
+
+    serve_deployments(config, Path(args.config).resolve(), limit=args.limit)
+    return 0
+
+
+def cmd_check_large(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.observability import prepare_environment
+
+    prepare_environment(verbose=args.verbose)
+    from retrainer.spark.check import check_large_batch
+
+    result = check_large_batch(load_config(args.config), args.batch, args.master, drift=not args.no_drift,
+                               verbose=args.verbose)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(result.validation.summary(f"{result.batch} ({result.rows} rows)"))
+        if result.drift is not None:
+            drifted = ", ".join(result.drift.drifted_features) or "none"
+            print(f"  drift vs @champion v{result.champion_version}: {result.drift.share:.0%} of features drifted "
+                  f"({drifted}){'; dataset drift' if result.drift.dataset_drift else ''}")
+    # Like a failed check in a pipeline: a rejected batch is a non-zero exit the upstream job can act on.
+    return 0 if result.validation.valid else 1

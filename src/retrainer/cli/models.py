@@ -1,0 +1,46 @@
+"""The registry's operator commands: `status`, `promote`, `rollback`, `sign`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.pipeline.concurrency import promotion_lock
+    from retrainer.steps.operator import RegistryCommands, format_status
+
+    status = RegistryCommands.open(load_config(args.config), promotion_lock).status(history=args.history)
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.pipeline.concurrency import promotion_lock
+    from retrainer.steps.operator import RegistryCommands
+
+    before, after = RegistryCommands.open(load_config(args.config), promotion_lock).promote(args.version, args.reason, args.force)
+    print(f"@champion: {before or '-'} -> {after} (previous-champion: {before or '-'})")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.pipeline.concurrency import promotion_lock
+    from retrainer.steps.operator import RegistryCommands
+
+    before, after = RegistryCommands.open(load_config(args.config), promotion_lock).rollback(args.reason)
+    print(f"@champion: {before} -> {after} (previous-champion: {before}; `retrainer rollback` again rolls forward)")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from retrainer.config import load_config
+    from retrainer.pipeline.concurrency import promotion_lock
+    from retrainer.steps.operator import RegistryCommands
+
+    digest = RegistryCommands.open(load_config(args.config), promotion_lock).sign(args.version)
+    print(f"version {args.version} signed (model files digest {digest[:16]}…)")
+    return 0

@@ -1,0 +1,227 @@
+"""The champion/challenger gate: pure, computed predictions in, a verdict with every check out.
+
+Both models are scored on the *same* held-out rows. The improvement of the primary metric
+comes with a paired bootstrap confidence interval (scipy), so one lucky number on a small
+holdout does not promote a model. Beyond the average, when their inputs are given: no slice
+(a value of a configured column, with enough rows) may get worse by more than a tolerance;
+the share of predictions that change (churn) stays under a cap; prediction latency and
+serialized size stay within a ratio of the champion's; and the challenger must beat a simple
+baseline model trained on the same window — a sanity floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from retrainer.config import PromotionSettings, Task
+from retrainer.core.metrics import metric_from_losses, primary_metric, row_losses
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ModelCosts:
+    """What serving a model costs, measured on the holdout: seconds per 1,000 rows, bytes serialized."""
+
+    champion_seconds_per_1k: float
+    challenger_seconds_per_1k: float
+    champion_bytes: int
+    challenger_bytes: int
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    passed: bool
+    metric_name: str
+    champion_metric: float
+    challenger_metric: float
+    improvement: float
+    ci_low: float
+    ci_high: float
+    churn: float
+    holdout_rows: int
+    checks: list[Check] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [
+            f"gate {'PASSED' if self.passed else 'FAILED'} on {self.holdout_rows} held-out rows: "
+            f"{self.metric_name} champion {self.champion_metric:.4f}, challenger {self.challenger_metric:.4f}"
+        ]
+        lines += [f"- [{'x' if c.passed else ' '}] {c.name}: {c.detail}" for c in self.checks]
+        return "\n".join(lines)
+
+
+def _finite(task: Task, predictions: npt.ArrayLike) -> bool:
+    if task == "classification":
+        return bool(all(p is not None and p == p for p in np.asarray(predictions, dtype=object)))
+    return bool(np.all(np.isfinite(np.asarray(predictions, dtype=float))))
+
+
+def _improvement(task: Task, champion_losses: npt.NDArray[np.float64], challenger_losses: npt.NDArray[np.float64],
+                 axis: int = -1) -> npt.NDArray[np.float64]:
+    """Challenger minus champion on the metric's own scale, positive when the challenger is better."""
+    champion = metric_from_losses(task, champion_losses, axis=axis)
+    challenger = metric_from_losses(task, challenger_losses, axis=axis)
+    return challenger - champion if primary_metric(task).higher_is_better else champion - challenger
+
+
+def _slice_checks(task: Task, y: npt.NDArray[Any], champion_pred: npt.NDArray[Any], challenger_pred: npt.NDArray[Any],
+                  slices: dict[str, npt.ArrayLike | None], settings: PromotionSettings) -> list[Check]:
+    """One check per configured column: no value with enough rows gets worse beyond the tolerance."""
+    spec = primary_metric(task)
+    checks = []
+    for column, values in slices.items():
+        if values is None:
+            # A misspelt or dropped column must not quietly switch its check off.
+            checks.append(Check(f"no regression on slices of {column}", False,
+                                f"'{column}' is not a column of the held-out rows (promotion.slices)"))
+            continue
+        keys = np.asarray(values, dtype=object)
+        worst: tuple[float, str] | None = None
+        judged = 0
+        for value in sorted({v for v in keys if not pd.isna(v)}, key=str):
+            rows = keys == value
+            if int(rows.sum()) < settings.min_slice_rows:
+                continue
+            judged += 1
+            champion = float(metric_from_losses(task, row_losses(task, y[rows], champion_pred[rows])))
+            challenger = float(metric_from_losses(task, row_losses(task, y[rows], challenger_pred[rows])))
+            change = challenger - champion if spec.higher_is_better else champion - challenger
+            if worst is None or change < worst[0]:
+                worst = (change, f"{column}={value}: {spec.name} {champion:.4f} -> {challenger:.4f}")
+        # A worsening of exactly the tolerance is allowed, whatever floating point makes of it.
+        passed = worst is None or worst[0] >= -settings.slice_tolerance - 1e-12
+        detail = (f"no value of '{column}' has {settings.min_slice_rows}+ rows" if worst is None
+                  else f"worst {worst[1]} ({worst[0]:+.4f}; tolerance {settings.slice_tolerance:g}, "
+                       f"{judged} slice(s) judged)")
+        checks.append(Check(f"no regression on slices of {column}", passed, detail))
+    return checks
+
+
+def _cost_checks(costs: ModelCosts, settings: PromotionSettings) -> list[Check]:
+    latency = costs.challenger_seconds_per_1k / max(costs.champion_seconds_per_1k, 1e-9)
+    size = costs.challenger_bytes / max(costs.champion_bytes, 1)
+    return [
+        Check("prediction latency", latency <= settings.max_latency_ratio,
+              f"{costs.challenger_seconds_per_1k * 1000:.1f} ms vs {costs.champion_seconds_per_1k * 1000:.1f} ms "
+              f"per 1,000 rows ({latency:.2f}×, cap {settings.max_latency_ratio:g}×)"),
+        Check("serialized size", size <= settings.max_size_ratio,
+              f"{costs.challenger_bytes / 1e6:.2f} MB vs {costs.champion_bytes / 1e6:.2f} MB "
+              f"({size:.2f}×, cap {settings.max_size_ratio:g}×)"),
+    ]
+
+
+def gate(
+    task: Task,
+    y_true: npt.ArrayLike,
+    champion_predictions: npt.ArrayLike,
+    challenger_predictions: npt.ArrayLike,
+    settings: PromotionSettings,
+    seed: int = 0,
+    slices: dict[str, npt.ArrayLike | None] | None = None,
+    baseline_predictions: npt.ArrayLike | None = None,
+    costs: ModelCosts | None = None,
+) -> GateVerdict:
+    """The verdict on a challenger. `slices` maps a column name to its values on the holdout rows;
+    `baseline_predictions` are a simple model's on the same rows; `costs` are measured serving costs."""
+    spec = primary_metric(task)
+    y = np.asarray(y_true, dtype=object if task == "classification" else float)
+    champion_pred = np.asarray(champion_predictions, dtype=object if task == "classification" else float)
+    challenger_pred = np.asarray(challenger_predictions, dtype=object if task == "classification" else float)
+    if not (len(y) == len(champion_pred) == len(challenger_pred)) or len(y) == 0:
+        raise ValueError("the gate needs the same non-empty held-out rows for both models")
+    others = [*(v for v in (slices or {}).values() if v is not None),
+              *([] if baseline_predictions is None else [baseline_predictions])]
+    if any(len(np.asarray(values, dtype=object)) != len(y) for values in others):
+        raise ValueError("slice columns and baseline predictions must cover the same held-out rows")
+
+    finite = _finite(task, challenger_pred)
+    checks = [Check("finite outputs", finite, "no NaN/inf in the challenger's predictions")]
+    champion_losses = row_losses(task, y, champion_pred)
+    champion_metric = float(metric_from_losses(task, champion_losses))
+    enough_rows = len(y) >= settings.min_holdout_rows
+    checks.append(Check("holdout size", enough_rows, f"{len(y)} rows (minimum {settings.min_holdout_rows})"))
+    if finite:
+        challenger_losses = row_losses(task, y, challenger_pred)
+        challenger_metric = float(metric_from_losses(task, challenger_losses))
+        improvement = float(_improvement(task, champion_losses, challenger_losses))
+    else:
+        challenger_metric, improvement = float("nan"), float("nan")
+    if finite and enough_rows:
+        interval = stats.bootstrap(
+            (champion_losses, challenger_losses),
+            lambda a, b, axis=-1: _improvement(task, a, b, axis=axis),
+            paired=True,
+            vectorized=True,
+            n_resamples=settings.bootstrap_resamples,
+            confidence_level=settings.confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
+        ci_low, ci_high = float(interval.low), float(interval.high)
+    else:
+        # No interval can be trusted: the check below fails rather than promote on one number.
+        ci_low = ci_high = float("nan")
+
+    checks.append(
+        Check(
+            f"{spec.name} improvement ≥ margin",
+            finite and improvement >= settings.margin and improvement > 0,
+            f"{improvement:+.4f} (margin {settings.margin:g})",
+        )
+    )
+    checks.append(
+        Check(
+            # Significant, and significantly at least the margin: one lucky number is not enough.
+            f"{settings.confidence:.0%} interval above zero" + (" and the margin" if settings.margin > 0 else ""),
+            bool(ci_low > 0 and ci_low >= settings.margin),
+            f"[{ci_low:+.4f}, {ci_high:+.4f}] (paired bootstrap, {settings.bootstrap_resamples} resamples)",
+        )
+    )
+    if task == "classification":
+        churn = float(np.mean(champion_pred != challenger_pred))
+    elif not finite:
+        churn = float("nan")
+    else:
+        scale = float(np.std(y)) or 1.0
+        churn = float(np.mean(np.abs(champion_pred - challenger_pred) > 0.1 * scale))
+    if settings.max_churn is not None:
+        checks.append(Check("prediction churn", bool(churn <= settings.max_churn),
+                            f"{churn:.1%} of predictions change (cap {settings.max_churn:.0%})"))
+    if finite and slices:
+        checks += _slice_checks(task, y, champion_pred, challenger_pred, slices, settings)
+    if baseline_predictions is not None:
+        baseline_pred = np.asarray(baseline_predictions, dtype=object if task == "classification" else float)
+        baseline_metric = float(metric_from_losses(task, row_losses(task, y, baseline_pred)))
+        beats = finite and (challenger_metric > baseline_metric if spec.higher_is_better
+                            else challenger_metric < baseline_metric)
+        checks.append(Check("beats the baseline", bool(beats),
+                            f"{spec.name} {challenger_metric:.4f} vs baseline {baseline_metric:.4f}"))
+    if costs is not None:
+        checks += _cost_checks(costs, settings)
+    return GateVerdict(
+        passed=all(check.passed for check in checks),
+        metric_name=spec.name,
+        champion_metric=champion_metric,
+        challenger_metric=challenger_metric,
+        improvement=improvement,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        churn=churn,
+        holdout_rows=len(y),
+        checks=checks,
+    )

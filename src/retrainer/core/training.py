@@ -1,0 +1,182 @@
+"""Named scikit-learn pipelines and how a model is fitted on a training window (pure).
+
+Training is deterministic given the data and the seed; logging the model to MLflow is the
+registry's job, not this module's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from retrainer.config import Task, TrainingSettings
+from retrainer.core.metrics import primary_metric, score
+from retrainer.core.schema import BatchSchema, feature_frame, target_values
+from retrainer.errors import UserError
+
+DEFAULT_ESTIMATOR = "hist_gradient_boosting"
+
+
+class TrainingError(UserError):
+    """Training cannot proceed; the message says why (too few rows, one class, unknown estimator)."""
+
+
+def _tree_preprocessor(schema: BatchSchema) -> ColumnTransformer:
+    # Trees need no scaling; categories become ordinal codes that HGB treats as categorical.
+    return ColumnTransformer(
+        [
+            # HGB takes at most 255 categories per column: rarer values share one code.
+            ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                           encoded_missing_value=np.nan, max_categories=250),
+             list(schema.categorical)),
+            ("numeric", "passthrough", list(schema.numeric)),
+        ],
+        verbose_feature_names_out=False,
+    )
+
+
+def _linear_preprocessor(schema: BatchSchema) -> ColumnTransformer:
+    return ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(schema.categorical)),
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), list(schema.numeric)),
+        ]
+    )
+
+
+def _hist_gradient_boosting(schema: BatchSchema, seed: int) -> Pipeline:
+    categorical_mask = [True] * len(schema.categorical) + [False] * len(schema.numeric)
+    model_cls = HistGradientBoostingClassifier if schema.task == "classification" else HistGradientBoostingRegressor
+    return Pipeline([
+        ("prepare", _tree_preprocessor(schema)),
+        ("model", model_cls(categorical_features=categorical_mask or None, random_state=seed)),
+    ])
+
+
+def _random_forest(schema: BatchSchema, seed: int) -> Pipeline:
+    model_cls = RandomForestClassifier if schema.task == "classification" else RandomForestRegressor
+    return Pipeline([
+        ("prepare", _linear_preprocessor(schema)),
+        ("model", model_cls(n_estimators=200, min_samples_leaf=2, n_jobs=-1, random_state=seed)),
+    ])
+
+
+def _linear(schema: BatchSchema, seed: int) -> Pipeline:
+    model: BaseEstimator = (
+        LogisticRegression(max_iter=1000) if schema.task == "classification" else Ridge(alpha=1.0)
+    )
+    return Pipeline([("prepare", _linear_preprocessor(schema)), ("model", model)])
+
+
+ESTIMATORS: dict[str, Callable[[BatchSchema, int], Pipeline]] = {
+    "hist_gradient_boosting": _hist_gradient_boosting,
+    "random_forest": _random_forest,
+    "linear": _linear,
+}
+
+
+def build_estimator(name: str | None, schema: BatchSchema, seed: int = 0) -> Pipeline:
+    key = name or DEFAULT_ESTIMATOR
+    if key not in ESTIMATORS:
+        raise TrainingError(f"unknown estimator '{key}' (model.estimator); choose one of: {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[key](schema, seed)
+
+
+@dataclass
+class TrainedModel:
+    pipeline: Pipeline
+    estimator: str
+    validation_metric: float
+    train_rows: int
+    validation_rows: int
+    # On the validation rows, for calibrating the model's confidence (classifiers only):
+    # the top-class probability of each prediction and whether it was right.
+    validation_confidence: np.ndarray | None = None
+    validation_right: np.ndarray | None = None
+
+
+def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
+    if schema.target not in frame.columns:
+        return frame.iloc[0:0]
+    return frame[frame[schema.target].notna()]
+
+
+def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, settings: TrainingSettings) -> TrainedModel:
+    """Fit on the labelled rows of `frame`, keeping a validation share for the model's own metric."""
+    data = labelled_rows(frame, schema)
+    if len(data) < 20:
+        raise TrainingError(f"only {len(data)} labelled rows to train on; need at least 20")
+    y = target_values(data, schema)
+    stratify = None
+    if schema.task == "classification":
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise TrainingError(f"the target '{schema.target}' has a single class ({counts.index[0]}) in the window")
+        stratify = y if counts.min() >= 2 else None
+    train_part, valid_part = train_test_split(
+        data, test_size=settings.validation_fraction, random_state=settings.seed,
+        stratify=stratify,
+    )
+    pipeline = build_estimator(estimator, schema, settings.seed)
+    pipeline.fit(feature_frame(train_part, schema), target_values(train_part, schema))
+    valid_inputs, valid_targets = feature_frame(valid_part, schema), target_values(valid_part, schema)
+    predictions = pipeline.predict(valid_inputs)
+    confidence = right = None
+    if schema.task == "classification" and hasattr(pipeline, "predict_proba"):
+        confidence = np.asarray(pipeline.predict_proba(valid_inputs)).max(axis=1)
+        right = np.asarray(valid_targets, dtype=object) == np.asarray(predictions, dtype=object)
+    return TrainedModel(
+        pipeline=pipeline,
+        estimator=estimator or DEFAULT_ESTIMATOR,
+        validation_metric=score(schema.task, valid_targets, predictions),
+        train_rows=len(train_part),
+        validation_rows=len(valid_part),
+        validation_confidence=confidence,
+        validation_right=right,
+    )
+
+
+def train_baseline(frame: pd.DataFrame, schema: BatchSchema) -> BaseEstimator:
+    """The sanity floor a challenger must beat: the window's class prior (classification) or mean."""
+    data = labelled_rows(frame, schema)
+    model: BaseEstimator = (DummyClassifier(strategy="prior") if schema.task == "classification"
+                            else DummyRegressor(strategy="mean"))
+    model.fit(feature_frame(data, schema), target_values(data, schema))
+    return model
+
+
+def split_holdout(frame: pd.DataFrame, schema: BatchSchema, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, holdout): a random share of the labelled rows that no model is trained on."""
+    data = labelled_rows(frame, schema)
+    rest, holdout = train_test_split(data, test_size=fraction, random_state=seed)
+    return rest, holdout
+
+
+def pick_candidate(task: Task, y_true: npt.ArrayLike, predictions: Sequence[npt.ArrayLike]) -> tuple[int, list[float]]:
+    """Which of several challengers scores best on the same held-out rows, and every score. A tie
+    keeps the earlier candidate: the caller lists the one it prefers on a tie first."""
+    metric = primary_metric(task)
+    scores = [score(task, y_true, predicted) for predicted in predictions]
+    best = 0
+    for index, value in enumerate(scores):
+        if (value > scores[best]) if metric.higher_is_better else (value < scores[best]):
+            best = index
+    return best, scores

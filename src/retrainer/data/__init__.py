@@ -1,0 +1,1 @@
+"""Incoming files: reading a batch, the landing location (fsspec), the quarantine."""

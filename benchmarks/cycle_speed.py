@@ -7,7 +7,7 @@ For each size it prints:
   scikit-learn predict; drift: Evidently's stat tests on the bounded sample; ood: the isolation
   forest; decide: the pure policy; record: one MLflow run with the record);
 - the whole cycle (`monitor-batch` as `retrainer backtest` replays it) with and without Prefect
-  (retrainer.pipeline.direct), its peak RSS, and the ratio to the sum of the library stages;
+  (retrainer.pipeline.cycle.PLAIN), its peak RSS, and the ratio to the sum of the library stages;
 - the drift stage against a floor of raw per-column scipy tests on the same sample, and against
   Evidently's `DataDriftPreset` report on the same frames, with the per-column verdicts compared.
 Then whether time grows linearly in rows, and a whole cycle on 5k rows × 10 features (the demo's
@@ -93,15 +93,9 @@ def replay_cycle(folder: Path, name: str, direct: bool) -> Cycle:
         Path("/proc/self/clear_refs").write_text("5")
         peaks.append(proc_status_mb("VmRSS"))
 
-    if direct:
-        from retrainer.pipeline.direct import without_prefect
-
-        mode: contextlib.AbstractContextManager[None] = without_prefect()
-    else:
-        mode = contextlib.nullcontext()
-    with mode, contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()):
         result = run_backtest(folder / "batches", "y", task="classification", workdir=folder / name, name="speed",
-                              on_record=on_record)
+                              on_record=on_record, orchestrated=not direct)
     after_init_rss = peaks[1]
     cycle_peak = (peaks[2] + peaks[3]) - after_init_rss  # HWM at the cycle's end minus RSS at its start
     record = result.records[-1]

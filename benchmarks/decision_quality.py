@@ -35,15 +35,9 @@ from retrainer.replay.sweep import Comparison, compare_policies
 
 def replay(stream: Stream, root: Path, every_k: int, direct: bool) -> Comparison:
     batches, truth = stream.write(root / stream.name)
-    quiet = contextlib.redirect_stdout(io.StringIO())
-    if direct:
-        from retrainer.pipeline.direct import without_prefect
-
-        mode: contextlib.AbstractContextManager[None] = without_prefect()
-    else:
-        mode = contextlib.nullcontext()
-    with mode, quiet:
-        result = run_backtest(batches, "y", task=stream.task, workdir=root / stream.name / "work", name=stream.name)  # type: ignore[arg-type]
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = run_backtest(batches, "y", task=stream.task, workdir=root / stream.name / "work",  # type: ignore[arg-type]
+                              name=stream.name, orchestrated=not direct)
     return compare_policies(result, default_baselines(every_k), root / stream.name / "work",
                             load_ground_truth(truth))
 

@@ -19,15 +19,14 @@ from pathlib import Path
 
 from retrainer.core.records import BatchRecord
 from retrainer.observability import prepare_environment
-from retrainer.pipeline.direct import without_prefect
 from retrainer.replay.backtest import run_backtest
 from retrainer.replay.scenario import TARGET, write_scenario
 
 
-def replay(batches: Path, workdir: Path) -> tuple[list[BatchRecord], list[float], float]:
+def replay(batches: Path, workdir: Path, orchestrated: bool) -> tuple[list[BatchRecord], list[float], float]:
     """The scenario through `backtest`; returns the records, each later cycle's wall seconds, start-up."""
     stamps: list[float] = []
-    result = run_backtest(batches, TARGET, workdir=workdir, name="overhead",
+    result = run_backtest(batches, TARGET, workdir=workdir, name="overhead", orchestrated=orchestrated,
                           on_record=lambda *progress: stamps.append(time.perf_counter()))
     cycles = [later - earlier for earlier, later in zip(stamps, stamps[1:])]
     return result.records, cycles, result.startup_seconds
@@ -43,9 +42,8 @@ def main() -> None:
     prepare_environment(prefect_home=root / "prefect")
     write_scenario(root / "batches", rows=args.rows)
 
-    with without_prefect():
-        direct_records, direct, direct_startup = replay(root / "batches", root / "direct")
-    prefect_records, orchestrated, prefect_startup = replay(root / "batches", root / "prefect")
+    direct_records, direct, direct_startup = replay(root / "batches", root / "direct", orchestrated=False)
+    prefect_records, orchestrated, prefect_startup = replay(root / "batches", root / "prefect", orchestrated=True)
 
     same = [r.decision for r in direct_records] == [r.decision for r in prefect_records]
     print(f"scenario: {len(prefect_records)} batches × {args.rows} rows; decisions "

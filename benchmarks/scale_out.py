@@ -44,8 +44,7 @@ def empty_store(root: Path) -> Path:
 
 def prepare_models(root: Path, count: int, rows: int, template: Path) -> list[tuple[Path, Path, Path]]:
     """`count` models, each with champion v1 and two batches: (config, batch for the serial pass, for the parallel)."""
-    from retrainer.pipeline.direct import without_prefect
-    from retrainer.pipeline.flows import initialise_champion
+    from retrainer.pipeline import cycle
 
     stable = SCRIPT[1]
     prepared = []
@@ -64,8 +63,8 @@ def prepare_models(root: Path, count: int, rows: int, template: Path) -> list[tu
 
         config = config.model_copy(update={"model": resolve_model_settings(pd.read_parquet(paths[0]), config.model)})
         write_config(config, folder / "retrainer.yaml")
-        with without_prefect(), contextlib.redirect_stdout(io.StringIO()):
-            initialise_champion(str(folder / "retrainer.yaml"), [str(paths[0])])
+        with contextlib.redirect_stdout(io.StringIO()):
+            cycle.initialise(cycle.PLAIN, str(folder / "retrainer.yaml"), [str(paths[0])])
         prepared.append((folder / "retrainer.yaml", paths[1], paths[2]))
     return prepared
 

@@ -137,7 +137,7 @@ def test_a_champion_whose_model_file_was_swapped_after_registration_is_refused(m
     import skops.io
     from sklearn.dummy import DummyClassifier
 
-    from retrainer.pipeline import tasks
+    from retrainer.steps import runtime as tasks
     from retrainer.pipeline.flows import monitor_batch
 
     [stored] = (tmp_path / "mlartifacts").rglob("model.skops")
@@ -217,7 +217,7 @@ def test_after_the_key_is_rotated_a_person_signs_the_champion_and_it_serves_agai
     """Under a new key v1's signature no longer matches (refused, recorded); `retrainer sign 1` vouches
     for it under the new key and the next cycle scores with it; a pickle version cannot be signed."""
     from retrainer.cli import main
-    from retrainer.pipeline import tasks
+    from retrainer.steps import runtime as tasks
     from retrainer.pipeline.flows import monitor_batch
 
     monkeypatch.setenv("RETRAINER_SIGNING_KEY", "the-new-key")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from retrainer.core.policy import Decision
 
 DecisionName = Literal["init", "none", "retrain", "reject_batch"]
 
@@ -75,6 +78,98 @@ class BatchRecord(BaseModel):
     decision_id: str = ""
     mlflow_run_id: str | None = None
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    """What a retrain → evaluate → promote run did, as the cycle's record and the retrain flow carry it."""
+
+    challenger_version: str | None = None
+    promoted: bool = False
+    new_champion_version: str | None = None
+    gate: dict[str, Any] | None = None
+    promotion_conflict: str | None = None
+    promotion_rolled_back: str | None = None
+    # Why the run failed (the champion is then untouched); nothing else is set.
+    retrain_error: str | None = None
+    # A person's answer in the Prefect UI (manual mode).
+    approval: str | None = None
+    # The request was carried out already (an event delivered twice, a re-run): this is that outcome.
+    already_done: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RetrainOutcome:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as the retrain flows return it: a failure is its error only."""
+        if self.retrain_error is not None:
+            return {"retrain_error": self.retrain_error}
+        values = asdict(self)
+        for optional in ("retrain_error", "approval", "already_done"):
+            if not values[optional]:
+                values.pop(optional)
+        return values
+
+    def record_fields(self) -> dict[str, Any]:
+        """The fields of the cycle's `BatchRecord` this outcome fills."""
+        return {key: value for key, value in asdict(self).items() if key != "already_done"}
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    valid: bool
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    share: float
+    drifted_features: list[str]
+    prediction_drift: float | None
+    # Every feature's score, also below threshold.
+    scores: dict[str, float]
+    target_drift: float | None
+
+
+@dataclass(frozen=True)
+class ScoringSummary:
+    metric: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    labelled_rows: int = 0
+    estimated_metric: float | None = None
+    estimated_metric_std: float | None = None
+
+
+def build_record(
+    *, batch: str, rows: int, batch_index: int, decision_id: str, content_hash: str | None,
+    validation: ValidationSummary, drift: DriftSummary | None, ood_share: float | None, champion_version: str | None,
+    champion_refused: str | None, champion_age_days: float | None, metric_name: str, scoring: ScoringSummary,
+    new_labelled_rows: int, decision: Decision, quarantined_as: str | None, retrain: RetrainOutcome | None,
+) -> BatchRecord:
+    """One cycle's record from what its steps measured and what the policy decided."""
+    return BatchRecord(
+        batch=batch, rows=rows, valid=validation.valid, validation_failures=validation.failures,
+        validation_warnings=validation.warnings,
+        drift_share=drift.share if drift else None,
+        # What the policy made of drift only where drift was measured.
+        dataset_drift=decision.dataset_drift if drift else None,
+        drifted_features=drift.drifted_features if drift else [],
+        prediction_drift=drift.prediction_drift if drift else None,
+        drift_scores=drift.scores if drift else {},
+        target_drift=drift.target_drift if drift else None,
+        ood_share=ood_share, shifted=decision.shifted if drift else None,
+        champion_version=champion_version, champion_refused=champion_refused, champion_age_days=champion_age_days,
+        metric_name=metric_name, metric=scoring.metric, metrics=scoring.metrics, labelled_rows=scoring.labelled_rows,
+        new_labelled_rows=new_labelled_rows, estimated_metric=scoring.estimated_metric,
+        estimated_metric_std=scoring.estimated_metric_std,
+        decision=decision.action, reasons=decision.reasons, signals=[asdict(check) for check in decision.checks],
+        window_start=decision.window_start if decision.action == "retrain" else None, followup=decision.followup,
+        batch_index=batch_index, content_hash=content_hash, quarantined_as=quarantined_as, decision_id=decision_id,
+        **(retrain.record_fields() if retrain is not None else {}),
+    )
 
 
 def labelled_since_champion(records: list[BatchRecord], champion_version: str | None) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from retrainer.config import ConfigError, DriftSettings
+from retrainer.core.records import DriftSummary
 from retrainer.core.schema import BatchSchema
 
 
@@ -45,6 +46,12 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary_fields(self) -> DriftSummary:
+        """What the cycle's record keeps of it."""
+        return DriftSummary(self.share, self.drifted_features, self.prediction_drift,
+                            {f.column: f.score for f in self.features},
+                            self.target_drift.score if self.target_drift else None)
 
 
 PREDICTION_STATTEST = {"classification": "jensenshannon", "regression": "wasserstein"}

@@ -13,7 +13,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from retrainer.config import RetrainerConfig
-from retrainer.pipeline.tasks import ApprovalAnswer
+from retrainer.steps.record import ApprovalAnswer
 
 # How often the paused run looks for the answer (Prefect's default is 10 s).
 POLL_SECONDS = 5

@@ -11,17 +11,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from prefect.transactions import transaction
 
 from retrainer.core.intake import LedgerEntry, is_processed, plan_intake
-from retrainer.core.records import BatchRecord
-from retrainer.data.batches import batch_name
 from retrainer.data.landing import UnsafeBatchName, checked_landed_name
-from retrainer.observability import StageTimer
+from retrainer.pipeline import cycle, tasks
 from retrainer.pipeline import intake as intake_tasks
-from retrainer.pipeline import tasks
 from retrainer.pipeline.approval import AWAITING, approval_wanted, ask_for_approval
 from retrainer.state.locks import LockTimeout, intake_lock
 
@@ -30,157 +26,45 @@ from retrainer.state.locks import LockTimeout, intake_lock
 def initialise_champion(config_path: str, batch_paths: list[str], redraft_suite: bool = False) -> list[dict[str, Any]]:
     """Train champion v1 on the first batches and draft the expectation suite from them (an existing
     suite is kept unless `redraft_suite`)."""
-    rt = tasks.runtime(config_path)
-    tasks.refuse_if_initialised(rt)
-    decision_id = tasks.new_decision_id()
-    reads = [tasks.read_batch(path) for path in batch_paths]
-    reference = tasks.combine(reads)
-    trained = tasks.train_model(rt, reference)
-    champion = tasks.register(rt, trained, reference, rt.config.mlflow.aliases.champion, ["initial champion"],
-                              decision_id)
-    tasks.draft(rt, reference, redraft_suite)
-    records = []
-    for index, (path, read) in enumerate(zip(batch_paths, reads)):
-        tasks.accept(rt, index, batch_name(Path(path)), read)
-        record = BatchRecord(batch=batch_name(Path(path)), rows=read.rows, valid=True, decision="init",
-                             reasons=["initial champion"], batch_index=index, decision_id=decision_id,
-                             content_hash=read.content_hash,
-                             champion_version=champion.version, new_champion_version=champion.version)
-        records.append(tasks.record_cycle(rt, record, tasks.ValidationOutcome(valid=True), None, [],
-                                          StageTimer()).model_dump())
-    return records
+    return cycle.initialise(PREFECT, config_path, batch_paths, redraft_suite)
 
 
 @flow(name="retrain-evaluate-promote", log_prints=True)
 def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: int, decision_id: str,
                              reasons: list[str]) -> dict[str, Any]:
     """Train a challenger on accepted data, score both models on the same holdout, promote on a pass."""
-    rt = tasks.runtime(config_path)
-    champion = tasks.find_champion(rt)
-    window = tasks.assemble_window(rt, window_start, batch_index)
-    trained = tasks.train_model(rt, window.train)
-    tags: dict[str, str] = {}
-    if window_start > 0 and rt.config.training.compare_full_window:
-        full = tasks.assemble_window(rt, 0, batch_index)
-        if len(full.batches) > len(window.batches):
-            window, trained, tags["window_choice"] = tasks.choose_window(
-                rt, window, trained, full, tasks.train_model(rt, full.train))
-            print(tags["window_choice"])
-    tags["window_batches"] = ",".join(map(str, window.batches))
-    challenger = tasks.register(rt, trained, window.train, rt.config.mlflow.aliases.challenger, reasons, decision_id,
-                                tags)
-    verdict = tasks.evaluate(rt, champion, challenger, window)
-    rolled_back = None
-    try:
-        # The promotion and the check that the new @champion serves succeed together, or the
-        # transaction's rollback hook puts the aliases back.
-        with transaction():
-            promotion = tasks.promote(rt, challenger, champion, verdict)
-            tasks.verify_promotion(rt, challenger, promotion, window)
-    except tasks.PromotionCheckFailed as exc:
-        promotion, rolled_back = tasks.after_rollback(rt, challenger, str(exc))
-    print(verdict.summary())
-    return {"challenger_version": challenger.version, "promoted": promotion.promoted,
-            "new_champion_version": challenger.version if promotion.promoted else None, "gate": verdict.to_dict(),
-            "promotion_conflict": promotion.conflict, "promotion_rolled_back": rolled_back}
+    return cycle.retrain(PREFECT, config_path, batch_index, window_start, decision_id, reasons)
 
 
 @flow(name="monitor-batch", log_prints=True)
 def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False, batch_index: int | None = None,
                   name: str | None = None, retrain_trigger: Literal["inline", "event"] = "inline") -> dict[str, Any]:
-    """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record.
+    """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record
+    (`pipeline.cycle.monitor`)."""
+    return cycle.monitor(PREFECT, config_path, batch_path, move_rejected, batch_index, name, retrain_trigger)
 
-    `move_rejected` moves a rejected file out of its landing place (`retrainer run`); a replay copies.
-    The monitor deployment passes the `batch_index` and `name` its ledger claim holds, and may ask
-    for a retrain by event (the retrain deployment trains) instead of training in this run.
-    """
-    rt = tasks.runtime(config_path)
-    timer, past = StageTimer(), tasks.history(rt)
-    name = name or batch_name(Path(batch_path))
-    index = tasks.next_index(rt, past) if batch_index is None else batch_index
-    # A claimed batch redone after a crash decides under the same id: a retrain it asked for before
-    # the crash is then recognised, not asked for twice.
-    decision_id = tasks.new_decision_id() if batch_index is None else tasks.claim_decision_id(rt, index, name)
-    with timer.stage("read"):
-        batch = tasks.read_batch(batch_path)
-        delivered_rows = batch.rows
-    champion = tasks.find_champion(rt)
-    with timer.stage("score"):
-        refused = tasks.check_champion(rt, champion)
-        scoring = tasks.score_batch(rt, champion, batch) if refused is None else tasks.Scoring()
-        refused = refused or scoring.failure
-    with timer.stage("validate"):
-        outcome = tasks.validate(rt, batch, past)
-        if outcome.rejected_rows is not None:
-            batch = tasks.split_off_rows(rt, batch, name, outcome)
-    with timer.stage("score"):
-        scoring = tasks.measure_performance(rt, champion, batch, scoring)
-    drift = ood = None
-    if outcome.valid and refused is None:
-        with timer.stage("drift"):
-            drift = tasks.measure_drift(rt, champion, batch, scoring)
-        with timer.stage("ood"):
-            ood = tasks.measure_ood(rt, champion, batch)
-    with timer.stage("decide"):
-        decided = tasks.decide(rt, index, batch, champion, outcome, drift, ood, scoring, past, refused)
-        decision = decided.decision
-    quarantined = None
-    if decision.action == "reject_batch":
-        quarantined = tasks.quarantine(rt, batch_path, name, outcome)
-    else:
-        tasks.accept(rt, index, name, batch)
-        tasks.save_predictions(rt, index, name, batch, scoring)
-    promotion: dict[str, Any] = {}
-    if decision.action == "retrain" and retrain_trigger == "inline":
-        with timer.stage("retrain"):
-            retrain = retrain_evaluate_promote(config_path, index, decision.training_start(), decision_id,
-                                               decision.reasons, return_state=True)
-        promotion = tasks.retrain_outcome(retrain)
-    with timer.stage("record"):
-        folder = f"{index:06d}__{name}"
-        reports = tasks.render_report(rt, champion, batch, drift, decision.action == "retrain", folder)
-        reports += tasks.save_ood_rows(rt, ood, batch, folder)
-    record = BatchRecord(
-        batch=name, rows=delivered_rows, valid=outcome.valid, validation_failures=outcome.failures,
-        validation_warnings=outcome.warnings, drift_share=drift.share if drift else None,
-        dataset_drift=decision.dataset_drift if drift else None,
-        drifted_features=drift.drifted_features if drift else [],
-        prediction_drift=drift.prediction_drift if drift else None,
-        drift_scores={f.column: f.score for f in drift.features} if drift else {},
-        target_drift=drift.target_drift.score if drift and drift.target_drift else None,
-        ood_share=ood.share if ood else None, shifted=decision.shifted if drift else None,
-        champion_version=champion.version, champion_refused=refused, champion_age_days=decided.champion_age_days,
-        metric_name=rt.metric.name, metric=scoring.metric, metrics=scoring.metrics,
-        labelled_rows=scoring.labelled_rows, new_labelled_rows=decided.new_labelled_rows,
-        estimated_metric=scoring.estimate.value if scoring.estimate else None,
-        estimated_metric_std=scoring.estimate.std if scoring.estimate else None,
-        decision=decision.action, reasons=decision.reasons,
-        signals=[asdict(check) for check in decision.checks],
-        window_start=decision.window_start if decision.action == "retrain" else None, followup=decision.followup,
-        batch_index=index, content_hash=batch.content_hash, quarantined_as=quarantined, decision_id=decision_id,
-        **promotion,
-    )
-    record = tasks.record_cycle(rt, record, outcome, drift, reports, timer)
-    if decision.action == "retrain" and retrain_trigger == "event":
-        # Asked for once the record exists, so the retrain run always finds the record to complete.
-        record = tasks.request_recorded_retrain(rt, record)
-    if move_rejected and quarantined is not None:
-        tasks.remove_landed(batch_path, quarantined)  # only once the cycle is on record
-    # A webhook or Pushgateway that is down must not fail the cycle: its failure is a warning.
-    tasks.warn_if_failed(tasks.log_cycle_json(rt, record, return_state=True), "JSON cycle log")
-    tasks.warn_if_failed(tasks.push_metrics(rt, record, past, return_state=True), "metrics push")
-    tasks.warn_if_failed(tasks.notify(rt, record, return_state=True), "webhook notification")
-    return record.model_dump()
+
+def _attempt(function: Any, *args: Any, **kwargs: Any) -> cycle.Attempt:
+    """A task or subflow run for its state: its failure is the caller's to report, not the flow's."""
+    state = function(*args, return_state=True, **kwargs)
+    if state.is_completed():
+        return cycle.Attempt(state.result())
+    return cycle.Attempt(error=state.result(raise_on_failure=False))
+
+
+PREFECT = cycle.Runner(tasks, retrain_evaluate_promote, transaction, _attempt)
 
 
 # -- many models or segments in one flow run ---------------------------------------------------
-@task(name="model cycle", cache_policy=NO_CACHE)
-def model_cycle(config_path: str, batch_path: str) -> dict[str, Any]:
+def _model_cycle(config_path: str, batch_path: str) -> dict[str, Any]:
     """One model's cycle, as a `monitor-batch` subflow run where the task runner placed it."""
     started_at, started = time.time(), time.perf_counter()
     record = monitor_batch(config_path, batch_path)
     return {"config": config_path, "batch": batch_path, "record": record, "seconds": time.perf_counter() - started,
             "started_at": started_at, "finished_at": time.time()}
+
+
+model_cycle = tasks.step_task(_model_cycle, name="model cycle")
 
 
 @flow(name="monitor-fleet", log_prints=True)
@@ -316,8 +200,8 @@ def retrain_on_request(config_path: str, batch_index: int, window_start: int, de
     if done is not None:
         print(f"decision {decision_id} was carried out already: {done}")
         return done
-    outcome = tasks.retrain_outcome(retrain_evaluate_promote(config_path, batch_index, window_start, decision_id,
-                                                             reasons, return_state=True))
+    outcome = cycle.retrain_outcome(_attempt(retrain_evaluate_promote, config_path, batch_index, window_start,
+                                             decision_id, reasons)).to_dict()
     if approval_wanted(rt.config, outcome):
         # On record before the pause: a run whose pause times out is failed by the server and
         # runs no task after it.
@@ -329,7 +213,7 @@ def retrain_on_request(config_path: str, batch_index: int, window_start: int, de
         outcome |= tasks.apply_approval(rt, outcome["challenger_version"], answer)
     record = tasks.record_retrain(rt, batch_index, decision_id, outcome)
     if record is not None and record.promoted:
-        tasks.warn_if_failed(tasks.notify(rt, record, ["promote"], return_state=True), "webhook notification")
+        cycle.warn_if_failed(_attempt(tasks.notify, rt, record, ["promote"]), "webhook notification")
     print(f"retrain for decision {decision_id}: {outcome.get('retrain_error') or outcome}")
     return outcome
 
@@ -350,6 +234,6 @@ def staleness_check(config_path: str) -> dict[str, Any]:
     if _retrain_trigger(rt) == "event":
         event_id = tasks.request_retrain(rt, check.batch_index, check.window_start, decision_id, [check.reason])
         return asked | {"retrain_event_id": event_id}
-    outcome = tasks.retrain_outcome(retrain_evaluate_promote(config_path, check.batch_index, check.window_start,
-                                                             decision_id, [check.reason], return_state=True))
+    outcome = cycle.retrain_outcome(_attempt(retrain_evaluate_promote, config_path, check.batch_index,
+                                             check.window_start, decision_id, [check.reason])).to_dict()
     return asked | outcome

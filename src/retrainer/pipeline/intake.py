@@ -1,140 +1,21 @@
-"""Prefect tasks of the monitor deployment's intake: list the landing location, copy a new file in,
-claim it in the ledger, and close the claim once its cycle is on record. No decisions here: which
-files to take on is `intake.plan_intake`, the cycle itself is the `monitor-batch` flow."""
+"""Prefect tasks of the monitor deployment's intake: the steps of `steps.intake` with their retries."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
+from retrainer.pipeline.tasks import READ_RETRIES, STORAGE_RETRIES, step_task
+from retrainer.steps import intake
+from retrainer.steps.intake import StagedBatch, drop_staged, ledger
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
+__all__ = ["StagedBatch", "drop_staged", "ledger"]
 
-from retrainer.core.intake import LandedFile, LedgerEntry
-from retrainer.core.records import BatchRecord
-from retrainer.data import landing
-from retrainer.observability import webhooks
-from retrainer.pipeline.tasks import READ_RETRY_DELAYS, STORAGE_RETRIES, Runtime, _transient
-from retrainer.state import journal, stores
-from retrainer.state.ledger import IntakeError, Ledger, open_ledger
-
-
-def ledger(rt: Runtime) -> Ledger:
-    return open_ledger(rt.config.ledger_url)
-
-
-@task(name="read ledger", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
-      retry_condition_fn=_transient)
-def ledger_entries(rt: Runtime) -> list[LedgerEntry]:
-    return ledger(rt).entries(rt.config.model.name)
-
-
-@task(name="scan landing location", cache_policy=NO_CACHE, **STORAGE_RETRIES)
-def scan_landing(rt: Runtime) -> list[LandedFile]:
-    location = rt.config.intake.landing
-    if not location:
-        raise IntakeError(f"{rt.config_path}: intake.landing is not set: name the folder or fsspec URI "
-                          "where new batch files land")
-    return landing.list_landed(location, rt.config.intake.pattern)
-
-
-@dataclass(frozen=True)
-class StagedBatch:
-    name: str
-    path: str
-    content_hash: str
-
-
-@task(name="copy landed batch", cache_policy=NO_CACHE, **STORAGE_RETRIES)
-def stage_batch(rt: Runtime, landed_file: LandedFile, name: str) -> StagedBatch | None:
-    """Copy a landed file into the model's `incoming/` folder, named by its content hash; None when
-    the file vanished from the landing location before it could be copied (it is not a batch then)."""
-    folder = rt.config.storage.incoming_dir(rt.config.model.name)
-    partial = landing.ensure_inside(folder, folder / f".copy-{uuid.uuid4().hex}")
-    try:
-        digest = landing.stage(landed_file, partial)
-    except landing.LandingError:
-        return None
-    except (PermissionError, IsADirectoryError) as exc:
-        # One unreadable file must not stop the others: it is skipped (and tried again next run).
-        partial.unlink(missing_ok=True)
-        logging.getLogger("retrainer").warning("retrainer: warning: cannot read %s: %s", landed_file.uri, exc)
-        return None
-    target = landing.ensure_inside(folder, folder / f"{digest[:16]}__{landed_file.file_name}")
-    partial.replace(target)
-    return StagedBatch(name, str(target), digest)
-
-
-@task(name="claim batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
-      retry_condition_fn=_transient)
-def claim_batch(rt: Runtime, landed_file: LandedFile, staged: StagedBatch) -> LedgerEntry:
-    """Take the batch on under the next batch index: past the journal, the accepted store and every
-    index the ledger handed out (a claim whose cycle never got as far as the journal keeps its own)."""
-    from retrainer.pipeline.tasks import next_index
-
-    index = next_index(rt, journal.read_journal(rt.journal))  # the ledger's indices included
-    return ledger(rt).claim(rt.config.model.name, landed_file, staged.name, staged.content_hash, index, staged.path)
-
-
-@task(name="retry unfinished batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
-      retry_condition_fn=_transient)
-def retry_claim(rt: Runtime, entry: LedgerEntry) -> LedgerEntry:
-    return ledger(rt).retry(entry)
-
-
-@task(name="refuse landed file", cache_policy=NO_CACHE)
-def refuse(rt: Runtime, landed_file: LandedFile, reason: str) -> None:
-    ledger(rt).refuse(rt.config.model.name, landed_file, reason)
-
-
-@task(name="recorded cycle", cache_policy=NO_CACHE)
-def recorded_cycle(rt: Runtime, entry: LedgerEntry) -> BatchRecord | None:
-    """The record of a claimed batch whose cycle reached the journal before its worker died."""
-    for record in journal.read_journal(rt.journal):
-        if record.batch_index == entry.batch_index and record.content_hash == entry.content_hash:
-            return record
-    return None
-
-
-@task(name="note new stamp", cache_policy=NO_CACHE)
-def remember(rt: Runtime, entry: LedgerEntry, landed_file: LandedFile) -> None:
-    ledger(rt).remember(entry, landed_file)
-
-
-@task(name="requeue set-aside batch", cache_policy=NO_CACHE)
-def requeue(rt: Runtime, entry: LedgerEntry, landed_file: LandedFile, staged: StagedBatch) -> LedgerEntry:
-    return ledger(rt).requeue(entry, landed_file, staged.path)
-
-
-@task(name="close claim", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=READ_RETRY_DELAYS,
-      retry_condition_fn=_transient)
-def finish_claim(rt: Runtime, entry: LedgerEntry, outcome: str) -> None:
-    """Mark the batch done, then drop its incoming copy (the accepted store or the quarantine has it)."""
-    ledger(rt).finish(entry, outcome)
-    if entry.staged_path:
-        Path(entry.staged_path).unlink(missing_ok=True)
-
-
-@task(name="give up on batch", cache_policy=NO_CACHE)
-def give_up(rt: Runtime, entry: LedgerEntry, reason: str) -> None:
-    """A batch whose cycle failed `intake.max_attempts` times is set aside (its copy kept in incoming/),
-    so that one poisoned file does not stop every batch behind it; the webhook hears of it."""
-    ledger(rt).fail(entry, reason)
-    if entry.batch_index is not None:
-        # What an attempt stored before it died must not feed training windows: into quarantine with it.
-        model = rt.config.model.name
-        folder = rt.config.storage.quarantine_dir(model)
-        for store, kind in ((stores.AcceptedStore(rt.config.storage.accepted_dir(model)), "accepted"),
-                            (stores.PredictionStore(rt.config.storage.predictions_dir(model)), "predictions")):
-            path = store.paths().get(entry.batch_index)
-            if path is not None:
-                folder.mkdir(parents=True, exist_ok=True)
-                path.replace(folder / f"{path.stem}.set-aside-{kind}.parquet")
-    webhooks.send(rt.config.notifications, "intake_failed",
-                       webhooks.intake_failed_payload(rt.config.model.name, entry.name, reason))
-
-
-def drop_staged(staged: StagedBatch) -> None:
-    Path(staged.path).unlink(missing_ok=True)
+ledger_entries = step_task(intake.ledger_entries, name="read ledger", **READ_RETRIES)
+scan_landing = step_task(intake.scan_landing, name="scan landing location", **STORAGE_RETRIES)
+stage_batch = step_task(intake.stage_batch, name="copy landed batch", **STORAGE_RETRIES)
+claim_batch = step_task(intake.claim_batch, name="claim batch", **READ_RETRIES)
+retry_claim = step_task(intake.retry_claim, name="retry unfinished batch", **READ_RETRIES)
+refuse = step_task(intake.refuse, name="refuse landed file")
+recorded_cycle = step_task(intake.recorded_cycle, name="recorded cycle")
+remember = step_task(intake.remember, name="note new stamp")
+requeue = step_task(intake.requeue, name="requeue set-aside batch")
+finish_claim = step_task(intake.finish_claim, name="close claim", **READ_RETRIES)
+give_up = step_task(intake.give_up, name="give up on batch")

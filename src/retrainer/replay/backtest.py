@@ -7,6 +7,7 @@ is inferred from the first batches and written to `<workdir>/retrainer.yaml`.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -132,6 +134,7 @@ def run_backtest(
     on_record: OnRecord | None = None,
     name: str | None = None,
     verbose: bool = False,
+    orchestrated: bool = True,
 ) -> BacktestResult:
     started = time.perf_counter()
     paths = list_batch_files(batch_dir)
@@ -146,19 +149,28 @@ def run_backtest(
     write_config(config, resolved_config)
 
     prepare_environment(prefect_home=workdir / "prefect", verbose=verbose)
-    from retrainer.pipeline.flows import initialise_champion, monitor_batch  # imports Prefect: after the environment
+    # Imports Prefect: after the environment. Without `orchestrated`, the same cycle runs as plain
+    # steps (`pipeline.cycle.PLAIN`): the same decisions, without Prefect's ~0.7 s per cycle.
+    from retrainer.pipeline import cycle
+    from retrainer.pipeline.flows import initialise_champion, monitor_batch
+
+    initialise: Callable[[str, list[str]], list[dict[str, Any]]] = initialise_champion
+    monitor: Callable[[str, str], dict[str, Any]] = monitor_batch
+    if not orchestrated:
+        initialise = functools.partial(cycle.initialise, cycle.PLAIN)
+        monitor = functools.partial(cycle.monitor, cycle.PLAIN)
 
     total = len(paths)
     records: list[BatchRecord] = []
     with _secrets_in_environment(config):
         init_started = time.perf_counter()
-        for raw in initialise_champion(str(resolved_config), [str(p) for p in initial]):
+        for raw in initialise(str(resolved_config), [str(p) for p in initial]):
             records.append(BatchRecord.model_validate(raw))
             if on_record:
                 on_record(records[-1], len(records), total)
         startup = time.perf_counter() - init_started
         for path in rest:
-            records.append(BatchRecord.model_validate(monitor_batch(str(resolved_config), str(path))))
+            records.append(BatchRecord.model_validate(monitor(str(resolved_config), str(path))))
             if on_record:
                 on_record(records[-1], len(records), total)
     if json_out is not None:

@@ -4,7 +4,7 @@
 flows) beside the recipes of `retrainer.replay.baselines` on the same files, summarised per policy, with
 a plot (PNG + HTML page) and a JSON document. `--sweep`: the configured policy replayed again for
 each point of a small grid of its thresholds, to show the metric/retrain-count frontier. Sweep
-points call the flows' tasks as plain functions (`retrainer.pipeline.direct`): the decisions are the same
+points call the flows' tasks as plain functions (`retrainer.pipeline.cycle.PLAIN`): the decisions are the same
 (benchmarks/orchestration_overhead.py checks it), without Prefect's ~0.7 s per cycle.
 """
 
@@ -150,8 +150,6 @@ def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[flo
               truth: GroundTruth | None = None,
               on_point: Callable[[SweepPoint, int, int], None] | None = None) -> list[SweepPoint]:
     """Replay the stream once per grid point with the backtest's resolved config and those policy settings."""
-    from retrainer.pipeline.direct import without_prefect
-
     base = load_config(result.config_path)
     order = [r.batch for r in result.records]
     if truth is not None:
@@ -172,9 +170,10 @@ def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[flo
         write_config(base.model_copy(update={"policy": policy}), config_path)
         started = time.perf_counter()
         # The flows print the gate's verdict for a run's log; a sweep's own table is what the user reads.
-        with without_prefect(), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()):
             replay = run_backtest(batch_dir, base.model.target, task=base.model.task, init_batches=init_batches,
-                                  config_path=config_path, workdir=point_dir, name=base.model.name)
+                                  config_path=config_path, workdir=point_dir, name=base.model.name,
+                                  orchestrated=False)
         run = configured_run(replay, policy=_label(settings))
         run.seconds = time.perf_counter() - started
         configured = all(getattr(base.policy, k) == v for k, v in settings.items())

@@ -6,8 +6,6 @@ running. Every alias they move is recorded in the alias history with who ran the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +16,7 @@ from retrainer.registry.history import person
 from retrainer.registry.models import MODEL_SIGNATURE
 from retrainer.registry.trust import SIGNING_KEY_ENV, signing_key
 from retrainer.state.locks import LockTimeout, promotion_lock
-
-PromotionLock = Callable[..., AbstractContextManager[None]]
+from retrainer.steps.runtime import PromotionLock
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from retrainer.config import ValidationSettings
+from retrainer.core.records import ValidationSummary
 from retrainer.core.schema import BatchSchema, validation_view
 from retrainer.validation.structure import StructureReport, check_structure
 from retrainer.validation.suites import SuiteError, load_suite
@@ -32,6 +33,10 @@ class ValidationOutcome:
         """Rejected before any expectation ran: the suite cannot judge a batch of the wrong shape."""
         return cls(valid=False, failures=structure.failures, warnings=structure.notices,
                    result={"structural_failures": structure.failures, "notices": structure.notices})
+
+    def summary_fields(self) -> ValidationSummary:
+        """What the cycle's record keeps of it."""
+        return ValidationSummary(self.valid, self.failures, self.warnings)
 
     def summary(self, batch: str) -> str:
         head = f"batch {batch}: {'accepted' if self.valid else 'REJECTED'}"

@@ -1,0 +1,112 @@
+"""The checks of a batch: validation (GE suite, duplicates, structure), drift against the
+champion's training data, out-of-distribution rows, and the evidence they leave (reports, rows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from retrainer.core.records import BatchRecord
+from retrainer.core.schema import (
+    feature_frame,
+    has_labels,
+    target_values,
+)
+from retrainer.monitoring import (
+    DriftResult,
+    OodResult,
+    compute_drift,
+    fit_novelty,
+    render_drift_report,
+    report_wanted,
+    score_novelty,
+)
+from retrainer.monitoring.drift import sample
+from retrainer.registry import (
+    ModelVersionInfo,
+)
+from retrainer.steps.runtime import Runtime
+from retrainer.steps.scoring import BatchRead, Scoring
+from retrainer.validation import ValidationOutcome, validate_batch
+
+
+# -- validation, drift, decision ----------------------------------------------------------------
+def validate(rt: Runtime, batch: BatchRead, past: list[BatchRecord]) -> ValidationOutcome:
+    """Unreadable, duplicate, structurally broken, or judged by the suite as it is on disk now."""
+    if batch.frame is None:
+        return ValidationOutcome(valid=False, failures=[f"unreadable: {batch.error}"], result={"read_error": batch.error})
+    # Only batches that were used count: a rejected batch may come back after a suite fix.
+    earlier = next((r.batch for r in past if batch.content_hash and r.content_hash == batch.content_hash
+                    and r.decision != "reject_batch"), None)
+    if earlier is not None:
+        # Counted once: a re-delivered batch must not weigh twice in training or drift history.
+        reason = f"duplicate: same content as batch '{earlier}'"
+        return ValidationOutcome(valid=False, failures=[reason], result={"duplicate_of": earlier})
+    return validate_batch(batch.frame, rt.schema, rt.config.suite_path, rt.config.validation)
+
+
+def _reference_inputs(rt: Runtime, champion: ModelVersionInfo) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    if champion.version not in rt.reference_inputs:
+        snapshot = rt.registry.load_reference(champion)
+        reference = feature_frame(snapshot, rt.schema)
+        predictions = np.asarray(rt.registry.load_model(champion).predict(reference))
+        # Re-based whenever the champion changes: only the serving champion's reference is kept.
+        rt.reference_inputs = {champion.version: (reference, predictions, target_values(snapshot, rt.schema))}
+    return rt.reference_inputs[champion.version]
+
+
+def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, scoring: Scoring) -> DriftResult:
+    """Drift against the champion's own training data (train/serve skew), features and predictions."""
+    assert batch.frame is not None
+    reference, reference_predictions, reference_target = _reference_inputs(rt, champion)
+    labels = target_values(batch.frame, rt.schema) if has_labels(batch.frame, rt.schema) else None
+    # Sampled before it is converted: the same rows compute_drift would sample, without a converted
+    # copy of the whole batch.
+    current = feature_frame(sample(batch.frame, rt.config.drift.sample_size), rt.schema)
+    return compute_drift(
+        reference, current, rt.schema, rt.config.drift,
+        rt.config.policy.drift_share_threshold, reference_predictions,
+        None if scoring.predictions is None else scoring.predictions.to_numpy(),
+        reference_target, labels,
+    )
+
+
+def measure_ood(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> OodResult | None:
+    """The share of rows unlike the champion's training data; the most unusual saved for review."""
+    settings = rt.config.drift
+    if not settings.out_of_distribution or batch.frame is None or batch.frame.empty:
+        return None
+    if champion.version not in rt.novelty:
+        reference, _, _ = _reference_inputs(rt, champion)
+        rt.novelty = {champion.version: fit_novelty(reference, rt.schema, settings.ood_reference_quantile,
+                                                    rt.config.training.seed)}
+    return score_novelty(rt.novelty[champion.version], feature_frame(batch.frame, rt.schema), rt.schema,
+                         settings.ood_top_rows)
+
+
+# -- the record -------------------------------------------------------------------------------
+def save_ood_rows(rt: Runtime, ood: OodResult | None, batch: BatchRead, folder_name: str) -> list[Path]:
+    """The batch's most unusual rows as delivered (id and time included), for a person to review."""
+    if ood is None or ood.top_rows.empty or batch.frame is None:
+        return []
+    folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "out_of_distribution_rows.csv"
+    rows = batch.frame.loc[ood.top_rows.index]
+    rows.insert(0, "novelty_score", ood.top_rows["novelty_score"])
+    rows.to_csv(path, index=False)
+    return [path]
+
+
+def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, drift: DriftResult | None,
+                  retraining: bool, folder_name: str) -> list[Path]:
+    """Evidently's full report, only when someone will read it (see DriftSettings.render_report)."""
+    if drift is None or batch.frame is None or not report_wanted(rt.config.drift, drift, retraining):
+        return []
+    reference, _, _ = _reference_inputs(rt, champion)
+    folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
+    current = feature_frame(sample(batch.frame, rt.config.drift.sample_size), rt.schema)
+    return render_drift_report(reference, current, rt.schema, rt.config.drift,
+                               rt.config.policy.drift_share_threshold, folder)

@@ -1,0 +1,124 @@
+"""The decision of a cycle, and the staleness check: gathers the signals, `core.policy` decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from retrainer.core import policy
+from retrainer.core.records import BatchRecord, labelled_since_champion, late_measurement
+from retrainer.core.schema import (
+    BatchSchema,
+    parse_times,
+)
+from retrainer.monitoring import (
+    DriftResult,
+    OodResult,
+    champion_age_days,
+)
+from retrainer.registry import (
+    ModelVersionInfo,
+)
+from retrainer.state import stores
+from retrainer.steps.runtime import Runtime, history
+from retrainer.steps.scoring import BatchRead, Scoring
+from retrainer.validation import ValidationOutcome
+
+
+def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
+    """The batch's clock: its latest event time, ignoring timestamps from the future."""
+    now = datetime.now(timezone.utc)
+    if batch.frame is not None and schema.time_column and schema.time_column in batch.frame.columns:
+        times = parse_times(batch.frame[schema.time_column])
+        # A few rows stamped in 2031 (a clock bug, recorded as a notice) must not age the champion.
+        times = times[times <= pd.Timestamp(now)]
+        if not times.empty:
+            return times.max().floor("us").to_pydatetime()
+    return now
+
+
+def _fired(record: BatchRecord, rule: str) -> bool:
+    return any(check.get("rule") == rule and check.get("fired") for check in record.signals)
+
+
+def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:
+    return [policy.PastCycle(r.batch_index, r.decision, bool(r.dataset_drift if r.shifted is None else r.shifted),
+                             r.window_start, r.followup, r.batch, r.champion_version,
+                             _fired(r, "outgrown reference"), _fired(r, "outgrown persistence"))
+            for r in records]
+
+
+@dataclass
+class DecisionInputs:
+    """What `decide` saw, besides the decision: recorded as they were."""
+
+    decision: policy.Decision
+    champion_age_days: float | None
+    new_labelled_rows: int
+
+
+def decide(
+    rt: Runtime,
+    index: int,
+    batch: BatchRead,
+    champion: ModelVersionInfo,
+    outcome: ValidationOutcome,
+    drift: DriftResult | None,
+    ood: OodResult | None,
+    scoring: Scoring,
+    history: list[BatchRecord],
+    champion_refused: str | None = None,
+) -> DecisionInputs:
+    age = champion_age_days(champion.trained_until, _batch_time(batch, rt.schema))
+    new_labelled = labelled_since_champion(history, champion.version) + scoring.labelled_rows
+    metric_value, metric_source, metric_index = scoring.metric, None, None
+    if metric_value is None:
+        late = late_measurement(history, champion.version)
+        if late is not None:
+            metric_value, metric_source, metric_index = late.metric, f"late labels of batch '{late.batch}'", \
+                late.batch_index
+    signals = policy.Signals(
+        batch_index=index,
+        valid=outcome.valid,
+        critical_failures=outcome.failures,
+        drift_share=drift.share if drift else None,
+        drifted_features=drift.drifted_features if drift else (),
+        metric=rt.metric,
+        metric_value=metric_value,
+        metric_source=metric_source,
+        metric_batch_index=metric_index,
+        reference_metric=champion.validation_metric,
+        estimated_metric_value=scoring.estimate.value if scoring.estimate else None,
+        ood_share=ood.share if ood else None,
+        champion_age_days=age,
+        champion_version=champion.version,
+        new_labelled_rows=new_labelled,
+        champion_refused=champion_refused,
+    )
+    decision = policy.decide(signals, _past_cycles(history), rt.config.policy, rt.config.training.window_batches)
+    return DecisionInputs(decision, age, new_labelled)
+
+
+@dataclass
+class StalenessCheck:
+    reason: str | None
+    summary: str
+    batch_index: int = 0
+    window_start: int = 0
+
+
+def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
+    """The champion's age on the wall clock and the labelled rows since its training window."""
+    age = champion_age_days(champion.trained_until, datetime.now(timezone.utc))
+    new_labelled = labelled_since_champion(history(rt), champion.version)
+    stored = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
+    limit = rt.config.policy.max_champion_age_days
+    summary = (f"champion v{champion.version}: age {'-' if age is None else f'{age:.1f}'} d "
+               f"(limit {'-' if limit is None else f'{limit:g}'} d), {new_labelled} labelled row(s) since its training")
+    reason = policy.staleness_retrain(age, new_labelled, rt.config.policy)
+    if reason is None or not stored:
+        return StalenessCheck(None, summary + ("" if stored else "; no accepted batch to train on"))
+    last = stored[-1]
+    return StalenessCheck(reason, summary, last, max(stored[0], last - rt.config.training.window_batches + 1))

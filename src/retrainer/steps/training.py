@@ -1,0 +1,192 @@
+"""Training a challenger: its window of accepted batches and holdout, the training, the
+choice between the window since the change and the full one, registration; the first champion's
+suite draft."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from retrainer.core.schema import (
+    BatchSchema,
+    conform,
+    feature_frame,
+    parse_times,
+    target_values,
+)
+from retrainer.core.training import (
+    TrainedModel,
+    TrainingError,
+    labelled_rows,
+    pick_candidate,
+    split_holdout,
+    train,
+)
+from retrainer.monitoring import (
+    fit_estimator,
+)
+from retrainer.registry import (
+    ModelVersionInfo,
+)
+from retrainer.state import stores
+from retrainer.steps.runtime import PERFORMANCE_ESTIMATOR, Runtime
+from retrainer.validation import draft_suite, save_suite
+
+
+# -- training, evaluation, promotion ----------------------------------------------------------
+def _window_tags(schema: BatchSchema, frame: pd.DataFrame) -> dict[str, str]:
+    if schema.time_column and schema.time_column in frame.columns:
+        times = parse_times(frame[schema.time_column])
+        if not times.empty:
+            return {"window_start": times.min().isoformat(), "trained_until": times.max().isoformat()}
+    return {}
+
+
+def _reproduction(rt: Runtime, frame: pd.DataFrame) -> dict[str, str]:
+    """What it takes to make the same model again: the code that trained it, the seed, and a content
+    hash of exactly the rows it was fitted on (the labelled rows of its window, typed as the accepted
+    store keeps them: `init`'s delivered files and a retrain's stored window hash alike)."""
+    from retrainer.build_info import git_commit, retrainer_version
+
+    rows = conform(labelled_rows(frame, rt.schema).loc[:, [*rt.schema.features, rt.schema.target]], rt.schema)
+    return {"seed": str(rt.config.training.seed), "training_rows": str(len(rows)), "training_rows_sha256": _sha256(rows),
+            "retrainer_version": retrainer_version(), "git_commit": git_commit() or "unknown"}
+
+
+def _sha256(frame: pd.DataFrame) -> str:
+    """A content hash of a frame's rows (values and dtypes, not its index)."""
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    return _sha256(frame)[:16]
+
+
+@dataclass
+class TrainingWindow:
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    batches: list[int]
+
+
+def assemble_window(rt: Runtime, window_start: int, index: int) -> TrainingWindow:
+    """Accepted batches from the change (at most `window_batches`), minus a holdout of the newest one."""
+    first = max(window_start, index - rt.config.training.window_batches + 1)
+    store = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name))
+    batches = [i for i in store.indices() if first <= i <= index]
+    # The holdout comes from the newest batch that has labels: the triggering batch, unless its
+    # labels are late (then an earlier one, whose labels have arrived).
+    labelled = [i for i in reversed(batches) if not labelled_rows(store.load(i, i), rt.schema).empty]
+    if not labelled:
+        raise TrainingError(f"no labelled rows in the training window (batches {first}..{index}): "
+                            "labels may still be on their way (`retrainer labels`)")
+    newest = labelled[0]
+    older = pd.concat([store.load(i, i) for i in batches if i != newest], ignore_index=True) \
+        if len(batches) > 1 else pd.DataFrame()
+    rest, holdout = split_holdout(store.load(newest, newest), rt.schema, rt.config.training.holdout_fraction,
+                                  rt.config.training.seed)
+    window = pd.concat([older, rest], ignore_index=True) if not older.empty else rest
+    return TrainingWindow(window, holdout, batches)
+
+
+def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
+    return train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
+
+
+def _window_label(window: TrainingWindow) -> str:
+    first, last = window.batches[0], window.batches[-1]
+    return f"#{first}" if first == last else f"#{first}-#{last}"
+
+
+def choose_window(rt: Runtime, narrow: TrainingWindow, narrow_model: TrainedModel, full: TrainingWindow,
+                  full_model: TrainedModel) -> tuple[TrainingWindow, TrainedModel, str]:
+    """The challenger trained since the change against one trained on the full window, on the gate's
+    holdout: the better goes on to the gate, and a line says why. A tie goes to the full window: as
+    good where it is judged, and fitted on more rows.
+
+    Both windows hold out the same rows of the same newest batch (same split, same seed), so the
+    scores compare; the gate then judges the chosen one on those rows against the champion.
+    """
+    if _digest(full.holdout) != _digest(narrow.holdout):
+        # Labels landed between the two reads and moved the newest labelled batch: no fair comparison.
+        return narrow, narrow_model, "window comparison skipped: the two windows' holdouts differ"
+    schema = rt.schema
+    inputs = feature_frame(narrow.holdout, schema)
+    candidates = [(full, full_model), (narrow, narrow_model)]
+    best, scores = pick_candidate(schema.task, target_values(narrow.holdout, schema),
+                                  [model.pipeline.predict(inputs) for _, model in candidates])
+    window, model = candidates[best]
+    note = (f"window {_window_label(window)} chosen: {rt.metric.name} {scores[best]:.4f} on the holdout "
+            f"against {scores[1 - best]:.4f} trained on {_window_label(candidates[1 - best][0])}")
+    return window, model, note
+
+
+def _version_documents(trained: TrainedModel) -> dict[str, dict[str, Any]]:
+    """JSON documents stored with a version: its confidence calibration, when it is a classifier."""
+    if trained.validation_confidence is None or trained.validation_right is None:
+        return {}
+    estimator = fit_estimator(trained.validation_confidence, trained.validation_right)
+    return {PERFORMANCE_ESTIMATOR: estimator.to_dict()} if estimator else {}
+
+
+def register(
+    rt: Runtime, trained: TrainedModel, frame: pd.DataFrame, alias: str, reasons: list[str], decision_id: str,
+    extra_tags: dict[str, str] | None = None,
+) -> ModelVersionInfo:
+    schema = rt.schema
+    reference = labelled_rows(frame, schema).loc[:, [*schema.features, schema.target]]
+    # Late labels arrive as text classes while on-time batches may hold ints: one type for parquet.
+    reference[schema.target] = target_values(reference, schema)
+    metric = rt.metric
+    reproduce = _reproduction(rt, frame)
+    tags = {
+        **reproduce,
+        "validation_metric": f"{trained.validation_metric:.6f}",
+        "metric_name": metric.name,
+        "decision_id": decision_id,
+        "reasons": "; ".join(reasons),
+        "estimator": trained.estimator,
+        "train_rows": str(trained.train_rows),
+        **_window_tags(schema, frame),
+        **(extra_tags or {}),
+    }
+    description = (
+        f"Trained by retrainer ({trained.estimator}) on {trained.train_rows} rows; "
+        f"validation {metric.name} {trained.validation_metric:.4f}.\nWhy: {'; '.join(reasons)}"
+    )
+    rt.registry.ensure_registered_model()
+    info = rt.registry.register(
+        trained.pipeline,
+        reference,
+        feature_frame(reference.head(5), schema),
+        params={"estimator": trained.estimator, "features": ",".join(schema.features), "target": schema.target,
+                **{f"training.{key}": value for key, value in rt.config.training.model_dump().items()},
+                **reproduce},
+        metrics={f"validation_{metric.name}": trained.validation_metric, "train_rows": trained.train_rows,
+                 "validation_rows": trained.validation_rows},
+        tags=tags,
+        description=description,
+        run_name=f"train-{decision_id}",
+        documents=_version_documents(trained),
+    )
+    rt.registry.move_alias(alias, info.version, "retrainer", f"decision {decision_id}: {'; '.join(reasons)}")
+    return info
+
+
+# -- first champion ---------------------------------------------------------------------------
+def refuse_if_initialised(rt: Runtime) -> None:
+    rt.registry.refuse_if_initialised()
+
+
+def draft(rt: Runtime, frame: pd.DataFrame, replace: bool = False) -> bool:
+    """Draft the suite from the first champion's data, unless a suite is there already (a data
+    engineer's edits are never overwritten unless `replace`). Returns whether it drafted."""
+    path = rt.config.suite_path
+    if path.exists() and not replace:
+        print(f"kept the existing suite {path} (init --force drafts a new one over it)")
+        return False
+    save_suite(draft_suite(frame, rt.schema, rt.config.model.name), path)
+    return True

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
+import itertools
 import statistics
 import tempfile
 import time
@@ -172,7 +174,7 @@ def small_cycle(root: Path, rows: int) -> float:
     with contextlib.redirect_stdout(io.StringIO()):
         run_backtest(root / "small" / "batches", TARGET, workdir=root / "small" / "work", name="small",
                      on_record=lambda *_: stamps.append(time.perf_counter()))
-    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+    return statistics.median(b - a for a, b in itertools.pairwise(stamps))
 
 
 def main() -> None:
@@ -231,8 +233,8 @@ def main() -> None:
 
         schema = schema_from_settings(load_config(folder / "direct" / "retrainer.yaml").model)
         settings = DriftSettings()
-        floor_s = best_of(3, lambda f=frame: floor(reference, f, schema, settings.sample_size))  # type: ignore[misc]
-        ours_s = best_of(3, lambda f=frame: compute_drift(reference, f, schema, settings, 0.3))  # type: ignore[misc]
+        floor_s = best_of(3, functools.partial(floor, reference, frame, schema, settings.sample_size))
+        ours_s = best_of(3, functools.partial(compute_drift, reference, frame, schema, settings, 0.3))
         report_s, report_drifted = evidently_verdicts(reference, frame, schema, settings.sample_size)
         ours = set(compute_drift(reference, frame, schema, settings, 0.3).drifted_features)
         print(f"  drift: {ours_s:.3f} s = {ours_s / floor_s:.2f}× the scipy floor ({floor_s:.3f} s); Evidently report "
@@ -243,7 +245,7 @@ def main() -> None:
         if report_s < 5 * ours_s:
             failures.append(f"{rows:,} rows: Evidently report only {report_s / ours_s:.1f}× slower")
     print("\nlinear in rows (cycle seconds, direct):")
-    for (small, small_s), (large, large_s) in zip(per_row, per_row[1:]):
+    for (small, small_s), (large, large_s) in itertools.pairwise(per_row):
         print(f"  {small:,} -> {large:,} rows: {large / small:.0f}× rows, {large_s / small_s:.1f}× time")
     small = small_cycle(root, args.small_rows)
     print(f"\nwhole cycle, {args.small_rows:,} rows × 10 features, Prefect (median of 5): {small:.2f} s "

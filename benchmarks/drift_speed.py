@@ -13,6 +13,7 @@ Prints seconds and the ratio to the floor (monitoring issue target: retrainer �
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable
 
@@ -89,9 +90,9 @@ def main() -> None:
     print(f"{'rows':>9} {'floor s':>8} {'retrainer s':>12} {'ratio':>6} {'report s':>9} {'ratio':>6}  drifted (retrainer/floor)")
     for size in args.sizes:
         current = make_frame(size, 1, shift=0.5)
-        floor_s = best_of(args.repeat, lambda: floor(reference, current, schema, settings.sample_size))
-        ours_s = best_of(args.repeat, lambda: compute_drift(reference, current, schema, settings, 0.3))
-        report_s = best_of(1, lambda: report(reference, current, schema, settings.sample_size))
+        floor_s = best_of(args.repeat, functools.partial(floor, reference, current, schema, settings.sample_size))
+        ours_s = best_of(args.repeat, functools.partial(compute_drift, reference, current, schema, settings, 0.3))
+        report_s = best_of(1, functools.partial(report, reference, current, schema, settings.sample_size))
         ours = compute_drift(reference, current, schema, settings, 0.3)
         print(f"{size:>9} {floor_s:>8.3f} {ours_s:>12.3f} {ours_s / floor_s:>5.1f}× {report_s:>9.2f} "
               f"{report_s / floor_s:>5.0f}×  {len(ours.drifted_features)}/{floor(reference, current, schema, settings.sample_size)}")

@@ -12,6 +12,7 @@ the other, so the ratio is measured on one machine in one run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -28,7 +29,7 @@ def replay(batches: Path, workdir: Path, orchestrated: bool) -> tuple[list[Batch
     stamps: list[float] = []
     result = run_backtest(batches, TARGET, workdir=workdir, name="overhead", orchestrated=orchestrated,
                           on_record=lambda *progress: stamps.append(time.perf_counter()))
-    cycles = [later - earlier for earlier, later in zip(stamps, stamps[1:])]
+    cycles = [later - earlier for earlier, later in itertools.pairwise(stamps)]
     return result.records, cycles, result.startup_seconds
 
 

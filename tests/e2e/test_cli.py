@@ -66,11 +66,14 @@ def test_backtest_binary_csv_with_time_column_and_a_malformed_file(tmp_path: Pat
     assert decisions["02b_broken"] == "reject_batch"
     broken = next(b for b in timeline["batches"] if b["batch"] == "02b_broken")
     assert broken["validation_failures"] == ["unreadable: not UTF-8 text (byte 0xff at offset 10); save the file as UTF-8"]
-    assert decisions["04"] == "retrain" and timeline["summary"]["promotions"] == 1
+    assert decisions["04"] == "retrain"
+    assert timeline["summary"]["promotions"] == 1
     assert [b["batch"] for b in timeline["batches"]] == ["00", "01", "02", "02b_broken", "03", "04", "05"]
-    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stdout
     config = (tmp_path / "w" / "retrainer.yaml").read_text()
-    assert "time_column: ts" in config and "task: classification" in config
+    assert "time_column: ts" in config
+    assert "task: classification" in config
 
 
 def test_backtest_multiclass_parquet_without_time_column(tmp_path: Path) -> None:
@@ -115,14 +118,16 @@ def test_demo_handles_every_scripted_event(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     done = run_cli("demo", "--workdir", str(workdir), "--rows", "1500")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "day-09" in done.stdout and "Traceback" not in done.stderr
+    assert "day-09" in done.stdout
+    assert "Traceback" not in done.stderr
     timeline = read_timeline(workdir / "timeline.json")
     decisions = {b["batch"]: b["decision"] for b in timeline["batches"]}
     assert decisions["day-08"] == decisions["day-09"] == "reject_batch"
     assert decisions["day-11"] == "retrain"
     assert [name for name, d in decisions.items() if d == "retrain"] == ["day-11", "day-13"]
     followup = next(b for b in timeline["batches"] if b["batch"] == "day-13")
-    assert followup["followup"] and followup["reasons"][0].startswith("follow-up")
+    assert followup["followup"]
+    assert followup["reasons"][0].startswith("follow-up")
     assert next(b for b in timeline["batches"] if b["batch"] == "day-11")["promoted"]
     assert timeline["summary"]["promotions"] >= 1
     assert (workdir / "retrainer.yaml").exists()
@@ -131,8 +136,10 @@ def test_demo_handles_every_scripted_event(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr[-2000:]
     document = json.loads(status.stdout)
     champion = timeline["batches"][-1]["champion_version"]
-    assert document["champion"] == champion and document["previous_champion"] == "1"
-    assert isinstance(document["history"], list) and document["history"][0]["to_version"] == "1"
+    assert document["champion"] == champion
+    assert document["previous_champion"] == "1"
+    assert isinstance(document["history"], list)
+    assert document["history"][0]["to_version"] == "1"
     rolled = run_cli("rollback", "--config", str(workdir / "retrainer.yaml"), timeout=120)
     assert rolled.returncode == 0, rolled.stderr[-2000:]
     after = json.loads(run_cli("status", "--config", str(workdir / "retrainer.yaml"), "--json", timeout=120).stdout)
@@ -160,7 +167,8 @@ def test_bad_config_setting_is_named(tmp_path: Path) -> None:
     config.write_text("model:\n  target: y\npromotion:\n  mode: sometimes\n")
     done = run_cli("run", "--config", str(config), str(config), timeout=120)
     assert done.returncode == 2
-    assert "setting 'promotion.mode'" in done.stderr and "Traceback" not in done.stderr
+    assert "setting 'promotion.mode'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_init_then_run_one_batch_with_a_config_file(tmp_path: Path) -> None:
@@ -199,7 +207,8 @@ def test_suite_commands_draft_check_and_docs(tmp_path: Path) -> None:
     config = str(workdir / "retrainer.yaml")
 
     done = run_cli("suite", "draft", "--config", config, "--data", str(batches / "0.csv"), timeout=120)
-    assert done.returncode == 2 and "exists (it may hold edits)" in done.stderr
+    assert done.returncode == 2
+    assert "exists (it may hold edits)" in done.stderr
     draft = tmp_path / "draft.json"
     done = run_cli("suite", "draft", "--config", config, "--data", str(batches / "0.csv"), "--out", str(draft),
                    timeout=120)
@@ -215,5 +224,6 @@ def test_suite_commands_draft_check_and_docs(tmp_path: Path) -> None:
     done = run_cli("suite", "docs", "--config", config, "--out", str(tmp_path / "docs"), timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     index = tmp_path / "docs" / "index.html"
-    assert index.exists() and "y" in index.read_text()
+    assert index.exists()
+    assert "y" in index.read_text()
     assert list((tmp_path / "docs" / "validations").rglob("*.html"))

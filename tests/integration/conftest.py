@@ -156,7 +156,7 @@ def _serve(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
            "MLFLOW_BACKEND_STORE_URI": database, "MLFLOW_ARTIFACTS_DESTINATION": str(root / "artifacts"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     launcher = Path(__file__).resolve().parents[2] / "mlflow_config" / "serve.sh"
-    log = open(root / "server.log", "w")
+    log = open(root / "server.log", "w")  # noqa: SIM115 (a server's log for as long as it runs; closed in its stop)
     server = subprocess.Popen(["bash", str(launcher)], env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -202,7 +202,7 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
                "RETRAINER_STACK_DIR": str(root), "PREFECT_PORT": str(prefect_port), "MLFLOW_PORT": str(mlflow_port)}
         env.pop("PREFECT_API_URL", None)
         script = Path(__file__).resolve().parents[2] / "deploy" / "run-stack.sh"
-        out = open(root / "run-stack.out", "w+")
+        out = open(root / "run-stack.out", "w+")  # noqa: SIM115 (a server's log for as long as it runs; closed in its stop)
         stack = subprocess.Popen(["bash", str(script)], env=env, stdout=out, stderr=subprocess.STDOUT,
                                  start_new_session=True)
         try:

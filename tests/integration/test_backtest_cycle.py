@@ -69,15 +69,18 @@ def test_rejected_batches_never_reach_training(backtest: BacktestResult) -> None
     assert not any("b4" in name or "b5" in name for name in accepted)
     challenger = _client(backtest).get_model_version("pumps", "2")
     window = challenger.tags["retrainer.window_batches"].split(",")
-    assert "3" not in window and "4" not in window
+    assert "3" not in window
+    assert "4" not in window
 
 
 def test_concept_change_promotes_a_better_challenger(backtest: BacktestResult) -> None:
     """The concept change retrains; @champion moves to v2, which beat v1 on the same holdout and serves the next batch."""
     records = _by_batch(backtest)
     retrain = records["b6"]
-    assert retrain.promoted and retrain.new_champion_version == "2"
-    assert retrain.gate is not None and retrain.gate["challenger_metric"] > retrain.gate["champion_metric"]
+    assert retrain.promoted
+    assert retrain.new_champion_version == "2"
+    assert retrain.gate is not None
+    assert retrain.gate["challenger_metric"] > retrain.gate["champion_metric"]
     assert retrain.gate["ci_low"] > 0
     fired = {signal["rule"] for signal in retrain.signals if signal["fired"]}
     assert fired == {"performance"}  # the record says which rule fired, with its value and threshold
@@ -88,7 +91,9 @@ def test_concept_change_promotes_a_better_challenger(backtest: BacktestResult) -
     assert client.get_model_version("pumps", "2").tags["retrainer.holdout_digest"]
     after = records["b7"]
     assert after.champion_version == "2"
-    assert after.metric is not None and retrain.metric is not None and after.metric > retrain.metric + 0.2
+    assert after.metric is not None
+    assert retrain.metric is not None
+    assert after.metric > retrain.metric + 0.2
 
 
 def test_stable_stretch_does_not_retrain(backtest: BacktestResult) -> None:
@@ -96,7 +101,8 @@ def test_stable_stretch_does_not_retrain(backtest: BacktestResult) -> None:
     records = _by_batch(backtest)
     for name in ("b2", "b3"):
         assert records[name].decision == "none"
-        assert records[name].drift_share is not None and records[name].drift_share < 0.3
+        assert records[name].drift_share is not None
+        assert records[name].drift_share < 0.3
         assert records[name].champion_version == "1"
 
 
@@ -111,7 +117,8 @@ def test_one_mlflow_run_per_cycle_with_its_decision_record(backtest: BacktestRes
         record = by_run[run.info.run_id]
         path = client.download_artifacts(run.info.run_id, "decision_record.json")
         logged = json.loads(Path(path).read_text())
-        assert logged["batch"] == record.batch and logged["decision"] == record.decision
+        assert logged["batch"] == record.batch
+        assert logged["decision"] == record.decision
         assert run.data.tags["retrainer.decision"] == record.decision
 
 
@@ -122,7 +129,8 @@ def test_timeline_json_follows_the_design(backtest: BacktestResult) -> None:
             "prediction_drift", "champion_version", "metric_name", "metric", "decision", "reasons", "promoted",
             "new_champion_version"}
     assert all(keys <= set(batch) for batch in document["batches"])
-    assert document["summary"]["retrains"] == 1 and document["summary"]["promotions"] == 1
+    assert document["summary"]["retrains"] == 1
+    assert document["summary"]["promotions"] == 1
     assert document["summary"]["rejected_batches"] == ["b4", "b5"]
     assert 0.5 < document["summary"]["mean_metric"] < 1.0
 
@@ -139,9 +147,12 @@ def test_a_failed_retrain_is_recorded_and_the_stream_goes_on(prefect_api: None, 
     (tmp_path / "tail" / "b4.csv").rename(tmp_path / "batches" / "b4.csv")
     result = run_backtest(tmp_path / "batches", TARGET, workdir=tmp_path / "work", name="pumps")
     records = _by_batch(result)
-    assert records["b3"].decision == "retrain" and not records["b3"].promoted
-    assert records["b3"].retrain_error is not None and "single class" in records["b3"].retrain_error
-    assert records["b4"].champion_version == "1" and records["b4"].batch_index == 3
+    assert records["b3"].decision == "retrain"
+    assert not records["b3"].promoted
+    assert records["b3"].retrain_error is not None
+    assert "single class" in records["b3"].retrain_error
+    assert records["b4"].champion_version == "1"
+    assert records["b4"].batch_index == 3
     assert records["b4"].decision == "none"
 
 
@@ -166,8 +177,10 @@ def test_baselines_replay_the_same_stream(comparison: Any) -> None:
     every_batch, every_2 = comparison.summary("every-batch"), comparison.summary("every-2")
     assert (ours.retrains, ours.retrains_on_rejected, ours.false_retrains) == (1, 0, 0)
     assert ours.detection_delays == {"b6": 0}
-    assert never.retrains == 0 and never.detection_delays == {"b6": None}
-    assert every_batch.retrains == 6 and every_batch.retrains_on_rejected >= 2
+    assert never.retrains == 0
+    assert never.detection_delays == {"b6": None}
+    assert every_batch.retrains == 6
+    assert every_batch.retrains_on_rejected >= 2
     assert every_2.retrains == 3
     # All judged on the same accepted, labelled batches; the retrain after the change pays off.
     assert ours.scored_batches == never.scored_batches == every_batch.scored_batches == 4
@@ -210,9 +223,11 @@ def test_sweep_shows_the_frontier(backtest: BacktestResult) -> None:
     points = run_sweep(backtest, backtest.initial_paths[0].parent, {"max_relative_drop": (0.05, 0.9)},
                        backtest.workdir / "sweep")
     tight, loose = points
-    assert tight.configured and not loose.configured
+    assert tight.configured
+    assert not loose.configured
     assert (tight.summary.retrains, loose.summary.retrains) == (1, 0)
     assert tight.summary.mean_metric > loose.summary.mean_metric
-    assert tight.on_frontier and loose.on_frontier
+    assert tight.on_frontier
+    assert loose.on_frontier
     saved = json.loads((backtest.workdir / "sweep" / "sweep.json").read_text())
     assert [p["retrains"] for p in saved["points"]] == [1, 0]

@@ -60,18 +60,22 @@ def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: None, tm
     """Where the west region kept the old concept, the new challenger wins on average, loses in the west: refused."""
     records = _replay(tmp_path, west_keeps_old_concept=True)
     retrain = records["b3"]
-    assert retrain.decision == "retrain" and retrain.gate is not None
+    assert retrain.decision == "retrain"
+    assert retrain.gate is not None
     assert retrain.gate["improvement"] > 0.1  # clearly better on average ...
     slices = _check(retrain, "no regression on slices of region")
-    assert slices["passed"] is False and "region=west" in str(slices["detail"])  # ... but not in the west
-    assert not retrain.promoted and retrain.new_champion_version is None
+    assert slices["passed"] is False
+    assert "region=west" in str(slices["detail"])
+    assert not retrain.promoted
+    assert retrain.new_champion_version is None
 
 
 def test_much_better_everywhere_is_promoted(prefect_api: None, tmp_path: Path) -> None:
     """When every region changed, the challenger is better on each slice and beats the baseline: promoted."""
     records = _replay(tmp_path, west_keeps_old_concept=False)
     retrain = records["b3"]
-    assert retrain.promoted and retrain.new_champion_version == "2"
+    assert retrain.promoted
+    assert retrain.new_champion_version == "2"
     assert _check(retrain, "no regression on slices of region")["passed"] is True
     assert _check(retrain, "beats the baseline")["passed"] is True
     assert _check(retrain, "prediction latency")["passed"] is True

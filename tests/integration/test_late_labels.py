@@ -87,10 +87,13 @@ def _record(records: list[BatchRecord], name: str) -> BatchRecord:
 def test_unlabelled_batch_is_estimated_not_measured(late: LateLabels) -> None:
     """A batch without its target column is accepted with an estimated metric and no measured one."""
     record = late.unlabelled
-    assert record.valid and record.decision == "none"
-    assert record.metric is None and record.metrics == {}
+    assert record.valid
+    assert record.decision == "none"
+    assert record.metric is None
+    assert record.metrics == {}
     assert record.labelled_rows == 0
-    assert record.estimated_metric is not None and 0.5 < record.estimated_metric <= 1.0
+    assert record.estimated_metric is not None
+    assert 0.5 < record.estimated_metric <= 1.0
     assert record.late_labels_at is None
 
 
@@ -98,7 +101,8 @@ def test_join_reports_rows_per_batch_and_unknown_ids(late: LateLabels) -> None:
     """Joining a labels file says how many rows of which batch it labelled, and how many ids it did not know."""
     assert late.joined["batches"] == {"b2": ROWS}
     assert late.joined["unmatched"] == 1
-    assert late.joined["already_labelled"] == 0 and late.joined["unusable"] == 0
+    assert late.joined["already_labelled"] == 0
+    assert late.joined["unusable"] == 0
 
 
 def test_late_labels_rescore_the_batch_record(late: LateLabels) -> None:
@@ -109,9 +113,11 @@ def test_late_labels_rescore_the_batch_record(late: LateLabels) -> None:
     assert {"accuracy", "f1", "roc_auc"} <= set(record.metrics)
     assert record.metric == pytest.approx(record.metrics["accuracy"])
     # The concept changed: the champion trained on the old regime is far below its ~0.9.
-    assert record.metric is not None and record.metric < 0.75
+    assert record.metric is not None
+    assert record.metric < 0.75
     # Everything else the cycle recorded stays as it was.
-    assert record.decision == late.unlabelled.decision and record.batch_index == late.unlabelled.batch_index
+    assert record.decision == late.unlabelled.decision
+    assert record.batch_index == late.unlabelled.batch_index
     assert record.estimated_metric == late.unlabelled.estimated_metric
     assert record.mlflow_run_id == late.unlabelled.mlflow_run_id
 
@@ -121,7 +127,8 @@ def test_accepted_batch_now_holds_the_labels(late: LateLabels) -> None:
     accepted = sorted((late.workdir / "models" / "pumps" / "accepted").glob("*__b2.parquet"))
     assert len(accepted) == 1
     frame = pd.read_parquet(accepted[0])
-    assert len(frame) == ROWS and frame[TARGET].notna().all()
+    assert len(frame) == ROWS
+    assert frame[TARGET].notna().all()
     merged = frame[["reading_id", TARGET]].astype({"reading_id": str}).merge(
         late.truth.astype({"reading_id": str}), on="reading_id", suffixes=("", "_truth"))
     assert len(merged) == ROWS
@@ -131,7 +138,8 @@ def test_accepted_batch_now_holds_the_labels(late: LateLabels) -> None:
 def test_unknown_ids_are_kept_for_later(late: LateLabels) -> None:
     """A label whose id matches no accepted row is kept in a file under labels/, not dropped."""
     kept = list((late.workdir / "models" / "pumps" / "labels").iterdir())
-    assert len(kept) == 1 and str(kept[0]) == late.joined["kept_as"]
+    assert len(kept) == 1
+    assert str(kept[0]) == late.joined["kept_as"]
     frame = pd.read_csv(kept[0], dtype={"reading_id": str})
     assert frame["reading_id"].tolist() == [UNKNOWN_ID]
     assert frame[TARGET].tolist() == [1]
@@ -148,7 +156,8 @@ def test_late_metric_reaches_the_cycle_run_in_mlflow(late: LateLabels) -> None:
     assert history, "no 'metric' logged on the cycle run"
     assert history[-1].value == pytest.approx(record.metric)
     accuracy = client.get_metric_history(record.mlflow_run_id, "metric_accuracy")
-    assert accuracy and accuracy[-1].value == pytest.approx(record.metrics["accuracy"])
+    assert accuracy
+    assert accuracy[-1].value == pytest.approx(record.metrics["accuracy"])
     run = client.get_run(record.mlflow_run_id)
     assert run.data.tags["retrainer.late_labels"] == "true"
     assert run.data.metrics["labelled_rows"] == ROWS
@@ -163,8 +172,10 @@ def test_measured_drop_on_late_labels_retrains_from_that_batch(late: LateLabels)
     assert any("late labels of batch 'b2'" in reason for reason in record.reasons), record.reasons
     assert record.window_start == labelled.batch_index
     performance = next(s for s in record.signals if s["rule"] == "performance")
-    assert performance["fired"] is True and performance["value"] > performance["threshold"]
-    assert record.challenger_version is not None and record.retrain_error is None
+    assert performance["fired"] is True
+    assert performance["value"] > performance["threshold"]
+    assert record.challenger_version is not None
+    assert record.retrain_error is None
 
 
 def test_labels_file_without_id_column_is_a_one_line_error(late: LateLabels, tmp_path: Path) -> None:
@@ -183,7 +194,8 @@ def test_labels_file_without_id_column_is_a_one_line_error(late: LateLabels, tmp
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("retrainer: error: ") and "missing column(s) reading_id" in lines[0]
+    assert lines[0].startswith("retrainer: error: ")
+    assert "missing column(s) reading_id" in lines[0]
     assert "Traceback" not in done.stdout
     # Nothing was changed by the refused file.
     assert (late.workdir / "models" / "pumps" / "timeline.jsonl").read_bytes() == journal

@@ -38,7 +38,8 @@ def test_a_cycle_promotes_through_the_server_and_rollback_works(
     result = run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work",
                           name="server-pumps")
     records = {r.batch: r for r in result.records}
-    assert records["b3"].decision == "retrain" and records["b3"].promoted
+    assert records["b3"].decision == "retrain"
+    assert records["b3"].promoted
 
     from mlflow import MlflowClient
 
@@ -126,7 +127,8 @@ def test_eight_retrain_flows_racing_through_the_server_promote_once(
     assert all(r["conflict"] or not r["passed"] for r in losers), results
     registry = ModelRegistry(connect(config), config)
     champion = registry.champion()
-    assert champion is not None and champion.version == winners[0]["version"]
+    assert champion is not None
+    assert champion.version == winners[0]["version"]
     assert [(m.from_version, m.to_version) for m in registry.history.moves() if m.alias == "champion"] == [
         (None, "1"), ("1", winners[0]["version"])]
     assert pd.Series([r["version"] for r in results]).is_unique

@@ -142,7 +142,9 @@ def pushed(prefect_api: None, pushgateway: str, tmp_path_factory: pytest.TempPat
 def test_last_cycle_is_on_the_pushgateway(pushed: Pushed) -> None:
     """After a backtest the Pushgateway shows the last cycle's rows, drift share, decision and champion age."""
     last = pushed.result.records[-1]
-    assert last.decision == "none" and last.drift_share is not None and last.champion_age_days is not None
+    assert last.decision == "none"
+    assert last.drift_share is not None
+    assert last.champion_age_days is not None
     samples = pushed.samples
     assert samples, "nothing named retrainer_* on the Pushgateway"
     key = {"job": "retrainer", "model": "pumps"}
@@ -184,15 +186,18 @@ def test_json_log_has_one_line_per_cycle(pushed: Pushed) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     monitored = [r for r in pushed.result.records if r.decision != "init"]
     assert len(lines) == len(monitored) == len(STREAM) - 1
-    for line, record in zip(lines, monitored):
+    for line, record in zip(lines, monitored, strict=True):
         document = json.loads(line)
         assert isinstance(document, dict)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", document["@timestamp"])
         assert document["log"]["level"] == "info"
-        assert record.batch in document["message"] and record.decision in document["message"]
+        assert record.batch in document["message"]
+        assert record.decision in document["message"]
         logged = document["retrainer"]
-        assert logged["batch"] == record.batch and logged["decision"] == record.decision
-        assert logged["batch_index"] == record.batch_index and logged["mlflow_run_id"] == record.mlflow_run_id
+        assert logged["batch"] == record.batch
+        assert logged["decision"] == record.decision
+        assert logged["batch_index"] == record.batch_index
+        assert logged["mlflow_run_id"] == record.mlflow_run_id
 
 
 def _dashboard_metric_names() -> set[str]:

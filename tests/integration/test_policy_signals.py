@@ -112,19 +112,26 @@ def test_one_batch_blip_waits_for_persistence(shift_stream: BacktestResult) -> N
     """A single shifted batch is reported as dataset drift waiting for persistence, and does not retrain."""
     records = by_batch(shift_stream)
     blip = records["b3"]
-    assert blip.decision == "none" and blip.dataset_drift is True and blip.shifted is True
-    assert blip.drift_share is not None and blip.drift_share > 0.3
+    assert blip.decision == "none"
+    assert blip.dataset_drift is True
+    assert blip.shifted is True
+    assert blip.drift_share is not None
+    assert blip.drift_share > 0.3
     assert any("waiting for 2 batches" in reason for reason in blip.reasons), blip.reasons
     drift = signal(blip, "drift")
-    assert drift["signal"] == "drift_share" and drift["fired"] is True
-    assert drift["value"] == pytest.approx(blip.drift_share) and drift["threshold"] == pytest.approx(0.3)
+    assert drift["signal"] == "drift_share"
+    assert drift["fired"] is True
+    assert drift["value"] == pytest.approx(blip.drift_share)
+    assert drift["threshold"] == pytest.approx(0.3)
     persistence = signal(blip, "drift persistence")
     assert (persistence["value"], persistence["threshold"], persistence["fired"]) == (1.0, 2.0, False)
     # The stable batch after the blip breaks the run: the next shift starts counting from one.
     stable = records["b4"]
-    assert stable.decision == "none" and stable.dataset_drift is False
+    assert stable.decision == "none"
+    assert stable.dataset_drift is False
     assert not any("waiting" in reason for reason in stable.reasons), stable.reasons
-    assert records["b5"].decision == "none" and records["b5"].dataset_drift is True
+    assert records["b5"].decision == "none"
+    assert records["b5"].dataset_drift is True
     assert signal(records["b5"], "drift persistence")["value"] == 1.0
 
 
@@ -133,12 +140,15 @@ def test_persistent_shift_retrains_from_its_first_batch(shift_stream: BacktestRe
     records = by_batch(shift_stream)
     retrain = records["b6"]
     assert retrain.decision == "retrain"
-    assert any("for 2 batches" in reason and "drift_share" in reason for reason in retrain.reasons), retrain.reasons
+    assert any("for 2 batches" in reason and "drift_share" in reason  # noqa: PT018 (one reason holds both)
+               for reason in retrain.reasons), retrain.reasons
     assert retrain.window_start == records["b5"].batch_index
     fired = fired_triggers(retrain)
-    assert {"drift", "drift persistence"} <= fired and not fired & {"performance", "staleness", "follow-up"}
+    assert {"drift", "drift persistence"} <= fired
+    assert not fired & {"performance", "staleness", "follow-up"}
     drift = signal(retrain, "drift")
-    assert drift["value"] == pytest.approx(retrain.drift_share) and drift["value"] > drift["threshold"] == 0.3
+    assert drift["value"] == pytest.approx(retrain.drift_share)
+    assert drift["value"] > drift["threshold"] == 0.3
     persistence = signal(retrain, "drift persistence")
     assert persistence["signal"] == "shifted_batches_in_a_row"
     assert (persistence["value"], persistence["threshold"], persistence["fired"]) == (2.0, 2.0, True)
@@ -150,22 +160,26 @@ def test_persistent_shift_retrains_from_its_first_batch(shift_stream: BacktestRe
     assert tags["retrainer.window_batches"] == f"{first},{first + 1},{first + 2}", tags
     assert tags["retrainer.window_choice"].startswith(f"window #{first}-#{first + 2} chosen"), tags
     # The gate asks for +0.5 accuracy: the challenger is registered but v1 stays champion.
-    assert retrain.challenger_version == "2" and not retrain.promoted
+    assert retrain.challenger_version == "2"
+    assert not retrain.promoted
     assert records["b7"].champion_version == "1"
 
 
 def test_retrain_is_followed_by_a_cool_down(shift_stream: BacktestResult) -> None:
     """A shift that persists again right after a retrain is held back by the cool-down, with its reason."""
     records = by_batch(shift_stream)
-    assert records["b7"].decision == "none" and records["b7"].dataset_drift is True
+    assert records["b7"].decision == "none"
+    assert records["b7"].dataset_drift is True
     held = records["b8"]
-    assert held.decision == "none" and held.dataset_drift is True
+    assert held.decision == "none"
+    assert held.dataset_drift is True
     assert any("for 2 batches" in reason for reason in held.reasons), held.reasons
     assert any("cool-down" in reason for reason in held.reasons), held.reasons
     cooldown = signal(held, "cool-down")
     assert cooldown["signal"] == "batches_since_retrain"
     assert (cooldown["value"], cooldown["threshold"], cooldown["fired"]) == (2.0, 2.0, True)
-    assert held.challenger_version is None and held.window_start is None
+    assert held.challenger_version is None
+    assert held.window_start is None
 
 
 def test_estimated_performance_tracks_realized_on_stable_batches(shift_stream: BacktestResult) -> None:
@@ -173,9 +187,11 @@ def test_estimated_performance_tracks_realized_on_stable_batches(shift_stream: B
     records = by_batch(shift_stream)
     for name in ("b2", "b4"):
         record = records[name]
-        assert record.decision == "none" and record.metric is not None
+        assert record.decision == "none"
+        assert record.metric is not None
         assert record.metric > 0.8  # the champion is good on its own regime
-        assert record.estimated_metric is not None and record.estimated_metric_std is not None
+        assert record.estimated_metric is not None
+        assert record.estimated_metric_std is not None
         assert abs(record.estimated_metric - record.metric) < 0.05, (name, record.estimated_metric, record.metric)
         assert record.estimated_metric_std > 0
 
@@ -189,7 +205,8 @@ def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_pat
     records = by_batch(result)
     assert [records[n].decision for n in ("b1", "b2", "b3")] == ["init", "none", "retrain"]
     retrain = records["b3"]
-    assert retrain.drift_share is not None and retrain.drift_share < 0.3
+    assert retrain.drift_share is not None
+    assert retrain.drift_share < 0.3
     assert retrain.dataset_drift is False
     assert fired_triggers(retrain) == {"performance"}
     performance = signal(retrain, "performance")
@@ -202,7 +219,8 @@ def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_pat
     tags = challenger_tags(result, retrain)
     assert tags["retrainer.window_batches"] == str(retrain.batch_index)
     assert tags["retrainer.window_choice"].startswith(f"window #{retrain.batch_index} chosen"), tags
-    assert retrain.metric is not None and records["b2"].metric is not None
+    assert retrain.metric is not None
+    assert records["b2"].metric is not None
     assert retrain.metric < records["b2"].metric - 0.1
 
 
@@ -215,10 +233,14 @@ def test_over_age_champion_retrains(prefect_api: None, tmp_path: Path) -> None:
     records = by_batch(result)
     young, old = records["b2"], records["b3"]
     assert young.decision == "none"
-    assert young.champion_age_days is not None and young.champion_age_days < 2
+    assert young.champion_age_days is not None
+    assert young.champion_age_days < 2
     assert old.decision == "retrain"
-    assert old.reasons and old.reasons[0].startswith("champion age"), old.reasons
-    assert old.champion_age_days is not None and old.champion_age_days > 30
+    assert old.reasons, old.reasons
+    assert old.reasons[0].startswith("champion age"), old.reasons
+    assert old.champion_age_days is not None
+    assert old.champion_age_days > 30
     assert fired_triggers(old) == {"staleness"}
     staleness = signal(old, "staleness")
-    assert staleness["value"] == pytest.approx(old.champion_age_days) and staleness["threshold"] == 30
+    assert staleness["value"] == pytest.approx(old.champion_age_days)
+    assert staleness["threshold"] == 30

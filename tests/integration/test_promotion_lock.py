@@ -43,16 +43,16 @@ HOLDER = textwrap.dedent("""
 
 def _hold_in_subprocess(config_path: Path) -> subprocess.Popen[str]:
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(config_path)], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
     return holder
 
 
 def _check_exclusive_and_released_on_kill(config: RetrainerConfig, config_path: Path) -> None:
     holder = _hold_in_subprocess(config_path)
     try:
-        with pytest.raises(LockTimeout):
-            with promotion_lock(config, timeout_seconds=0.5):
-                pass
+        with pytest.raises(LockTimeout), promotion_lock(config, timeout_seconds=0.5):
+            pass
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
@@ -130,9 +130,11 @@ def _check_one_winner(config_path: Path) -> None:
     config = load_config(config_path)
     registry = ModelRegistry(connect(config), config)
     champion = registry.champion()
-    assert champion is not None and champion.version == winners[0]
+    assert champion is not None
+    assert champion.version == winners[0]
     previous = registry.version_by_alias("previous-champion")
-    assert previous is not None and previous.version == "1"
+    assert previous is not None
+    assert previous.version == "1"
     champion_moves = [m for m in registry.history.moves() if m.alias == "champion"]
     assert [(m.from_version, m.to_version) for m in champion_moves] == [(None, "1"), ("1", winners[0])]
 
@@ -164,13 +166,14 @@ def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PREFECT_API_URL": api})
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
         with get_client(sync_client=True) as client:
             limit = client.read_global_concurrency_limit_by_name(name)
-        assert limit.limit == 1 and limit.active_slots == 1
-        with pytest.raises(LockTimeout):
-            with promotion_lock(load_config(path), timeout_seconds=1):
-                pass
+        assert limit.limit == 1
+        assert limit.active_slots == 1
+        with pytest.raises(LockTimeout), promotion_lock(load_config(path), timeout_seconds=1):
+            pass
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)

@@ -64,7 +64,8 @@ def test_status_shows_the_aliases_and_every_move_the_cycles_made(auto: BacktestR
         ("challenger", "2", None),
     ]
     promotion = status["history"][3]
-    assert promotion["actor"] == "retrainer (auto)" and promotion["reason"].startswith("gate passed")
+    assert promotion["actor"] == "retrainer (auto)"
+    assert promotion["reason"].startswith("gate passed")
 
 
 def test_rollback_restores_the_previous_champion_and_is_recorded(
@@ -99,7 +100,8 @@ def test_a_move_in_the_mlflow_ui_is_noticed_and_the_next_cycle_scores_with_it(au
     assert record["champion_version"] == "1"
     history = RegistryCommands.open(load_config(auto.config_path)).status()["history"]
     noticed = [m for m in history if m["actor"] == OUTSIDE]
-    assert noticed and (noticed[-1]["alias"], noticed[-1]["to_version"]) == ("champion", "1")
+    assert noticed
+    assert (noticed[-1]["alias"], noticed[-1]["to_version"]) == ("champion", "1")
 
 
 def test_promote_refuses_a_version_retrainer_did_not_register(auto: BacktestResult) -> None:
@@ -116,17 +118,21 @@ def test_promote_refuses_a_version_retrainer_did_not_register(auto: BacktestResu
 def test_manual_mode_waits_for_a_person_then_promote_approves(manual: BacktestResult) -> None:
     """In manual mode a passing challenger is tagged awaiting approval and v1 keeps serving until `promote`."""
     records = {r.batch: r for r in manual.records}
-    assert records["b3"].decision == "retrain" and not records["b3"].promoted
+    assert records["b3"].decision == "retrain"
+    assert not records["b3"].promoted
     assert records["b4"].champion_version == "1"
     commands = RegistryCommands.open(load_config(manual.config_path))
     status = commands.status()
-    assert status["awaiting_approval"] == ["2"] and status["challenger"] == "2" and status["champion"] == "1"
+    assert status["awaiting_approval"] == ["2"]
+    assert status["challenger"] == "2"
+    assert status["champion"] == "1"
     assert commands.promote("2", "reviewed the gate report", force=False) == ("1", "2")
     status = commands.status()
     assert (status["champion"], status["previous_champion"], status["challenger"]) == ("2", "1", None)
     assert status["awaiting_approval"] == []
     approval = [m for m in status["history"] if m["alias"] == "champion"][-1]
-    assert "retrainer promote" in approval["actor"] and approval["reason"] == "reviewed the gate report"
+    assert "retrainer promote" in approval["actor"]
+    assert approval["reason"] == "reviewed the gate report"
     with pytest.raises(RegistryError, match="already @champion"):
         commands.promote("2", None, force=False)
 
@@ -143,10 +149,12 @@ def test_manual_mode_follows_the_alias_a_person_sets_in_the_ui_and_rollback_rest
                                    ScriptedBatch("c2", "new concept", "none", concept=1)))
     client.set_registered_model_alias("pumps", "champion", "1")  # as the MLflow UI does
     record = monitor_batch(str(manual.config_path), str(fresh[0]))
-    assert record["champion_version"] == "1" and record["decision"] != "reject_batch"
+    assert record["champion_version"] == "1"
+    assert record["decision"] != "reject_batch"
     client.set_registered_model_alias("pumps", "champion", "2")
     record = monitor_batch(str(manual.config_path), str(fresh[1]))
-    assert record["champion_version"] == "2" and record["decision"] != "reject_batch"
+    assert record["champion_version"] == "2"
+    assert record["decision"] != "reject_batch"
     history = commands.status()["history"]
     assert [(m["from_version"], m["to_version"]) for m in history if m["actor"] == OUTSIDE][-2:] == [
         ("2", "1"), ("1", "2")]

@@ -34,14 +34,18 @@ def test_few_bad_rows_are_split_off_and_many_reject_the_batch(prefect_api: None,
     result = run_backtest(batches, TARGET, config_path=config, workdir=tmp_path / "work")
     few, many = result.records[1], result.records[2]
 
-    assert few.valid and few.decision != "reject_batch" and few.rows == 1000
+    assert few.valid
+    assert few.decision != "reject_batch"
+    assert few.rows == 1000
     assert few.validation_warnings[0].startswith("row-level quarantine: 20 row(s) (2.0%) split off, failing: "
                                                  "expect_column_values_to_be_in_set(failure)")
     quarantine = tmp_path / "work" / "models" / "pumps" / "quarantine"
     rejected = pd.read_parquet(quarantine / "r2.rejected_rows.parquet")
-    assert len(rejected) == 20 and set(rejected[TARGET]) == {"maybe"}
+    assert len(rejected) == 20
+    assert set(rejected[TARGET]) == {"maybe"}
     accepted = pd.read_parquet(next((tmp_path / "work" / "models" / "pumps" / "accepted").glob("*__r2.parquet")))
-    assert len(accepted) == 980 and "maybe" not in set(accepted[TARGET].astype(str))
+    assert len(accepted) == 980
+    assert "maybe" not in set(accepted[TARGET].astype(str))
 
     assert many.decision == "reject_batch"
     assert many.validation_failures[-1] == (

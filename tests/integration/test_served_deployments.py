@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -133,26 +133,22 @@ class Worker:
     """`retrainer serve` as a process: the worker of this project's deployments."""
 
     def __init__(self, project: Project) -> None:
-        self.log = open(project.root / "serve.log", "a")
+        self.log = open(project.root / "serve.log", "a")  # noqa: SIM115 (a server's log for as long as it runs; closed in its stop)
         self.process = subprocess.Popen([RETRAINER, "serve", "--config", str(project.config)], env=project.env,
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self) -> None:
         """SIGKILL the worker and every flow run it started: a machine that died."""
         for pid in [self.process.pid, *_descendants(self.process.pid)]:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
         if self.process.poll() is None:
             for pid in [self.process.pid, *_descendants(self.process.pid)]:
-                try:
+                with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -271,13 +267,17 @@ def test_served_deployments_take_each_batch_once_and_retrain_on_the_event(
 
         # The event started the retrain deployment, which promoted and wrote back into the record.
         retrain = _wait("the event-triggered retrain run", lambda: _runs_of(client, "retrain/served"), 120, worker)
-        assert len(retrain) == 1 and retrain[0].parameters["batch_index"] == 3
+        assert len(retrain) == 1
+        assert retrain[0].parameters["batch_index"] == 3
         assert _finished(client, retrain[0].id, 420, worker).state.is_completed()
         assert _alias(project, "champion") == "2"
         changed = read_journal(project.journal)[3]
-        assert changed.promoted and changed.challenger_version == "2" and changed.new_champion_version == "2"
+        assert changed.promoted
+        assert changed.challenger_version == "2"
+        assert changed.new_champion_version == "2"
         events = [event for body in received for event in body["events"]]
-        assert "retrain" in events and "promote" in events
+        assert "retrain" in events
+        assert "promote" in events
         # What a person sees of the cycles in the Prefect UI: keyed artifacts per model.
         artifacts = {(a.key, a.type): a for a in _artifacts(client, "served")}
         # (Prefect stores a link artifact as markdown: `[text](url)`.)
@@ -335,13 +335,15 @@ def test_manual_mode_retrain_pauses_for_approval_and_resumes(
                         420, worker)[0]
         versions = _mlflow(project).search_model_versions("name = 'approval'")
         waiting = [v for v in versions if v.tags.get("retrainer.awaiting-approval") == "true"]
-        assert [v.version for v in waiting] == ["2"] and _alias(project, "champion") == "1"
+        assert [v.version for v in waiting] == ["2"]
+        assert _alias(project, "champion") == "1"
 
         client.resume_flow_run(retrain.id, run_input={"approve": True, "comment": "read the gate report"})
         assert _finished(client, retrain.id, 300, worker).state.is_completed()
     assert _alias(project, "champion") == "2"
     record = read_journal(project.journal)[-1]
-    assert record.promoted and record.approval == "approved: read the gate report"
+    assert record.promoted
+    assert record.approval == "approved: read the gate report"
     history = subprocess.run([RETRAINER, "status", "--config", str(project.config), "--json"], env=project.env,
                              capture_output=True, text=True, timeout=120)
     assert history.returncode == 0, history.stderr

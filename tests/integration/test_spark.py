@@ -153,7 +153,9 @@ def test_check_large_command_on_a_parquet_folder(spark: Any, tmp_path: Path,
     spark.createDataFrame(shifted).repartition(3).write.parquet(str(folder))
     assert main(["check-large", "--config", str(config), str(folder), "--json"]) == 0
     verdict = json.loads(capsys.readouterr().out)
-    assert verdict["accepted"] and verdict["rows"] == len(shifted) and verdict["champion_version"] == "1"
+    assert verdict["accepted"]
+    assert verdict["rows"] == len(shifted)
+    assert verdict["champion_version"] == "1"
     assert verdict["drift"]["drifted_features"] == ["vibration_mm_s"]
 
     broken = current.copy()
@@ -161,7 +163,9 @@ def test_check_large_command_on_a_parquet_folder(spark: Any, tmp_path: Path,
     broken.to_csv(tmp_path / "broken.csv", index=False)
     assert main(["check-large", "--config", str(config), str(tmp_path / "broken.csv")]) == 1
     out = capsys.readouterr().out
-    assert "REJECTED" in out and "column 'rpm': 1 infinite value(s)" in out and "drift" not in out
+    assert "REJECTED" in out
+    assert "column 'rpm': 1 infinite value(s)" in out
+    assert "drift" not in out
 
     settings = yaml.safe_load(config.read_text())
     settings["drift"] = {"stattests": {"rpm": "ks"}}

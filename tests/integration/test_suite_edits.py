@@ -42,14 +42,18 @@ def test_editing_the_suite_changes_the_next_cycle(prefect_api: None, tmp_path: P
     config.suite_path.write_text(json.dumps(suite, indent=2))
 
     rows = {row.batch: row for row in suite_commands.check(config, last=4)}
-    assert rows["f1"].recorded == "rejected" and rows["f1"].now == "accepted" and rows["f1"].changed
+    assert rows["f1"].recorded == "rejected"
+    assert rows["f1"].now == "accepted"
+    assert rows["f1"].changed
     assert not rows["d2"].changed
 
     # The very file that was rejected runs again after the fix: not a duplicate, since it was never used.
     again = monitor_batch(str(config_path), str(tmp_path / "f1.csv"))
-    assert again["valid"] and not any(f.startswith("duplicate") for f in again["validation_failures"])
+    assert again["valid"]
+    assert not any(f.startswith("duplicate") for f in again["validation_failures"])
 
     second = monitor_batch(str(config_path), str(_fahrenheit_batch(tmp_path / "f2.csv", 2)))
     # Accepted now: the champion, trained on °C, does badly on it, so the policy may well retrain.
-    assert second["valid"] and second["decision"] != "reject_batch"
+    assert second["valid"]
+    assert second["decision"] != "reject_batch"
     assert second["validation_failures"] == []

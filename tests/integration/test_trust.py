@@ -93,17 +93,21 @@ def test_a_forged_pickle_champion_with_copied_tags_is_refused_and_its_code_never
     record = monitor_batch(str(model), str(tmp_path / "next.csv"))
 
     assert not marker.exists(), "the forged model's code ran"
-    assert record["decision"] == "none" and record["champion_version"] == forged
+    assert record["decision"] == "none"
+    assert record["champion_version"] == forged
     assert "saved as 'pickle'" in record["champion_refused"]
     assert record["reasons"] == [f"champion refused: {record['champion_refused']}"]
-    assert record["metric"] is None and record["drift_share"] is None
+    assert record["metric"] is None
+    assert record["drift_share"] is None
     assert _accepted(tmp_path) == ["000000__init.parquet", "000001__next.parquet"], "the batch is kept"
     alerts = [body for body in receiver[1] if "champion_refused" in body["events"]]
-    assert len(alerts) == 1 and alerts[0]["record"]["batch"] == "next"
+    assert len(alerts) == 1
+    assert alerts[0]["record"]["batch"] == "next"
 
     commands = RegistryCommands.open(load_config(model))
     status = commands.status()
-    assert status["champion"] == forged and "saved as 'pickle'" in status["champion_refused"]
+    assert status["champion"] == forged
+    assert "saved as 'pickle'" in status["champion_refused"]
     assert status["signing"].startswith("on:")
     with pytest.raises(RegistryError, match="saved as 'pickle'"):
         commands.promote(forged, "try anyway", force=True)
@@ -137,8 +141,8 @@ def test_a_champion_whose_model_file_was_swapped_after_registration_is_refused(m
     import skops.io
     from sklearn.dummy import DummyClassifier
 
-    from retrainer.steps import runtime as tasks
     from retrainer.pipeline.flows import monitor_batch
+    from retrainer.steps import runtime as tasks
 
     [stored] = (tmp_path / "mlartifacts").rglob("model.skops")
     original = stored.read_bytes()
@@ -146,14 +150,16 @@ def test_a_champion_whose_model_file_was_swapped_after_registration_is_refused(m
     tasks._runtime.cache_clear()  # as in the next `retrainer run` process: nothing loaded yet
 
     record = monitor_batch(str(model), str(tmp_path / "next.csv"))
-    assert record["champion_version"] == "1" and "digest mismatch" in record["champion_refused"]
+    assert record["champion_version"] == "1"
+    assert "digest mismatch" in record["champion_refused"]
 
     stored.write_bytes(original)
     tasks._runtime.cache_clear()
     make_batch(ScriptedBatch("later", "stable", "none"), 2, 1200, np.random.default_rng(3)).to_csv(
         tmp_path / "later.csv", index=False)
     again = monitor_batch(str(model), str(tmp_path / "later.csv"))
-    assert again["champion_refused"] is None and again["metric"] > 0.7
+    assert again["champion_refused"] is None
+    assert again["metric"] > 0.7
 
 
 def _tree_hash(folder: Path) -> dict[str, str]:
@@ -180,8 +186,10 @@ def test_run_refuses_a_symlinked_batch_and_touches_nothing_outside(model: Path, 
 
     assert main(["run", "--config", str(model), str(landing / "batch.csv")]) == 2
     error = capsys.readouterr().err
-    assert "refused batch 'batch.csv': a symbolic link" in error and "Traceback" not in error
-    assert _tree_hash(outside) == before and decoy.is_file()
+    assert "refused batch 'batch.csv': a symbolic link" in error
+    assert "Traceback" not in error
+    assert _tree_hash(outside) == before
+    assert decoy.is_file()
     assert (landing / "batch.csv").is_symlink()
     assert not (tmp_path / "models" / "pumps" / "quarantine").exists()
     assert journal.read_bytes() == journal_before
@@ -205,7 +213,8 @@ def test_a_champion_that_loads_but_cannot_predict_is_recorded_not_a_traceback(
 
     monkeypatch.setattr(ModelRegistry, "load_model", lambda self, info, fresh=False: Broken())
     record = monitor_batch(str(model), str(tmp_path / "next.csv"))
-    assert record["decision"] == "none" and record["metric"] is None
+    assert record["decision"] == "none"
+    assert record["metric"] is None
     assert record["champion_refused"] == ("version 1 of 'pumps' loads but cannot predict this batch "
                                           "(ValueError: X has 3 features, but the model expects 10)")
     assert _accepted(tmp_path) == ["000000__init.parquet", "000001__next.parquet"]
@@ -217,8 +226,8 @@ def test_after_the_key_is_rotated_a_person_signs_the_champion_and_it_serves_agai
     """Under a new key v1's signature no longer matches (refused, recorded); `retrainer sign 1` vouches
     for it under the new key and the next cycle scores with it; a pickle version cannot be signed."""
     from retrainer.cli import main
-    from retrainer.steps import runtime as tasks
     from retrainer.pipeline.flows import monitor_batch
+    from retrainer.steps import runtime as tasks
 
     monkeypatch.setenv("RETRAINER_SIGNING_KEY", "the-new-key")
     tasks._runtime.cache_clear()  # a new process under the new key
@@ -231,9 +240,11 @@ def test_after_the_key_is_rotated_a_person_signs_the_champion_and_it_serves_agai
     make_batch(ScriptedBatch("later", "stable", "none"), 2, 1200, np.random.default_rng(3)).to_csv(
         tmp_path / "later.csv", index=False)
     served = monitor_batch(str(model), str(tmp_path / "later.csv"))
-    assert served["champion_refused"] is None and served["metric"] > 0.7
+    assert served["champion_refused"] is None
+    assert served["metric"] > 0.7
 
     marker = tmp_path / "code-ran"
     forged = _forge(tmp_path, _log_model(tmp_path, Payload(marker), "pickle"), tags_of="1")
     assert main(["sign", "--config", str(model), forged]) == 2
-    assert "saved as 'pickle'" in capsys.readouterr().err and not marker.exists()
+    assert "saved as 'pickle'" in capsys.readouterr().err
+    assert not marker.exists()

@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def retrained(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> It
                                    root / "init.csv"))
     records = {name: monitor_batch(str(config), str(root / name)) for name in
                ("retyped.parquet", "broken.parquet", "later.csv")}
-    yield {"root": root, "config": config, "delivered": retyped, "records": records}
+    return {"root": root, "config": config, "delivered": retyped, "records": records}
 
 
 def test_a_numeric_column_delivered_as_text_is_stored_as_numbers_and_a_later_window_trains_on_it(
@@ -80,10 +80,12 @@ def test_a_numeric_column_delivered_as_text_is_stored_as_numbers_and_a_later_win
     whose window holds it with a later day registers a challenger instead of failing."""
     root, records = retrained["root"], retrained["records"]
     first = records["retyped.parquet"]
-    assert first["valid"] is True and first["decision"] == "none", first["reasons"]
+    assert first["valid"] is True, first["reasons"]
+    assert first["decision"] == "none", first["reasons"]
 
     stored = pd.read_parquet(_accepted(root)["000001__retyped"])
-    assert ptypes.is_numeric_dtype(stored[RETYPED]) and not ptypes.is_bool_dtype(stored[RETYPED])
+    assert ptypes.is_numeric_dtype(stored[RETYPED])
+    assert not ptypes.is_bool_dtype(stored[RETYPED])
     assert np.allclose(stored[RETYPED].to_numpy(), retrained["delivered"][RETYPED].astype(float).to_numpy())
 
     later = records["later.csv"]
@@ -97,11 +99,15 @@ def test_a_numeric_column_delivered_as_text_is_stored_as_numbers_and_a_later_win
 def test_a_text_column_holding_a_word_is_rejected_with_a_reason_naming_the_column(retrained: dict[str, Any]) -> None:
     """One cell that is not a number in the retyped column rejects the day, in one line naming the column."""
     root, record = retrained["root"], retrained["records"]["broken.parquet"]
-    assert record["decision"] == "reject_batch" and record["valid"] is False
+    assert record["decision"] == "reject_batch"
+    assert record["valid"] is False
     [reason] = [f for f in record["validation_failures"] if RETYPED in f]
-    assert "not numbers" in reason and "n/a-text" in reason and "\n" not in reason
+    assert "not numbers" in reason
+    assert "n/a-text" in reason
+    assert "\n" not in reason
     assert "000002__broken" not in _accepted(root)
-    assert record["quarantined_as"] and Path(record["quarantined_as"]).exists()
+    assert record["quarantined_as"]
+    assert Path(record["quarantined_as"]).exists()
 
 
 def _rows_sha256(frame: pd.DataFrame, features: list[str]) -> str:
@@ -122,7 +128,8 @@ def test_every_version_says_what_it_takes_to_train_it_again(retrained: dict[str,
     for summary in versions.values():
         assert summary["seed"] == "0"
         assert re.fullmatch(r"[0-9a-f]{64}", summary["training_rows_sha256"])
-        assert summary["retrainer_version"] and summary["retrainer_version"] != "unknown"
+        assert summary["retrainer_version"]
+        assert summary["retrainer_version"] != "unknown"
         assert re.fullmatch(r"[0-9a-f]{40}|unknown", summary["git_commit"])
         assert int(summary["training_rows"]) > 0
 
@@ -137,8 +144,10 @@ def test_every_version_says_what_it_takes_to_train_it_again(retrained: dict[str,
 
     client = _client(root)
     params = client.get_run(client.get_model_version("pumps", "2").run_id).data.params
-    assert params["training.seed"] == "0" and params["seed"] == "0"
-    assert params["training.holdout_fraction"] == "0.3" and params["training.window_batches"] == "3"
+    assert params["training.seed"] == "0"
+    assert params["seed"] == "0"
+    assert params["training.holdout_fraction"] == "0.3"
+    assert params["training.window_batches"] == "3"
     assert params["training_rows_sha256"] == versions["2"]["training_rows_sha256"]
     assert params["training_rows"] == versions["2"]["training_rows"]
 
@@ -198,7 +207,8 @@ def test_init_keeps_a_hand_edited_suite_drafts_a_missing_one_and_redrafts_on_for
     suite = load_config(kept_config).suite_path
     edited = suite.read_bytes()
     printed = _init(capsys, kept_config, kept_first)
-    assert printed["champion_version"] == "1" and printed["suite"] == str(suite)
+    assert printed["champion_version"] == "1"
+    assert printed["suite"] == str(suite)
     assert printed["suite_drafted"] is False
     assert suite.read_bytes() == edited
 
@@ -230,7 +240,8 @@ def test_a_day_without_its_time_or_id_column_is_accepted_with_a_notice(
     rng = np.random.default_rng(8)
     config, first = _model_dir(tmp_path / "model", rng, suite=False)
     columns = _init(capsys, config, first)["columns"]
-    assert columns["time_column"] == "event_time" and columns["id_column"] == "reading_id"
+    assert columns["time_column"] == "event_time"
+    assert columns["id_column"] == "reading_id"
 
     make_batch(ScriptedBatch("no-time", "stable", "none"), 1, ROWS, rng).drop(columns=["event_time"]).to_csv(
         tmp_path / "no-time.csv", index=False)
@@ -238,17 +249,21 @@ def test_a_day_without_its_time_or_id_column_is_accepted_with_a_notice(
         tmp_path / "no-id.csv", index=False)
 
     no_time = monitor_batch(str(config), str(tmp_path / "no-time.csv"))
-    assert no_time["valid"] is True and no_time["decision"] == "none", no_time["validation_failures"]
+    assert no_time["valid"] is True, no_time["validation_failures"]
+    assert no_time["decision"] == "none", no_time["validation_failures"]
     [notice] = [w for w in no_time["validation_warnings"] if "time column" in w]
-    assert "'event_time'" in notice and "wall clock" in notice
+    assert "'event_time'" in notice
+    assert "wall clock" in notice
     # The champion (trained on 1 March 2026) is aged on the wall clock, as the notice says.
-    trained_until = datetime(2026, 3, 2, tzinfo=timezone.utc)
-    assert abs(no_time["champion_age_days"] - (datetime.now(timezone.utc) - trained_until).total_seconds() / 86400) < 1
+    trained_until = datetime(2026, 3, 2, tzinfo=UTC)
+    assert abs(no_time["champion_age_days"] - (datetime.now(UTC) - trained_until).total_seconds() / 86400) < 1
 
     no_id = monitor_batch(str(config), str(tmp_path / "no-id.csv"))
-    assert no_id["valid"] is True and no_id["decision"] == "none", no_id["validation_failures"]
+    assert no_id["valid"] is True, no_id["validation_failures"]
+    assert no_id["decision"] == "none", no_id["validation_failures"]
     [notice] = [w for w in no_id["validation_warnings"] if "id column" in w]
-    assert "'reading_id'" in notice and "labels that arrive later cannot be joined" in notice
+    assert "'reading_id'" in notice
+    assert "labels that arrive later cannot be joined" in notice
     assert not any("time column" in w for w in no_id["validation_warnings"])
 
     model = tmp_path / "model" / "models" / "pumps"

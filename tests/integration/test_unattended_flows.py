@@ -64,7 +64,8 @@ def test_a_promotion_whose_new_champion_does_not_serve_is_rolled_back(
     monkeypatch.setattr(ModelRegistry, "load_model", store_gone_after_promotion)
     record = monitor_batch(str(config), str(tmp_path / "concept.csv"))
 
-    assert record["decision"] == "retrain" and record["challenger_version"] == "2"
+    assert record["decision"] == "retrain"
+    assert record["challenger_version"] == "2"
     assert record["promoted"] is False
     assert "does not serve" in record["promotion_rolled_back"]
     assert _alias(tmp_path, "champion") == "1"
@@ -87,8 +88,10 @@ def test_the_staleness_check_retrains_a_champion_too_old_on_the_wall_clock(prefe
     assert monitor_batch(str(config), str(tmp_path / "stable.csv"))["decision"] != "reject_batch"
     result = staleness_check(str(config))
     assert result["retrain"] is True
-    assert result["reason"].startswith("champion age") and result["reason"].endswith("> 30 d (staleness check)")
-    assert result["challenger_version"] == "2" and "retrain_error" not in result
+    assert result["reason"].startswith("champion age")
+    assert result["reason"].endswith("> 30 d (staleness check)")
+    assert result["challenger_version"] == "2"
+    assert "retrain_error" not in result
 
 
 def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check(prefect_api: None,
@@ -99,7 +102,8 @@ def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check
     config = _initialised(tmp_path, {"policy": {"max_champion_age_days": 30},
                                      "serve": {"retrain_trigger": "inline"}})
     result = staleness_check(str(config))
-    assert result["retrain"] is False and "(limit 30 d), 0 labelled row(s)" in result["summary"]
+    assert result["retrain"] is False
+    assert "(limit 30 d), 0 labelled row(s)" in result["summary"]
     assert _alias(tmp_path, "challenger") is None
 
 
@@ -125,10 +129,12 @@ def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api
     outcomes = {b["batch"]: b["outcome"] for b in first["batches"]}
     assert outcomes == {"a-stable": "none", "b\u202ecsv.exe.csv": "refused", "c-link.csv": "refused"}
     assert [r.batch for r in read_journal(tmp_path / "models" / "pumps" / "timeline.jsonl")] == ["init", "a-stable"]
-    assert decoy.read_text(encoding="utf-8") == "not,a,batch\n" and (landing / "c-link.csv").is_symlink()
+    assert decoy.read_text(encoding="utf-8") == "not,a,batch\n"
+    assert (landing / "c-link.csv").is_symlink()
 
     second = monitor_landing(str(config))
-    assert second["batches"] == [] and sorted(second["ignored"]) == ["a-stable.csv", "b\u202ecsv.exe.csv",
+    assert second["batches"] == []
+    assert sorted(second["ignored"]) == ["a-stable.csv", "b\u202ecsv.exe.csv",
                                                                      "c-link.csv"]
 
 
@@ -161,7 +167,8 @@ def test_a_batch_whose_cycle_keeps_dying_is_set_aside_with_an_alert(
     assert {e.name: e.status for e in ledger.entries("pumps")} == {"a-poison": "failed", "b-next": "done"}
     assert staged.exists(), "the set-aside copy is kept for a person to look at"
     alerts = [body for body in received if body["events"] == ["intake_failed"]]
-    assert len(alerts) == 1 and alerts[0]["intake_failed"]["batch"] == "a-poison"
+    assert len(alerts) == 1
+    assert alerts[0]["intake_failed"]["batch"] == "a-poison"
     assert [r.batch for r in read_journal(tmp_path / "models" / "pumps" / "timeline.jsonl")] == ["init", "b-next"]
 
     # Someone fixed what broke the workers and drops the file again: it gets another round.

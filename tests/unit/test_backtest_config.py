@@ -29,7 +29,9 @@ def test_replay_with_a_production_config_keeps_its_own_store_and_suites(tmp_path
 def test_replay_without_config_is_named_after_the_folder_and_infers_the_task(tmp_path: Path) -> None:
     """With no config, the model takes the given name and leaves the task to inference."""
     replay = backtest_config("y", None, "sales", tmp_path / "w", None)
-    assert replay.model.name == "sales" and replay.model.task is None and replay.model.target == "y"
+    assert replay.model.name == "sales"
+    assert replay.model.task is None
+    assert replay.model.target == "y"
 
 
 def test_a_used_workdir_is_refused(tmp_path: Path) -> None:

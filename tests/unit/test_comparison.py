@@ -30,7 +30,7 @@ def test_ground_truth_accepts_names_and_kinds() -> None:
     assert truth.stable == (("b1", "b3"),)
 
 
-@pytest.mark.parametrize("document, message", [
+@pytest.mark.parametrize(("document", "message"), [
     ([], "expected a mapping"),
     ({"changes": ["b1"]}, "expected a mapping"),
     ({"change_points": [{"batch": "b1", "kind": "sudden"}]}, "kind 'sudden' is not one of"),
@@ -110,7 +110,7 @@ def test_sweep_grid_from_the_command_line() -> None:
     assert len(grid_points(grid)) == 6
 
 
-@pytest.mark.parametrize("spec, message", [
+@pytest.mark.parametrize(("spec", "message"), [
     ("max_drop=0.1", "'max_drop' is not a policy setting"),
     ("max_relative_drop=a,b", "values must be numbers"),
     ("max_relative_drop=", "give NAME=V1,V2"),
@@ -132,7 +132,9 @@ def test_backtest_refuses_a_bad_ground_truth_file_before_replaying(tmp_path: obj
     (folder / "truth.yaml").write_text("change_points: [{batch: b1, kind: sometimes}]\n")
     assert main(["backtest", str(folder), "--target", "y", "--baselines", "--truth", str(folder / "truth.yaml")]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("retrainer: error: ") and "kind 'sometimes'" in error and "\n" not in error
+    assert error.startswith("retrainer: error: ")
+    assert "kind 'sometimes'" in error
+    assert "\n" not in error
     assert not (folder / "retrainer-backtest").exists()
 
 

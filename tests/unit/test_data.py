@@ -201,7 +201,8 @@ def test_a_second_rejection_under_the_same_name_does_not_overwrite_the_first(tmp
         path.write_text(text)
     kept_first = quarantine_batch(first, "day", folder, {"n": 1}, "first")
     kept_second = quarantine_batch(second, "day", folder, {"n": 2}, "second")
-    assert kept_first.read_text() == "x\n1\n" and kept_second.read_text() == "x\n2\n"
+    assert kept_first.read_text() == "x\n1\n"
+    assert kept_second.read_text() == "x\n2\n"
     assert kept_second.name == "day.2.csv"
     assert (folder / "day.validation.json").read_text() != (folder / "day.2.validation.json").read_text()
 
@@ -217,7 +218,8 @@ def test_remove_landed_takes_the_file_out_only_once_its_copy_exists(tmp_path: Pa
     copy = tmp_path / "copy.csv"
     copy.write_text("x\n1\n")
     remove_landed(source, copy)
-    assert not source.exists() and copy.exists()
+    assert not source.exists()
+    assert copy.exists()
 
 
 def test_one_column_csv_with_a_pipe_in_its_header_is_not_a_wrong_delimiter(tmp_path: Path) -> None:
@@ -249,6 +251,7 @@ def test_updating_earlier_records_keeps_lines_appended_since_they_were_read(tmp_
     changed = update_records(journal, {stale_view[1].batch_index: {"metric": 0.5, "labelled_rows": 10}})
     after = read_journal(journal)
     assert [r.batch for r in after] == ["b0", "b1", "b2", "b3"]
-    assert after[1].metric == 0.5 and after[1].labelled_rows == 10
+    assert after[1].metric == 0.5
+    assert after[1].labelled_rows == 10
     assert [r.batch for r in changed] == ["b1"]
     assert not journal.with_name(journal.name + ".tmp").exists()

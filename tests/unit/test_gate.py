@@ -591,5 +591,6 @@ def test_a_slice_column_missing_from_the_holdout_fails_its_check() -> None:
     verdict = gate("classification", y, _flip(y, range(40)), _flip(y, range(5)), PromotionSettings(),
                    slices={"sitee": None})
     check = _check(verdict, "no regression on slices of sitee")
-    assert check.passed is False and "'sitee' is not a column" in check.detail
+    assert check.passed is False
+    assert "'sitee' is not a column" in check.detail
     assert verdict.passed is False

@@ -76,14 +76,16 @@ def test_files_still_being_written_wait_for_the_next_run() -> None:
     new = LandedFile("file:///landing", "day-02.csv", 10, "1095.0", 1095.0)
     unstamped = LandedFile("s3://b", "day-03.csv", 10, None, None)
     plan = plan_intake([old, new, unstamped], [], now=1100.0, settle_seconds=10.0)
-    assert plan.candidates == [old, unstamped] and plan.unsettled == [new]
+    assert plan.candidates == [old, unstamped]
+    assert plan.unsettled == [new]
     assert plan_intake([old, new], [], now=1110.0, settle_seconds=10.0).candidates == [old, new]
 
 
 def test_is_processed_matches_file_name_and_content_hash_only() -> None:
     entries = [_entry("day-01.csv", "done", content_hash=HASH_A, fingerprint="day-01.csv|10|1")]
     found = is_processed(entries, "day-01.csv", HASH_A)
-    assert found is not None and found.file_name == "day-01.csv"
+    assert found is not None
+    assert found.file_name == "day-01.csv"
     # Same name, other bytes: a corrected file, processed in its turn.
     assert is_processed(entries, "day-01.csv", HASH_B) is None
     # Same bytes, other name: goes to the cycle (which rejects it as a duplicate).

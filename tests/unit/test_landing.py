@@ -297,7 +297,9 @@ def test_a_link_in_the_landing_folder_is_listed_and_refused_by_name(tmp_path: Pa
     (tmp_path / "landing" / "b.csv").symlink_to(decoy)
     _drop(tmp_path / "landing", "a.csv")
     listed = {f.file_name: f for f in list_landed(str(tmp_path / "landing"))}
-    assert sorted(listed) == ["a.csv", "b.csv"] and listed["b.csv"].link and not listed["a.csv"].link
+    assert sorted(listed) == ["a.csv", "b.csv"]
+    assert listed["b.csv"].link
+    assert not listed["a.csv"].link
     assert checked_landed_name(listed["a.csv"]) == "a"
     with pytest.raises(UnsafeBatchName, match="refused batch 'b.csv': a symbolic link"):
         checked_landed_name(listed["b.csv"])
@@ -333,4 +335,5 @@ def test_removing_a_rejected_batch_never_deletes_through_a_link(tmp_path: Path) 
     link.parent.mkdir()
     link.symlink_to(decoy)
     remove_landed(link, quarantined)
-    assert decoy.is_file() and link.is_symlink()
+    assert decoy.is_file()
+    assert link.is_symlink()

@@ -15,8 +15,8 @@ RMSE = primary_metric("regression")
 
 def test_primary_metrics_are_accuracy_and_rmse() -> None:
     """Classification is judged on accuracy (higher better), regression on RMSE (lower better)."""
-    assert ACCURACY == MetricSpec("accuracy", True)
-    assert RMSE == MetricSpec("rmse", False)
+    assert MetricSpec("accuracy", True) == ACCURACY
+    assert MetricSpec("rmse", False) == RMSE
 
 
 def test_accuracy_counts_matching_labels() -> None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from retrainer.observability.logs import cycle_log_line, write_cycle_log
 from retrainer.observability.prometheus import DECISIONS, Sample, cycle_samples, pushed_features
 
 FEATURES = ["temp_c", "vibration", "pressure", "site"]
-WHEN = datetime(2024, 3, 5, 6, 7, 8, 123456, tzinfo=timezone.utc)
+WHEN = datetime(2024, 3, 5, 6, 7, 8, 123456, tzinfo=UTC)
 
 
 def _record(**overrides: Any) -> BatchRecord:
@@ -219,9 +219,9 @@ def test_the_log_timestamp_is_utc_with_a_z_suffix() -> None:
 
 def test_the_log_timestamp_defaults_to_now_in_utc() -> None:
     """Without a given time, @timestamp is the current UTC time, ending in Z."""
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     stamp = json.loads(cycle_log_line("pumps", _record()))["@timestamp"]
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     assert stamp.endswith("Z")
     parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= parsed <= after

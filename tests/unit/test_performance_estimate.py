@@ -79,7 +79,8 @@ def test_estimate_follows_inputs_moving_to_where_the_model_is_unsure() -> None:
     assert estimator is not None
     unsure = estimate_accuracy(estimator, rng.uniform(0.5, 0.6, 1000))
     confident = estimate_accuracy(estimator, rng.uniform(0.9, 1.0, 1000))
-    assert unsure is not None and confident is not None
+    assert unsure is not None
+    assert confident is not None
     assert unsure.value == pytest.approx(0.55, abs=0.05)
     assert confident.value == pytest.approx(0.95, abs=0.05)
 
@@ -107,7 +108,8 @@ def test_std_shrinks_with_the_square_root_of_the_batch_size() -> None:
     confidence = rng.uniform(0.5, 1.0, 100)
     small = estimate_accuracy(estimator, confidence)
     repeated = estimate_accuracy(estimator, np.tile(confidence, 4))
-    assert small is not None and repeated is not None
+    assert small is not None
+    assert repeated is not None
     assert repeated.std == pytest.approx(small.std / 2)
     large = estimate_accuracy(estimator, rng.uniform(0.5, 1.0, 10_000))
     assert large is not None

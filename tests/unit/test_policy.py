@@ -329,7 +329,8 @@ def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired()
     assert checks["staleness"] == SignalCheck("staleness", "champion_age_days", 3.0, 30.0, False)
     assert checks["drift"] == SignalCheck("drift", "drift_share", 0.1, 0.3, False)
     assert checks["cool-down"] == SignalCheck("cool-down", "batches_since_retrain", 5.0, 1.0, False)
-    assert checks["minimum labels"].fired is False and checks["minimum labels"].value == 500.0
+    assert checks["minimum labels"].fired is False
+    assert checks["minimum labels"].value == 500.0
 
 
 # --- estimated performance -------------------------------------------------------------------
@@ -707,20 +708,25 @@ def _beating(batch_index: int, value: float = 0.75, champion: str = "3", metric:
 def test_a_champion_beating_its_own_reference_batch_after_batch_retrains_from_the_first_of_them() -> None:
     """A champion validated mid-change (reference 0.65) that now scores 0.75 twice in a row is retrained on the settled data."""
     decision = decide(_beating(6), [_calm(4), _outgrown(5)], _settings())
-    assert decision.action == "retrain" and decision.window_start == 5
+    assert decision.action == "retrain"
+    assert decision.window_start == 5
     assert decision.reasons == ["accuracy 0.750 vs champion's 0.650 (15.4% better > 10%) for 2 batches: "
                                 "the champion was validated on data that has passed"]
     fired = {check.rule: check.fired for check in decision.checks}
-    assert fired["outgrown reference"] and fired["outgrown persistence"] and not fired["performance"]
+    assert fired["outgrown reference"]
+    assert fired["outgrown persistence"]
+    assert not fired["performance"]
 
 
 def test_one_batch_above_the_reference_waits_and_a_small_gain_is_no_signal() -> None:
     first = decide(_beating(6), [_calm(5)], _settings())
     assert first.action == "none"
     checks = {check.rule: check for check in first.checks}
-    assert checks["outgrown reference"].fired and not checks["outgrown persistence"].fired
+    assert checks["outgrown reference"].fired
+    assert not checks["outgrown persistence"].fired
     small = decide(_beating(6, value=0.70), [_outgrown(5)], _settings())  # 7.7 % better: within 10 %
-    assert small.action == "none" and not {c.rule: c for c in small.checks}["outgrown reference"].fired
+    assert small.action == "none"
+    assert not {c.rule: c for c in small.checks}["outgrown reference"].fired
 
 
 def test_an_outgrown_reference_retrains_once_per_champion() -> None:
@@ -735,7 +741,8 @@ def test_an_outgrown_reference_retrains_once_per_champion() -> None:
     assert decide(_beating(6), shifted, _settings()).action == "retrain"
     # A new champion (the retrain promoted, or a person did) starts over: the run counts its own batches.
     promoted = decide(_beating(7, champion="4"), [*history, _outgrown(6, champion="4")], _settings())
-    assert promoted.action == "retrain" and promoted.window_start == 6
+    assert promoted.action == "retrain"
+    assert promoted.window_start == 6
     assert decide(_beating(7, champion="4"), [*history, _outgrown(6, champion="3")], _settings()).action == "none"
 
 
@@ -745,7 +752,8 @@ def test_an_outgrown_reference_reads_lower_as_better_for_rmse_and_can_be_disable
     worse = _beating(6, value=1.8, metric=RMSE, reference=1.5)
     assert decide(worse, [_outgrown(5)], _settings()).reasons[0].startswith("rmse 1.800 vs champion's 1.500 (20.0% worse")
     off = decide(signals, [_outgrown(5)], _settings(max_relative_gain=None))
-    assert off.action == "none" and "outgrown reference" not in {c.rule for c in off.checks}
+    assert off.action == "none"
+    assert "outgrown reference" not in {c.rule for c in off.checks}
 
 
 def test_a_retrain_on_an_outgrown_reference_gets_no_follow_up() -> None:
@@ -758,7 +766,9 @@ def test_a_retrain_on_an_outgrown_reference_gets_no_follow_up() -> None:
     # A shift retrain on a batch where the gain check also fired still earns its follow-up.
     after_shift = [_calm(5), _outgrown(6, "retrain", champion="5", window_start=5), _calm(7), _calm(8)]
     decision = decide(signals, after_shift, settings, window_batches=3)
-    assert decision.action == "retrain" and decision.followup and decision.window_start == 5
+    assert decision.action == "retrain"
+    assert decision.followup
+    assert decision.window_start == 5
 
 
 def test_a_late_label_measurement_does_not_count_as_an_outgrown_reference() -> None:
@@ -766,4 +776,5 @@ def test_a_late_label_measurement_does_not_count_as_an_outgrown_reference() -> N
     late = _signals(6, metric=ACCURACY, metric_value=0.75, reference_metric=0.65, champion_version="3",
                     metric_source="late labels of 'b04'", metric_batch_index=4)
     decision = decide(late, [_outgrown(5)], _settings())
-    assert decision.action == "none" and "outgrown reference" not in {c.rule for c in decision.checks}
+    assert decision.action == "none"
+    assert "outgrown reference" not in {c.rule for c in decision.checks}

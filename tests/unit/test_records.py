@@ -93,7 +93,8 @@ def test_the_newest_late_measurement_of_the_champion_is_used() -> None:
     made = BatchRecord(batch="b1", rows=100, valid=True, decision="retrain", batch_index=1, new_champion_version="2")
     records = [made, _served(2, 0.9, late=True), _served(3, 0.6, late=True), _served(4, None)]
     found = late_measurement(records, "2")
-    assert found is not None and found.batch == "b3"
+    assert found is not None
+    assert found.batch == "b3"
 
 
 def test_a_newer_on_time_measurement_supersedes_a_late_one() -> None:

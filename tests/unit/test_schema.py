@@ -254,10 +254,14 @@ def test_conform_types_a_batch_as_the_schema_says_so_stored_batches_concatenate(
     retyped = pd.DataFrame({"x": ["2.5", None], "flag": [1.0, 0.0], "site": ["3", "a"], "y": ["1", "0"],
                             "id": [12, 13], "ts": ["2026-01-03", "2026-01-04"]})
     first, second = conform(on_time, schema), conform(retyped, schema)
-    assert second["x"].tolist()[0] == 2.5 and pd.isna(second["x"].tolist()[1])
-    assert str(first["flag"].dtype) == "float64" and first["site"].tolist() == ["3", "4"]
-    assert first["y"].tolist() == ["0", "1"] and second["y"].tolist() == ["1", "0"]
-    assert first["id"].tolist() == [10, 11] and first["ts"].tolist() == on_time["ts"].tolist()
+    assert second["x"].tolist()[0] == 2.5
+    assert pd.isna(second["x"].tolist()[1])
+    assert str(first["flag"].dtype) == "float64"
+    assert first["site"].tolist() == ["3", "4"]
+    assert first["y"].tolist() == ["0", "1"]
+    assert second["y"].tolist() == ["1", "0"]
+    assert first["id"].tolist() == [10, 11]
+    assert first["ts"].tolist() == on_time["ts"].tolist()
     assert retyped["x"].tolist() == ["2.5", None], "the delivered frame is not changed"
     import io
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -102,10 +102,10 @@ def _render_like_an_automation(trigger: Any, payload: dict[str, Any], resource_i
     trigger.set_deployment_id(uuid4())
     automation = Automation.model_validate({**trigger.as_automation().model_dump(mode="json"), "id": str(uuid4())})
     [action] = automation.actions
-    event = ReceivedEvent(id=uuid4(), occurred=datetime.now(timezone.utc), event="retrainer.retrain.requested",
+    event = ReceivedEvent(id=uuid4(), occurred=datetime.now(UTC), event="retrainer.retrain.requested",
                           resource={"prefect.resource.id": resource_id, "prefect.resource.name": "pumps"},
                           payload=payload)
-    triggered = TriggeredAction(automation=automation, triggered=datetime.now(timezone.utc), triggering_labels={},
+    triggered = TriggeredAction(automation=automation, triggered=datetime.now(UTC), triggering_labels={},
                                 triggering_event=event, action=action)
     covered = automation.trigger.covers(event)  # type: ignore[union-attr]
     return covered, asyncio.run(action.render_parameters(triggered))  # type: ignore[union-attr]
@@ -134,7 +134,8 @@ def test_an_event_renders_into_typed_retrain_parameters() -> None:
     assert rendered == {"config_path": "/srv/pumps/retrainer.yaml", "batch_index": 12, "window_start": 9,
                         "decision_id": "d-42", "reasons": reasons}
     validated = retrain_on_request.validate_parameters(rendered)
-    assert validated["batch_index"] == 12 and isinstance(validated["batch_index"], int)
+    assert validated["batch_index"] == 12
+    assert isinstance(validated["batch_index"], int)
     assert validated["window_start"] == 9
     assert validated["reasons"] == reasons
 

@@ -20,4 +20,5 @@ def test_a_missing_time_or_id_column_is_a_notice_saying_what_it_costs() -> None:
 def test_a_batch_with_every_column_has_no_such_notice() -> None:
     report = StructureReport()
     check_columns(["x", "y", "id", "ts"], SCHEMA, report)
-    assert report.notices == [] and report.failures == []
+    assert report.notices == []
+    assert report.failures == []

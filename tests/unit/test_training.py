@@ -8,7 +8,8 @@ from retrainer.core.training import pick_candidate
 def test_the_more_accurate_classifier_wins() -> None:
     truth = ["a", "b", "a", "b"]
     best, scores = pick_candidate("classification", truth, [["a", "a", "a", "a"], ["a", "b", "a", "a"]])
-    assert best == 1 and scores == [0.5, 0.75]
+    assert best == 1
+    assert scores == [0.5, 0.75]
 
 
 def test_a_tie_keeps_the_first_candidate() -> None:
@@ -20,4 +21,5 @@ def test_a_tie_keeps_the_first_candidate() -> None:
 def test_for_regression_the_lower_error_wins() -> None:
     truth = [1.0, 2.0, 3.0]
     best, scores = pick_candidate("regression", truth, [[1.5, 2.5, 3.5], [1.1, 2.0, 2.9]])
-    assert best == 1 and scores[1] < scores[0]
+    assert best == 1
+    assert scores[1] < scores[0]

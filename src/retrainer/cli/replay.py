@@ -67,7 +67,7 @@ def _sweep_grid(specs: list[str]) -> dict[str, tuple[float, ...]]:
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     for line in [header, *rows]:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))))
 
 
 def _compare_baselines(result: BacktestResult, every_k: int, truth: GroundTruth | None) -> None:

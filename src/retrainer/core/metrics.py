@@ -81,13 +81,16 @@ def all_metrics(
 def row_losses(task: Task, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Per-row loss whose aggregate gives the metric: 0/1 error, or squared error."""
     if task == "classification":
-        return (np.asarray(y_true, dtype=object) != np.asarray(y_pred, dtype=object)).astype(float)
-    return (np.asarray(y_true, float) - np.asarray(y_pred, float)) ** 2
+        wrong: npt.NDArray[np.float64] = (np.asarray(y_true, dtype=object) != np.asarray(y_pred, dtype=object)
+                                          ).astype(np.float64)
+        return wrong
+    squared: npt.NDArray[np.float64] = (np.asarray(y_true, np.float64) - np.asarray(y_pred, np.float64)) ** 2
+    return squared
 
 
 def metric_from_losses(task: Task, losses: npt.NDArray[np.float64], axis: int = -1) -> npt.NDArray[np.float64]:
     """Aggregate per-row losses back to the metric (vectorised over resamples)."""
-    mean = np.mean(losses, axis=axis)
+    mean: npt.NDArray[np.float64] = np.asarray(np.mean(losses, axis=axis), dtype=np.float64)
     return 1.0 - mean if task == "classification" else np.sqrt(mean)
 
 

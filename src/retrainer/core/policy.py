@@ -222,7 +222,7 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
     return checks, reason, run[-1].batch_index if run else signals.batch_index
 
 
-def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings,
+def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings,  # noqa: C901 (rules in order)
            window_batches: int | None = None) -> Decision:
     """The action for one batch. `window_batches` is the training window's size in batches
     (TrainingSettings.window_batches): a retrain on fewer earns a follow-up (rule 5)."""

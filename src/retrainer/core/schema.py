@@ -93,9 +93,9 @@ def infer_task(target: pd.Series) -> Task:
     if ptypes.is_bool_dtype(target) or not ptypes.is_numeric_dtype(target):
         return "classification"
     values = target.dropna()
-    if ptypes.is_integer_dtype(values) or bool((values == values.round()).all()):
-        if values.nunique() <= MAX_CLASSES:
-            return "classification"
+    whole = ptypes.is_integer_dtype(values) or bool((values == values.round()).all())
+    if whole and values.nunique() <= MAX_CLASSES:
+        return "classification"
     return "regression"
 
 

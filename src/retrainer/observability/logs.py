@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,9 @@ from retrainer.core.records import BatchRecord
 
 def cycle_log_line(model: str, record: BatchRecord, when: datetime | None = None) -> str:
     """The cycle as one JSON object on one line (pure)."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     # Log shippers want UTC with a Z; a naive time is taken as UTC.
-    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     level = "warning" if record.decision == "reject_batch" or record.retrain_error else "info"
     message = f"{model}: batch {record.batch} -> {record.decision}"
     if record.reasons:

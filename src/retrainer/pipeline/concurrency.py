@@ -11,6 +11,7 @@ on without the slot and says so in a warning, rather than waiting forever.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -53,12 +54,10 @@ def _prefect_slot(name: str) -> Iterator[None]:
     from prefect.concurrency.sync import concurrency
     from prefect.exceptions import ObjectAlreadyExists
 
-    with get_client(sync_client=True) as client:
-        # One slot, whatever someone set by hand: the UI shows one promotion of a model at a time.
-        try:
-            client.upsert_global_concurrency_limit_by_name(name, 1)
-        except ObjectAlreadyExists:
-            pass  # another process created it between the read and the create of the upsert
+    # One slot, whatever someone set by hand: the UI shows one promotion of a model at a time.
+    # Another process may create it between the read and the create of the upsert.
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.upsert_global_concurrency_limit_by_name(name, 1)
     with ExitStack() as stack:
         try:
             # A failed lease renewal (the Prefect API away for a moment) must not cut a promotion

@@ -76,7 +76,7 @@ def initialise(r: Runner, config_path: str, batch_paths: list[str], redraft_suit
                           decision_id)
     s.draft(rt, reference, redraft_suite)
     records = []
-    for index, (path, read) in enumerate(zip(batch_paths, reads)):
+    for index, (path, read) in enumerate(zip(batch_paths, reads, strict=True)):
         s.accept(rt, index, batch_name(Path(path)), read)
         record = BatchRecord(batch=batch_name(Path(path)), rows=read.rows, valid=True, decision="init",
                              reasons=["initial champion"], batch_index=index, decision_id=decision_id,

@@ -78,7 +78,7 @@ def monitor_fleet(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
         raise ValueError(f"one batch per model per fleet run; given several for: {', '.join(repeated)}")
     futures = [model_cycle.submit(config, batch) for config, batch in jobs]
     results: list[dict[str, Any]] = []
-    for (config, batch), future in zip(jobs, futures):
+    for (config, batch), future in zip(jobs, futures, strict=True):
         try:
             results.append(future.result())
         except Exception as exc:  # one model's failure is its own, reported beside the others' records
@@ -178,7 +178,8 @@ def _cycle(config_path: str, rt: tasks.Runtime, entry: LedgerEntry, resumed: boo
     trigger = _retrain_trigger(rt)
     recorded = intake_tasks.recorded_cycle(rt, entry) if resumed else None
     if recorded is None:
-        assert entry.staged_path is not None and entry.batch_index is not None
+        assert entry.staged_path is not None
+        assert entry.batch_index is not None
         outcome = monitor_batch(config_path, entry.staged_path, batch_index=entry.batch_index, name=entry.name,
                                 retrain_trigger=trigger)["decision"]
     else:

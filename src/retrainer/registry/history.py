@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import socket
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from retrainer.registry.tracking import experiment_id
@@ -98,11 +98,11 @@ class AliasHistory:
                 actor=tags.get(TAG + "actor", ""),
                 reason=tags.get(TAG + "reason", ""),
                 at=datetime.fromisoformat(tags[TAG + "at"]) if TAG + "at" in tags
-                else datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc),
+                else datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
             ))
         # Several moves of one promotion share a millisecond: keep the order they were made in.
         return sorted(moves, key=lambda m: m.at)
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -7,9 +7,10 @@ exists, so a person reading the MLflow UI needs nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -332,10 +333,8 @@ class ModelRegistry:
     def untag_version(self, version: str, key: str) -> None:
         from mlflow.exceptions import MlflowException
 
-        try:
+        with contextlib.suppress(MlflowException):  # not tagged: nothing to remove
             self.client.delete_model_version_tag(self.name, str(version), TAG_PREFIX + key)
-        except MlflowException:
-            pass  # not tagged: nothing to remove
 
     def _check_champion(self, expected: str | None) -> str | None:
         current = self.champion()
@@ -418,7 +417,7 @@ class ModelRegistry:
         return noted
 
     def _info(self, version: Any) -> ModelVersionInfo:
-        created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=timezone.utc)
+        created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
         return ModelVersionInfo(str(version.version), str(version.run_id), dict(version.tags or {}), created)
 
 

@@ -168,7 +168,7 @@ def summarise_run(run: PolicyRun, order: Sequence[str], scored: set[str], metric
         retrains = [position[o.batch] for o in run.outcomes if o.retrained]
         points = sorted(truth.change_points, key=lambda p: position[p.batch])
         delays = detection_delays(retrains, [position[p.batch] for p in points], len(order))
-        summary.detection_delays = {p.batch: d for p, d in zip(points, delays)}
+        summary.detection_delays = {p.batch: d for p, d in zip(points, delays, strict=True)}
         summary.false_retrains = sum(
             any(position[first] <= p <= position[last] for first, last in truth.stable) for p in retrains
         ) if truth.stable else None

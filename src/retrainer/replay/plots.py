@@ -40,7 +40,7 @@ def write_png(runs: Sequence[PolicyRun], order: Sequence[str], scored: Collectio
     figure, axes = plt.subplots(figsize=(max(8.0, len(order) * 0.35), 5.0))
     try:
         _shade_truth(axes, order, truth)
-        for rank, (colour, run) in enumerate(zip(COLOURS * 3, runs)):
+        for rank, (colour, run) in enumerate(zip(COLOURS * 3, runs, strict=False)):
             # The first run (the configured policy) is drawn on top of the baselines.
             layer = 10 if rank == 0 else 2
             xs, ys = _series(run, order, scored)
@@ -79,7 +79,7 @@ def _figure(runs: Sequence[PolicyRun], order: Sequence[str], scored: Collection[
     import plotly.graph_objects as go
 
     figure = go.Figure()
-    for colour, run in zip(COLOURS * 3, runs):
+    for colour, run in zip(COLOURS * 3, runs, strict=False):
         xs, ys = _series(run, order, scored)
         notes = [f"{o.batch}: {o.note}" if o.note else o.batch for o in run.outcomes]
         figure.add_trace(go.Scatter(x=[order[x] for x in xs], y=ys, mode="lines", name=run.policy,

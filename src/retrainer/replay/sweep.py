@@ -143,7 +143,7 @@ class SweepPoint:
 
 def grid_points(grid: dict[str, tuple[float, ...]]) -> list[dict[str, float]]:
     names = list(grid)
-    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
 
 
 def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[float, ...]], out_dir: Path,
@@ -182,7 +182,7 @@ def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[flo
         if on_point:
             on_point(point, number, len(settings_list))
     flags = pareto_frontier([(p.summary.mean_metric, p.summary.retrains) for p in points], metric.higher_is_better)
-    for point, flag in zip(points, flags):
+    for point, flag in zip(points, flags, strict=True):
         point.on_frontier = flag
     _write_json(out_dir / "sweep.json", {"metric_name": metric.name, "grid": {k: list(v) for k, v in grid.items()},
                                          "points": [{"settings": p.settings, "configured": p.configured,

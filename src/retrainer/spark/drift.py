@@ -56,7 +56,8 @@ def spark_drift(reference: DataFrame, current: DataFrame, schema: BatchSchema, s
         # Values present per column on each side, in one job each (and the batch's row count).
         counted = [F.count(F.col(c)).alias(c) for c in columns] + [F.count(F.lit(1)).alias("__rows")]
         present_reference, present_current = reference_view.select(counted).first(), current_view.select(counted).first()
-        assert present_reference is not None and present_current is not None
+        assert present_reference is not None
+        assert present_current is not None
         features = []
         for column in columns:
             threshold = settings.thresholds.get(column)

@@ -9,7 +9,7 @@ the driver, so on Spark the batch is judged whole.
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ def check_spark_structure(frame: DataFrame, schema: BatchSchema, now: datetime |
     time_column = schema.time_column if schema.time_column in present else None
     if time_column:
         aggregates.append(F.max(_timestamp(frame, time_column)).alias("__latest"))
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         future = _timestamp(frame, time_column) > F.lit(now)  # an aware datetime: compared as an instant
         aggregates.append(F.count(F.when(future, 1)).alias("__future"))
     row = frame.select(aggregates).first()

@@ -17,8 +17,9 @@ when workers run on several machines."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from retrainer.core.intake import LandedFile, LedgerEntry
@@ -26,7 +27,7 @@ from retrainer.errors import UserError
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Ledger:
@@ -56,10 +57,9 @@ class Ledger:
             sa.Column("claimed_at", sa.String(32), nullable=False),
             sa.Column("finished_at", sa.String(32), nullable=True),
         )
-        try:
+        # Another process may create the table between the check and the create.
+        with contextlib.suppress(sa.exc.IntegrityError):
             metadata.create_all(self._engine, checkfirst=True)
-        except sa.exc.IntegrityError:
-            pass  # another process created the table between the check and the create
 
     def close(self) -> None:
         self._engine.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -29,7 +29,7 @@ from retrainer.validation import ValidationOutcome
 
 def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
     """The batch's clock: its latest event time, ignoring timestamps from the future."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if batch.frame is not None and schema.time_column and schema.time_column in batch.frame.columns:
         times = parse_times(batch.frame[schema.time_column])
         # A few rows stamped in 2031 (a clock bug, recorded as a notice) must not age the champion.
@@ -111,7 +111,7 @@ class StalenessCheck:
 
 def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
     """The champion's age on the wall clock and the labelled rows since its training window."""
-    age = champion_age_days(champion.trained_until, datetime.now(timezone.utc))
+    age = champion_age_days(champion.trained_until, datetime.now(UTC))
     new_labelled = labelled_since_champion(history(rt), champion.version)
     stored = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
     limit = rt.config.policy.max_champion_age_days

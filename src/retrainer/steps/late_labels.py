@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def apply_labels(rt: Runtime, prepared: labels.PreparedLabels, source: str) -> L
     recorded = {r.batch_index: r for r in journal.read_journal(rt.journal)}
     outcome = LabelsOutcome(unusable=len(prepared.unusable), duplicate_ids=prepared.duplicate_ids)
     matched: set[str] = set()
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     updates: dict[int, dict[str, Any]] = {}
     for index, path in accepted.items():
         batch = pd.read_parquet(path)
@@ -76,7 +77,7 @@ def apply_labels(rt: Runtime, prepared: labels.PreparedLabels, source: str) -> L
         outcome.already_labelled += joined.already_labelled
         if joined.newly_labelled:
             # Training windows read the accepted store: from now on they see these labels.
-            stores.replace_file_atomically(path, lambda target: joined.frame.to_parquet(target, index=False))
+            stores.replace_file_atomically(path, functools.partial(_write_parquet, joined.frame))
             outcome.batches[path.stem.split("__", 1)[1]] = joined.newly_labelled
         record = recorded.get(index)
         if record is None or record.decision not in ("none", "retrain") or index not in predictions:
@@ -108,3 +109,7 @@ def _log_late_metrics(rt: Runtime, run_id: str, metrics: dict[str, float], rows:
     if rt.metric.name in metrics:
         values["metric"] = metrics[rt.metric.name]
     log_late_metrics(rt.registry.client, run_id, values)
+
+
+def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
+    frame.to_parquet(target, index=False)

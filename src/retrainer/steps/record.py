@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def push_metrics(rt: Runtime, record: BatchRecord, past: list[BatchRecord]) -> i
     settings = rt.config.observability
     if not settings.pushgateway_url:
         return 0
-    samples = cycle_samples(record, past, settings, rt.schema.features, datetime.now(timezone.utc).timestamp())
+    samples = cycle_samples(record, past, settings, rt.schema.features, datetime.now(UTC).timestamp())
     push_cycle(settings.pushgateway_url, settings.job, rt.config.model.name, samples, settings.timeout_seconds)
     return len(samples)
 

@@ -30,7 +30,8 @@ def remove_landed(path: str, quarantined: str) -> None:
 
 def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: ValidationOutcome) -> BatchRead:
     """Row-level quarantine: failing rows go to quarantine, the batch goes on with the rest only."""
-    assert batch.frame is not None and outcome.rejected_rows is not None
+    assert batch.frame is not None
+    assert outcome.rejected_rows is not None
     folder = rt.config.storage.quarantine_dir(rt.config.model.name)
     quarantine_files.quarantine_rows(outcome.rejected_rows, name, folder, outcome.result, outcome.summary(name))
     kept = batch.frame.drop(index=outcome.rejected_rows.index)

@@ -8,7 +8,7 @@ missing labels, timestamps from the future).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -91,12 +91,12 @@ def check_structure(frame: pd.DataFrame, schema: BatchSchema, now: datetime | No
     # labels may arrive later than features.
     if schema.target in frame.columns:
         unlabelled = int(frame[schema.target].isna().sum())
-        if 0 < unlabelled:
+        if unlabelled > 0:
             report.unlabelled(schema.target, unlabelled, len(frame))
 
     if schema.time_column and schema.time_column in frame.columns:
         times = parse_times(frame[schema.time_column])
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         future = times[times > pd.Timestamp(now)]
         if not future.empty:
             report.future_times(schema.time_column, len(future), future.max().isoformat())

@@ -1,5 +1,6 @@
 """Against a real `mlflow server` process (loopback, PostgreSQL backend store, proxied artifacts):
-a cycle that promotes, the registry commands, and eight promotions racing through the server."""
+a cycle that promotes, the registry commands, eight promotions and four retrain flows racing through the
+server."""
 
 from __future__ import annotations
 
@@ -76,10 +77,10 @@ print(json.dumps({"version": result["challenger_version"], "promoted": result["p
 """
 
 
-def test_eight_retrain_flows_racing_through_the_server_promote_once(
+def test_four_retrain_flows_racing_through_the_server_promote_once(
     prefect_api: None, mlflow_server: tuple[str, str], tmp_path: Path
 ) -> None:
-    """Eight retrain → evaluate → promote flow runs at once, each with a challenger that beats v1: exactly one
+    """Four retrain → evaluate → promote flow runs at once, each with a challenger that beats v1: exactly one
     promotes; the others see @champion moved (compare-and-set) and record it; none fails."""
     import json
     import os
@@ -101,7 +102,9 @@ def test_eight_retrain_flows_racing_through_the_server_promote_once(
     changed = make_batch(ScriptedBatch("b2", "concept", "retrain", concept=1), 1, 1200, rng)
     first.to_csv(tmp_path / "b1.csv", index=False)
     path = tmp_path / "retrainer.yaml"
-    # What keeps the eight apart here is the PostgreSQL lock and the compare-and-set on @champion.
+    # Four racers, not eight: two cores run four flows as truly at once as eight, at half the time (a
+    # race needs two or more; the eight-process promotion race above keeps the wider fan-out).
+    # What keeps the four apart here is the PostgreSQL lock and the compare-and-set on @champion.
     # The Prefect-limit layer is off: in two CI runs one of its waiters timed out (after 120 s, then
     # after 600 s) as if a slot had leaked — under investigation (issue 7 note); test_promotion_lock
     # covers that layer on its own.
@@ -117,7 +120,7 @@ def test_eight_retrain_flows_racing_through_the_server_promote_once(
 
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "PREFECT_API_URL")}
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    lines = start_together([[sys.executable, "-c", RETRAINER_CYCLE, str(path), f"race-{i}"] for i in range(8)],
+    lines = start_together([[sys.executable, "-c", RETRAINER_CYCLE, str(path), f"race-{i}"] for i in range(4)],
                            env=env, warm_up_seconds=15, timeout=900)
     results = [json.loads(line) for line in lines]
     winners = [r for r in results if r["promoted"]]

@@ -80,9 +80,9 @@ def test_concept_change_promotes_a_better_challenger(backtest: BacktestResult) -
     assert retrain.promoted
     assert retrain.new_champion_version == "2"
     assert retrain.gate is not None
-    assert retrain.gate["challenger_metric"] > retrain.gate["champion_metric"]
-    assert retrain.gate["ci_low"] > 0
-    fired = {signal["rule"] for signal in retrain.signals if signal["fired"]}
+    assert retrain.gate.challenger_metric > retrain.gate.champion_metric
+    assert retrain.gate.ci_low > 0
+    fired = {signal.rule for signal in retrain.signals if signal.fired}
     assert fired == {"performance"}  # the record says which rule fired, with its value and threshold
     client = _client(backtest)
     assert str(client.get_model_version_by_alias("pumps", "champion").version) == "2"

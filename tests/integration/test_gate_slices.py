@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrainer.core.records import BatchRecord
+from retrainer.core.records import BatchRecord, GateCheckRecord
 from retrainer.replay.backtest import BacktestResult, run_backtest
 from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
 
@@ -51,9 +51,9 @@ def _replay(root: Path, west_keeps_old_concept: bool) -> dict[str, BatchRecord]:
     return {record.batch: record for record in result.records}
 
 
-def _check(record: BatchRecord, prefix: str) -> dict[str, object]:
+def _check(record: BatchRecord, prefix: str) -> GateCheckRecord:
     assert record.gate is not None
-    return next(c for c in record.gate["checks"] if str(c["name"]).startswith(prefix))
+    return next(c for c in record.gate.checks if str(c.name).startswith(prefix))
 
 
 def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: None, tmp_path: Path) -> None:
@@ -62,10 +62,10 @@ def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: None, tm
     retrain = records["b3"]
     assert retrain.decision == "retrain"
     assert retrain.gate is not None
-    assert retrain.gate["improvement"] > 0.1  # clearly better on average ...
+    assert retrain.gate.improvement > 0.1  # clearly better on average ...
     slices = _check(retrain, "no regression on slices of region")
-    assert slices["passed"] is False
-    assert "region=west" in str(slices["detail"])
+    assert slices.passed is False
+    assert "region=west" in str(slices.detail)
     assert not retrain.promoted
     assert retrain.new_champion_version is None
 
@@ -76,7 +76,7 @@ def test_much_better_everywhere_is_promoted(prefect_api: None, tmp_path: Path) -
     retrain = records["b3"]
     assert retrain.promoted
     assert retrain.new_champion_version == "2"
-    assert _check(retrain, "no regression on slices of region")["passed"] is True
-    assert _check(retrain, "beats the baseline")["passed"] is True
-    assert _check(retrain, "prediction latency")["passed"] is True
-    assert _check(retrain, "serialized size")["passed"] is True
+    assert _check(retrain, "no regression on slices of region").passed is True
+    assert _check(retrain, "beats the baseline").passed is True
+    assert _check(retrain, "prediction latency").passed is True
+    assert _check(retrain, "serialized size").passed is True

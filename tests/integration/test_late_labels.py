@@ -171,9 +171,9 @@ def test_measured_drop_on_late_labels_retrains_from_that_batch(late: LateLabels)
     assert record.decision == "retrain"
     assert any("late labels of batch 'b2'" in reason for reason in record.reasons), record.reasons
     assert record.window_start == labelled.batch_index
-    performance = next(s for s in record.signals if s["rule"] == "performance")
-    assert performance["fired"] is True
-    assert performance["value"] > performance["threshold"]
+    performance = next(s for s in record.signals if s.rule == "performance")
+    assert performance.fired is True
+    assert performance.value > performance.threshold
     assert record.challenger_version is not None
     assert record.retrain_error is None
 

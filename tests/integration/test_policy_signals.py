@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from retrainer.core.policy import SignalCheck
 from retrainer.core.records import BatchRecord
 from retrainer.replay.backtest import BacktestResult, run_backtest
 from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
@@ -70,8 +71,8 @@ def by_batch(result: BacktestResult) -> dict[str, BatchRecord]:
     return {record.batch: record for record in result.records}
 
 
-def signal(record: BatchRecord, rule: str) -> dict[str, Any]:
-    matches = [s for s in record.signals if s["rule"] == rule]
+def signal(record: BatchRecord, rule: str) -> SignalCheck:
+    matches = [s for s in record.signals if s.rule == rule]
     assert len(matches) == 1, f"{record.batch}: expected one '{rule}' signal in {record.signals}"
     return matches[0]
 
@@ -79,7 +80,7 @@ def signal(record: BatchRecord, rule: str) -> dict[str, Any]:
 def fired_triggers(record: BatchRecord) -> set[str]:
     """Rules that fired, guards (validation, cool-down, minimum labels) left out."""
     guards = {"validation", "cool-down", "minimum labels"}
-    return {s["rule"] for s in record.signals if s["fired"] and s["rule"] not in guards}
+    return {s.rule for s in record.signals if s.fired and s.rule not in guards}
 
 
 # b1 init; a one-batch blip (b3); a shift that persists from b5 on. No challenger can pass a
@@ -120,11 +121,11 @@ def test_one_batch_blip_waits_for_persistence(shift_stream: BacktestResult) -> N
     assert any("waiting for 2 batches" in reason for reason in blip.reasons), blip.reasons
     drift = signal(blip, "drift")
     assert drift["signal"] == "drift_share"
-    assert drift["fired"] is True
-    assert drift["value"] == pytest.approx(blip.drift_share)
-    assert drift["threshold"] == pytest.approx(0.3)
+    assert drift.fired is True
+    assert drift.value == pytest.approx(blip.drift_share)
+    assert drift.threshold == pytest.approx(0.3)
     persistence = signal(blip, "drift persistence")
-    assert (persistence["value"], persistence["threshold"], persistence["fired"]) == (1.0, 2.0, False)
+    assert (persistence.value, persistence.threshold, persistence.fired) == (1.0, 2.0, False)
     # The stable batch after the blip breaks the run: the next shift starts counting from one.
     stable = records["b4"]
     assert stable.decision == "none"
@@ -132,7 +133,7 @@ def test_one_batch_blip_waits_for_persistence(shift_stream: BacktestResult) -> N
     assert not any("waiting" in reason for reason in stable.reasons), stable.reasons
     assert records["b5"].decision == "none"
     assert records["b5"].dataset_drift is True
-    assert signal(records["b5"], "drift persistence")["value"] == 1.0
+    assert signal(records["b5"], "drift persistence").value == 1.0
 
 
 def test_persistent_shift_retrains_from_its_first_batch(shift_stream: BacktestResult) -> None:
@@ -147,11 +148,11 @@ def test_persistent_shift_retrains_from_its_first_batch(shift_stream: BacktestRe
     assert {"drift", "drift persistence"} <= fired
     assert not fired & {"performance", "staleness", "follow-up"}
     drift = signal(retrain, "drift")
-    assert drift["value"] == pytest.approx(retrain.drift_share)
-    assert drift["value"] > drift["threshold"] == 0.3
+    assert drift.value == pytest.approx(retrain.drift_share)
+    assert drift.value > drift.threshold == 0.3
     persistence = signal(retrain, "drift persistence")
     assert persistence["signal"] == "shifted_batches_in_a_row"
-    assert (persistence["value"], persistence["threshold"], persistence["fired"]) == (2.0, 2.0, True)
+    assert (persistence.value, persistence.threshold, persistence.fired) == (2.0, 2.0, True)
     # The inputs moved, the label rule did not: the challenger trained on the full window (the
     # stable b4 too) scored at least as well on the holdout as the one trained since the shift,
     # and went to the gate.
@@ -177,7 +178,7 @@ def test_retrain_is_followed_by_a_cool_down(shift_stream: BacktestResult) -> Non
     assert any("cool-down" in reason for reason in held.reasons), held.reasons
     cooldown = signal(held, "cool-down")
     assert cooldown["signal"] == "batches_since_retrain"
-    assert (cooldown["value"], cooldown["threshold"], cooldown["fired"]) == (2.0, 2.0, True)
+    assert (cooldown.value, cooldown.threshold, cooldown.fired) == (2.0, 2.0, True)
     assert held.challenger_version is None
     assert held.window_start is None
 
@@ -211,7 +212,7 @@ def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_pat
     assert fired_triggers(retrain) == {"performance"}
     performance = signal(retrain, "performance")
     assert performance["signal"] == "relative_metric_drop"
-    assert performance["value"] > performance["threshold"] == pytest.approx(0.05)
+    assert performance.value > performance.threshold == pytest.approx(0.05)
     assert any(reason.startswith("accuracy ") for reason in retrain.reasons), retrain.reasons
     assert retrain.window_start == retrain.batch_index  # the change's first batch: this one
     # A new concept: the challenger trained on the full window (the old concept too) scored worse on
@@ -242,5 +243,5 @@ def test_over_age_champion_retrains(prefect_api: None, tmp_path: Path) -> None:
     assert old.champion_age_days > 30
     assert fired_triggers(old) == {"staleness"}
     staleness = signal(old, "staleness")
-    assert staleness["value"] == pytest.approx(old.champion_age_days)
-    assert staleness["threshold"] == 30
+    assert staleness.value == pytest.approx(old.champion_age_days)
+    assert staleness.threshold == 30

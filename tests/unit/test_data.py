@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainer.core.records import BatchRecord
+from retrainer.core.records import BatchRecord, GateCheckRecord, GateRecord, RetrainOutcome
 from retrainer.data.batches import BatchReadError, batch_name, list_batch_files, read_batch
 from retrainer.data.quarantine import quarantine_batch
-from retrainer.state.journal import append_record, read_journal
+from retrainer.state.journal import append_record, read_journal, update_records
 from retrainer.state.stores import AcceptedStore
 
 
@@ -167,6 +167,11 @@ def test_quarantine_copies_the_batch_unchanged_beside_its_result_and_summary(tmp
     assert (folder / "007.summary.txt").read_text(encoding="utf-8") == "1 critical failure: x missing\n"
 
 
+GATE = GateRecord(passed=True, metric_name="accuracy", champion_metric=0.7, challenger_metric=0.8, improvement=0.1,
+                  ci_low=0.01, ci_high=0.2, churn=0.1, holdout_rows=300,
+                  checks=[GateCheckRecord(name="improvement", passed=True, detail="+0.1")])
+
+
 def test_journal_round_trips_records_in_order(tmp_path: Path) -> None:
     """Records appended to the journal read back equal and in order."""
     journal = tmp_path / "models" / "m" / "timeline.jsonl"
@@ -176,13 +181,35 @@ def test_journal_round_trips_records_in_order(tmp_path: Path) -> None:
                     validation_failures=["empty file (0 bytes)"], batch_index=1),
         BatchRecord(batch="003", rows=500, valid=True, decision="retrain", drift_share=0.4, dataset_drift=True,
                     drifted_features=["x1"], metric_name="accuracy", metric=0.81, reasons=["drift"],
-                    promoted=True, new_champion_version="2", gate={"passed": True, "ci": [0.01, 0.2]},
+                    promoted=True, new_champion_version="2", gate=GATE,
                     stage_seconds={"validate": 0.5}, batch_index=2),
     ]
     for record in records:
         append_record(record, journal)
     assert read_journal(journal) == records
     assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_a_figure_the_gate_could_not_compute_reads_back_as_null(tmp_path: Path) -> None:
+    """A NaN interval (too few holdout rows) is stored as null, and the journal still reads."""
+    journal = tmp_path / "timeline.jsonl"
+    gate = GATE.model_copy(update={"passed": False, "ci_low": float("nan"), "ci_high": float("nan")})
+    append_record(BatchRecord(batch="b", rows=10, valid=True, decision="retrain", gate=gate), journal)
+    [record] = read_journal(journal)
+    assert record.gate is not None
+    assert (record.gate.ci_low, record.gate.ci_high, record.gate.passed) == (None, None, False)
+    assert '"ci_low":null' in journal.read_text(encoding="utf-8")
+
+
+def test_a_retrain_written_back_into_its_record_keeps_the_gate_typed(tmp_path: Path) -> None:
+    """The event-triggered retrain's outcome (a flow's plain dict) fills the cycle's record as typed fields."""
+    journal = tmp_path / "timeline.jsonl"
+    append_record(BatchRecord(batch="b", rows=10, valid=True, decision="retrain", batch_index=3), journal)
+    outcome = RetrainOutcome(challenger_version="2", promoted=True, new_champion_version="2", gate=GATE).to_dict()
+    [updated] = update_records(journal, {3: RetrainOutcome.from_dict(outcome).record_fields()})
+    assert updated.gate == GATE
+    assert read_journal(journal)[0].gate == GATE
+    assert read_journal(journal)[0].promoted
 
 
 def test_missing_journal_reads_as_no_history(tmp_path: Path) -> None:

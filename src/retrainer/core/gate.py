@@ -65,6 +65,13 @@ class GateVerdict:
         return "\n".join(lines)
 
 
+def serves(predictions: npt.NDArray[Any], rows: int) -> bool:
+    """Whether a model's predictions on `rows` rows could be served: one per row, none NaN or infinite."""
+    if len(predictions) != rows:
+        return False
+    return not (predictions.dtype.kind in "fc" and not np.isfinite(predictions).all())
+
+
 def _finite(task: Task, predictions: npt.ArrayLike) -> bool:
     if task == "classification":
         return bool(all(p is not None and p == p for p in np.asarray(predictions, dtype=object)))

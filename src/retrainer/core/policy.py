@@ -35,12 +35,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 from retrainer.config import PolicySettings
 from retrainer.core.metrics import MetricSpec, relative_drop
 
 Action = Literal["none", "retrain", "reject_batch"]
+
+
+class Rule(StrEnum):
+    """The rules' names, as each `SignalCheck` and the timeline's `signals` spell them: one spelling,
+    shared by the policy that writes them and the code that reads a past cycle back."""
+
+    VALIDATION = "validation"
+    TRUST = "trust"
+    STALENESS = "staleness"
+    PERFORMANCE = "performance"
+    ESTIMATED_PERFORMANCE = "estimated performance"
+    DRIFT = "drift"
+    OUT_OF_DISTRIBUTION = "out-of-distribution"
+    DRIFT_PERSISTENCE = "drift persistence"
+    OUTGROWN_REFERENCE = "outgrown reference"
+    OUTGROWN_PERSISTENCE = "outgrown persistence"
+    FOLLOW_UP = "follow-up"
+    COOL_DOWN = "cool-down"
+    MINIMUM_LABELS = "minimum labels"
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ class SignalCheck:
     """One rule's input as the decision record shows it: the signal, its value, its threshold,
     and whether the rule fired (a trigger fired, or a guard such as the cool-down held back)."""
 
+    # A `Rule` when the policy writes it; a plain string when read back from a journal.
     rule: str
     signal: str
     value: float | None
@@ -172,7 +193,7 @@ def _followup_window(history: Sequence[PastCycle], settings: PolicySettings, win
     return last.window_start
 
 
-def _performance_check(rule: str, signal: str, metric: MetricSpec | None, value: float | None,
+def _performance_check(rule: Rule, signal: str, metric: MetricSpec | None, value: float | None,
                        reference: float | None, tolerance: float | None) -> tuple[SignalCheck, str | None]:
     """A metric against the champion's own validation metric: the check, and the reason if it fired."""
     drop = None
@@ -182,7 +203,7 @@ def _performance_check(rule: str, signal: str, metric: MetricSpec | None, value:
     check = SignalCheck(rule, signal, drop, tolerance, fired)
     if not fired or metric is None or value is None or reference is None or tolerance is None:
         return check, None
-    label = metric.name if rule == "performance" else f"estimated {metric.name}"
+    label = metric.name if rule == Rule.PERFORMANCE else f"estimated {metric.name}"
     return check, (f"{label} {value:.3f} vs champion's {reference:.3f} "
                    f"({drop:.1%} worse > {tolerance:.0%})")
 
@@ -201,7 +222,7 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
         return [], None, None
     gain = -relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
     outgrown = gain > limit
-    checks = [SignalCheck("outgrown reference", "relative_metric_gain", gain, limit, outgrown)]
+    checks = [SignalCheck(Rule.OUTGROWN_REFERENCE, "relative_metric_gain", gain, limit, outgrown)]
     if not outgrown:
         return checks, None, None
     champion = signals.champion_version
@@ -212,7 +233,7 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
     retried = any(past.decision == "retrain" and past.outgrown_due and past.champion_version == champion
                   for past in history)
     due = persisted >= settings.drift_persistence_batches and not retried
-    checks.append(SignalCheck("outgrown persistence", "outgrown_batches_in_a_row", float(persisted),
+    checks.append(SignalCheck(Rule.OUTGROWN_PERSISTENCE, "outgrown_batches_in_a_row", float(persisted),
                               float(settings.drift_persistence_batches), due))
     if not due:
         return checks, None, None
@@ -226,7 +247,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
            window_batches: int | None = None) -> Decision:
     """The action for one batch. `window_batches` is the training window's size in batches
     (TrainingSettings.window_batches): a retrain on fewer earns a follow-up (rule 5)."""
-    critical = SignalCheck("validation", "critical_failures", float(len(signals.critical_failures)), 0.0,
+    critical = SignalCheck(Rule.VALIDATION, "critical_failures", float(len(signals.critical_failures)), 0.0,
                            not signals.valid)
     if not signals.valid:
         return Decision("reject_batch", [f"critical: {failure}" for failure in signals.critical_failures],
@@ -235,7 +256,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
         # No retrain either: whether a tampered registry gets a fresh champion is a person's call
         # (`retrainer rollback` / `promote`); the accepted batch waits in the store for the next window.
         return Decision("none", [f"champion refused: {signals.champion_refused}"],
-                        checks=[critical, SignalCheck("trust", "champion_refused", 1.0, 0.0, True)])
+                        checks=[critical, SignalCheck(Rule.TRUST, "champion_refused", 1.0, 0.0, True)])
 
     checks = [critical]
     triggers: list[str] = []
@@ -244,12 +265,12 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
 
     stale = (settings.max_champion_age_days is not None and signals.champion_age_days is not None
              and signals.champion_age_days > settings.max_champion_age_days)
-    checks.append(SignalCheck("staleness", "champion_age_days", signals.champion_age_days,
+    checks.append(SignalCheck(Rule.STALENESS, "champion_age_days", signals.champion_age_days,
                               settings.max_champion_age_days, stale))
     if stale:
         triggers.append(f"champion age {signals.champion_age_days:.1f} d > {settings.max_champion_age_days:g} d")
 
-    measured, reason = _performance_check("performance", "relative_metric_drop", signals.metric,
+    measured, reason = _performance_check(Rule.PERFORMANCE, "relative_metric_drop", signals.metric,
                                           signals.metric_value, signals.reference_metric, settings.max_relative_drop)
     checks.append(measured)
     if reason:
@@ -258,7 +279,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     if signals.metric_value is None and signals.estimated_metric_value is not None:
         # Labels are late or absent: the calibrated estimate stands in for the measured metric.
         estimated, reason = _performance_check(
-            "estimated performance", "estimated_relative_metric_drop", signals.metric,
+            Rule.ESTIMATED_PERFORMANCE, "estimated_relative_metric_drop", signals.metric,
             signals.estimated_metric_value, signals.reference_metric, settings.max_estimated_drop)
         checks.append(estimated)
         if reason:
@@ -267,18 +288,18 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
             triggers.append(reason)
 
     dataset_drift = signals.drift_share is not None and signals.drift_share > settings.drift_share_threshold
-    checks.append(SignalCheck("drift", "drift_share", signals.drift_share, settings.drift_share_threshold,
+    checks.append(SignalCheck(Rule.DRIFT, "drift_share", signals.drift_share, settings.drift_share_threshold,
                               dataset_drift))
     out_of_distribution = (settings.max_ood_share is not None and signals.ood_share is not None
                            and signals.ood_share > settings.max_ood_share)
     if signals.ood_share is not None:
-        checks.append(SignalCheck("out-of-distribution", "ood_share", signals.ood_share, settings.max_ood_share,
+        checks.append(SignalCheck(Rule.OUT_OF_DISTRIBUTION, "ood_share", signals.ood_share, settings.max_ood_share,
                                   out_of_distribution))
     shifted = dataset_drift or out_of_distribution
     run = _shift_run(history) if shifted else []
     persisted = len(run) + 1
     if shifted:
-        checks.append(SignalCheck("drift persistence", "shifted_batches_in_a_row", float(persisted),
+        checks.append(SignalCheck(Rule.DRIFT_PERSISTENCE, "shifted_batches_in_a_row", float(persisted),
                                   float(settings.drift_persistence_batches),
                                   persisted >= settings.drift_persistence_batches))
     # A persistent shift is named even beside staleness, and then it narrows the window to the
@@ -309,7 +330,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
             triggers.append(f"follow-up: {settings.followup_after_batches} batches of the new regime since "
                             f"the change at '{since}'; widening the training window")
         if settings.followup_after_batches is not None:
-            checks.append(SignalCheck("follow-up", "followup_due", float(followup), 1.0, followup))
+            checks.append(SignalCheck(Rule.FOLLOW_UP, "followup_due", float(followup), 1.0, followup))
 
     if not triggers:
         return Decision("none", _quiet_reasons(signals, dataset_drift, out_of_distribution, settings),
@@ -317,7 +338,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     last = _last_retrain(history)
     since_retrain = None if last is None else signals.batch_index - last.batch_index
     cooling = since_retrain is not None and since_retrain <= settings.cooldown_batches
-    checks.append(SignalCheck("cool-down", "batches_since_retrain",
+    checks.append(SignalCheck(Rule.COOL_DOWN, "batches_since_retrain",
                               None if since_retrain is None else float(since_retrain),
                               float(settings.cooldown_batches), cooling))
     if cooling:
@@ -328,7 +349,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
             dataset_drift=dataset_drift, shifted=shifted, checks=checks,
         )
     too_few = signals.new_labelled_rows < settings.min_new_labelled_rows
-    checks.append(SignalCheck("minimum labels", "new_labelled_rows", float(signals.new_labelled_rows),
+    checks.append(SignalCheck(Rule.MINIMUM_LABELS, "new_labelled_rows", float(signals.new_labelled_rows),
                               float(settings.min_new_labelled_rows), too_few))
     if too_few:
         return Decision(

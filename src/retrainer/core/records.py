@@ -9,9 +9,41 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from retrainer.core.policy import Decision
+from retrainer.core.gate import GateVerdict
+from retrainer.core.policy import Decision, PastCycle, Rule, SignalCheck
 
 DecisionName = Literal["init", "none", "retrain", "reject_batch"]
+
+
+class GateCheckRecord(BaseModel):
+    """One check of the gate (`core.gate.Check`) as the record keeps it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class GateRecord(BaseModel):
+    """The gate's verdict (`core.gate.GateVerdict`) as the record keeps it. Its figures may be null:
+    a journal stores a metric that could not be computed (NaN) as null, and must read it back."""
+
+    passed: bool
+    metric_name: str
+    champion_metric: float | None
+    challenger_metric: float | None
+    improvement: float | None
+    ci_low: float | None
+    ci_high: float | None
+    churn: float | None
+    holdout_rows: int
+    checks: list[GateCheckRecord] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, verdict: GateVerdict) -> GateRecord:
+        return cls.model_validate(asdict(verdict))
+
+    def failed_checks(self) -> list[str]:
+        return [check.name for check in self.checks if not check.passed]
 
 
 class BatchRecord(BaseModel):
@@ -52,8 +84,8 @@ class BatchRecord(BaseModel):
     late_labels_at: str | None = None
     decision: DecisionName
     reasons: list[str] = Field(default_factory=list)
-    # Each rule's signal, value, threshold and whether it fired (retrainer.core.policy.SignalCheck).
-    signals: list[dict[str, Any]] = Field(default_factory=list)
+    # Each rule's signal, value, threshold and whether it fired.
+    signals: list[SignalCheck] = Field(default_factory=list)
     promoted: bool = False
     new_champion_version: str | None = None
     challenger_version: str | None = None
@@ -71,13 +103,24 @@ class BatchRecord(BaseModel):
     # and whether the retrain was a follow-up.
     window_start: int | None = None
     followup: bool = False
-    gate: dict[str, Any] | None = None
+    gate: GateRecord | None = None
     batch_index: int = 0
     content_hash: str | None = None
     quarantined_as: str | None = None
     decision_id: str = ""
     mlflow_run_id: str | None = None
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+
+    def fired(self, rule: Rule) -> bool:
+        """Whether the policy's `rule` fired in this cycle (a trigger fired or a guard held back)."""
+        return any(check.rule == rule and check.fired for check in self.signals)
+
+    def past_cycle(self) -> PastCycle:
+        """What the policy remembers of this cycle."""
+        return PastCycle(self.batch_index, self.decision,
+                         bool(self.dataset_drift if self.shifted is None else self.shifted), self.window_start,
+                         self.followup, self.batch, self.champion_version, self.fired(Rule.OUTGROWN_REFERENCE),
+                         self.fired(Rule.OUTGROWN_PERSISTENCE))
 
 
 @dataclass(frozen=True)
@@ -87,7 +130,7 @@ class RetrainOutcome:
     challenger_version: str | None = None
     promoted: bool = False
     new_champion_version: str | None = None
-    gate: dict[str, Any] | None = None
+    gate: GateRecord | None = None
     promotion_conflict: str | None = None
     promotion_rolled_back: str | None = None
     # Why the run failed (the champion is then untouched); nothing else is set.
@@ -100,13 +143,17 @@ class RetrainOutcome:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RetrainOutcome:
         known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+        kept = {key: value for key, value in values.items() if key in known}
+        if kept.get("gate") is not None:
+            kept["gate"] = GateRecord.model_validate(kept["gate"])
+        return cls(**kept)
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as the retrain flows return it: a failure is its error only."""
         if self.retrain_error is not None:
             return {"retrain_error": self.retrain_error}
         values = asdict(self)
+        values["gate"] = None if self.gate is None else self.gate.model_dump()
         for optional in ("retrain_error", "approval", "already_done"):
             if not values[optional]:
                 values.pop(optional)
@@ -114,7 +161,7 @@ class RetrainOutcome:
 
     def record_fields(self) -> dict[str, Any]:
         """The fields of the cycle's `BatchRecord` this outcome fills."""
-        return {key: value for key, value in asdict(self).items() if key != "already_done"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "already_done"}
 
 
 @dataclass(frozen=True)
@@ -165,7 +212,7 @@ def build_record(
         metric_name=metric_name, metric=scoring.metric, metrics=scoring.metrics, labelled_rows=scoring.labelled_rows,
         new_labelled_rows=new_labelled_rows, estimated_metric=scoring.estimated_metric,
         estimated_metric_std=scoring.estimated_metric_std,
-        decision=decision.action, reasons=decision.reasons, signals=[asdict(check) for check in decision.checks],
+        decision=decision.action, reasons=decision.reasons, signals=list(decision.checks),
         window_start=decision.window_start if decision.action == "retrain" else None, followup=decision.followup,
         batch_index=batch_index, content_hash=content_hash, quarantined_as=quarantined_as, decision_id=decision_id,
         **(retrain.record_fields() if retrain is not None else {}),
@@ -184,6 +231,15 @@ def labelled_since_champion(records: list[BatchRecord], champion_version: str | 
     trained = [r.batch_index for r in records if r.decision in ("init", "retrain")]
     end = max(made) if made else max(trained, default=-1)
     return sum(r.labelled_rows for r in records if r.batch_index > end and r.decision in ("none", "retrain"))
+
+
+def used_copy_of(records: list[BatchRecord], content_hash: str | None) -> str | None:
+    """The earlier batch with the same content that was used, if any: a re-delivered batch must not
+    weigh twice in training or drift history. Only batches that were used count: a rejected batch
+    may come back after a suite fix."""
+    if not content_hash:
+        return None
+    return next((r.batch for r in records if r.content_hash == content_hash and r.decision != "reject_batch"), None)
 
 
 def late_measurement(records: list[BatchRecord], champion_version: str) -> BatchRecord | None:
@@ -222,7 +278,8 @@ def summarise(records: list[BatchRecord]) -> TimelineSummary:
 
 def timeline_document(records: list[BatchRecord]) -> dict[str, Any]:
     return {
-        "batches": [r.model_dump(mode="json") for r in records],
+        # Through JSON text, as the journal writes it: a NaN figure is null in both.
+        "batches": [json.loads(r.model_dump_json()) for r in records],
         "summary": summarise(records).model_dump(mode="json"),
     }
 

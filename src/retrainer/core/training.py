@@ -180,3 +180,12 @@ def pick_candidate(task: Task, y_true: npt.ArrayLike, predictions: Sequence[npt.
         if (value > scores[best]) if metric.higher_is_better else (value < scores[best]):
             best = index
     return best, scores
+
+
+def latest_window(stored: Sequence[int], window_batches: int) -> tuple[int, int] | None:
+    """The newest accepted batch and the first of the window of `window_batches` ending there, for a
+    retrain that no batch's change asked for (the staleness check); None with nothing stored."""
+    if not stored:
+        return None
+    last = max(stored)
+    return last, max(min(stored), last - window_batches + 1)

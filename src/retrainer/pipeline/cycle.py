@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from prefect import Task
 
-from retrainer.core.records import BatchRecord, RetrainOutcome, build_record
+from retrainer.core.records import BatchRecord, GateRecord, RetrainOutcome, build_record
 from retrainer.data.batches import batch_name
 from retrainer.observability import StageTimer
 from retrainer.pipeline import tasks
@@ -117,7 +117,7 @@ def retrain(r: Runner, config_path: str, batch_index: int, window_start: int, de
     print(verdict.summary())
     return RetrainOutcome(challenger_version=challenger.version, promoted=promotion.promoted,
                           new_champion_version=challenger.version if promotion.promoted else None,
-                          gate=verdict.to_dict(), promotion_conflict=promotion.conflict,
+                          gate=GateRecord.of(verdict), promotion_conflict=promotion.conflict,
                           promotion_rolled_back=rolled_back).to_dict()
 
 

@@ -41,7 +41,8 @@ def update_records(journal: Path, updates: dict[int, dict[str, Any]]) -> list[Ba
         changed = []
         for position, record in enumerate(records):
             if record.batch_index in updates:
-                records[position] = record.model_copy(update=updates[record.batch_index])
+                # Validated like a new record (model_copy would keep a dict where the record types a gate).
+                records[position] = BatchRecord.model_validate({**dict(record), **updates[record.batch_index]})
                 changed.append(records[position])
         rewrite_journal(records, journal)
     return changed

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from retrainer.core.records import BatchRecord
+from retrainer.core.records import BatchRecord, used_copy_of
 from retrainer.core.schema import (
     feature_frame,
     has_labels,
@@ -37,11 +37,8 @@ def validate(rt: Runtime, batch: BatchRead, past: list[BatchRecord]) -> Validati
     """Unreadable, duplicate, structurally broken, or judged by the suite as it is on disk now."""
     if batch.frame is None:
         return ValidationOutcome(valid=False, failures=[f"unreadable: {batch.error}"], result={"read_error": batch.error})
-    # Only batches that were used count: a rejected batch may come back after a suite fix.
-    earlier = next((r.batch for r in past if batch.content_hash and r.content_hash == batch.content_hash
-                    and r.decision != "reject_batch"), None)
+    earlier = used_copy_of(past, batch.content_hash)
     if earlier is not None:
-        # Counted once: a re-delivered batch must not weigh twice in training or drift history.
         reason = f"duplicate: same content as batch '{earlier}'"
         return ValidationOutcome(valid=False, failures=[reason], result={"duplicate_of": earlier})
     return validate_batch(batch.frame, rt.schema, rt.config.suite_path, rt.config.validation)

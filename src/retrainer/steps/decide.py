@@ -13,6 +13,7 @@ from retrainer.core.schema import (
     BatchSchema,
     parse_times,
 )
+from retrainer.core.training import latest_window
 from retrainer.monitoring import (
     DriftResult,
     OodResult,
@@ -37,17 +38,6 @@ def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
         if not times.empty:
             return times.max().floor("us").to_pydatetime()
     return now
-
-
-def _fired(record: BatchRecord, rule: str) -> bool:
-    return any(check.get("rule") == rule and check.get("fired") for check in record.signals)
-
-
-def _past_cycles(records: list[BatchRecord]) -> list[policy.PastCycle]:
-    return [policy.PastCycle(r.batch_index, r.decision, bool(r.dataset_drift if r.shifted is None else r.shifted),
-                             r.window_start, r.followup, r.batch, r.champion_version,
-                             _fired(r, "outgrown reference"), _fired(r, "outgrown persistence"))
-            for r in records]
 
 
 @dataclass
@@ -97,7 +87,7 @@ def decide(
         new_labelled_rows=new_labelled,
         champion_refused=champion_refused,
     )
-    decision = policy.decide(signals, _past_cycles(history), rt.config.policy, rt.config.training.window_batches)
+    decision = policy.decide(signals, [r.past_cycle() for r in history], rt.config.policy, rt.config.training.window_batches)
     return DecisionInputs(decision, age, new_labelled)
 
 
@@ -118,7 +108,7 @@ def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
     summary = (f"champion v{champion.version}: age {'-' if age is None else f'{age:.1f}'} d "
                f"(limit {'-' if limit is None else f'{limit:g}'} d), {new_labelled} labelled row(s) since its training")
     reason = policy.staleness_retrain(age, new_labelled, rt.config.policy)
-    if reason is None or not stored:
-        return StalenessCheck(None, summary + ("" if stored else "; no accepted batch to train on"))
-    last = stored[-1]
-    return StalenessCheck(reason, summary, last, max(stored[0], last - rt.config.training.window_batches + 1))
+    window = latest_window(stored, rt.config.training.window_batches)
+    if reason is None or window is None:
+        return StalenessCheck(None, summary + ("" if window else "; no accepted batch to train on"))
+    return StalenessCheck(reason, summary, *window)

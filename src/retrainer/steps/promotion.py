@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainer.core.gate import GateVerdict, ModelCosts, gate
+from retrainer.core.gate import GateVerdict, ModelCosts, gate, serves
 from retrainer.core.schema import (
     feature_frame,
     target_values,
@@ -154,7 +154,7 @@ def verify_promotion(rt: Runtime, challenger: ModelVersionInfo, promotion: Promo
     except Exception as exc:
         raise PromotionCheckFailed(f"@champion (version {champion.version}) does not serve: {type(exc).__name__}: "
                                    f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-    if len(predictions) != len(inputs) or (predictions.dtype.kind in "fc" and not np.isfinite(predictions).all()):
+    if not serves(predictions, len(inputs)):
         raise PromotionCheckFailed(f"@champion (version {champion.version}) gave unusable predictions")
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retrainer.core.records import BatchRecord
+from retrainer.core.records import BatchRecord, RetrainOutcome
 from retrainer.monitoring import (
     DriftResult,
 )
@@ -90,7 +90,7 @@ def record_cycle(
         if drift is not None:
             documents["drift.json"] = drift.to_dict()
         if record.gate is not None:
-            documents["gate.json"] = record.gate
+            documents["gate.json"] = record.gate.model_dump()
         run_id = log_cycle(
             rt.registry.client,
             rt.config,
@@ -132,9 +132,8 @@ def earlier_retrain(rt: Runtime, batch_index: int, decision_id: str) -> dict[str
 def record_retrain(rt: Runtime, batch_index: int, decision_id: str, outcome: dict[str, Any]) -> BatchRecord | None:
     """Write a retrain's outcome into the record of the cycle that asked for it (journal and its MLflow
     run). A staleness check's request has no cycle record: its outcome is in the registry only."""
-    fields: dict[str, Any] = {key: outcome.get(key) for key in ("challenger_version", "promoted", "new_champion_version",
-                                                 "retrain_error", "promotion_conflict", "gate",
-                                                 "promotion_rolled_back", "approval") if key in outcome}
+    # Only what the outcome says: a failure carries its error alone and leaves the rest as it was.
+    fields = {key: value for key, value in RetrainOutcome.from_dict(outcome).record_fields().items() if key in outcome}
     fields["promoted"] = bool(outcome.get("promoted"))
     matching = [r for r in journal.read_journal(rt.journal) if r.batch_index == batch_index and r.decision_id == decision_id]
     if not matching:

@@ -594,3 +594,14 @@ def test_a_slice_column_missing_from_the_holdout_fails_its_check() -> None:
     assert check.passed is False
     assert "'sitee' is not a column" in check.detail
     assert verdict.passed is False
+
+
+def test_predictions_serve_when_there_is_one_finite_value_per_row() -> None:
+    import numpy as np
+
+    from retrainer.core.gate import serves
+
+    assert serves(np.array([0.1, 2.0]), 2)
+    assert not serves(np.array([0.1, np.inf]), 2)
+    assert not serves(np.array([0.1]), 2)
+    assert serves(np.array(["a", "b"], dtype=object), 2)  # class labels: no finiteness to check

@@ -23,3 +23,11 @@ def test_for_regression_the_lower_error_wins() -> None:
     best, scores = pick_candidate("regression", truth, [[1.5, 2.5, 3.5], [1.1, 2.0, 2.9]])
     assert best == 1
     assert scores[1] < scores[0]
+
+
+def test_the_latest_window_ends_at_the_newest_accepted_batch() -> None:
+    from retrainer.core.training import latest_window
+
+    assert latest_window([0, 1, 2, 5, 6], 3) == (6, 4)
+    assert latest_window([4, 5], 10) == (5, 4)  # no earlier than the first stored
+    assert latest_window([], 3) is None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from retrainer.core.records import BatchRecord
+from retrainer.state.locks import machine_lock
 from retrainer.state.stores import replace_file_atomically
 
 
@@ -16,13 +16,8 @@ from retrainer.state.stores import replace_file_atomically
 def journal_lock(journal: Path) -> Iterator[None]:
     """Exclusive use of the journal by one process of this machine: a cycle appending its line and
     late labels rewriting earlier lines must not interleave."""
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    with open(journal.with_name(journal.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with machine_lock(journal.with_name(journal.name + ".lock")):
+        yield
 
 
 def append_record(record: BatchRecord, journal: Path) -> None:

@@ -7,7 +7,7 @@ Two layers:
    - a PostgreSQL store (``postgresql://…``, or ``promotion.lock_url`` for an MLflow server on
      PostgreSQL): a session-level advisory lock in that database, released by the server when a
      killed process's connection drops;
-   - anything else (SQLite, a local file store): an exclusive ``flock`` on a file in the work dir,
+   - anything else (SQLite, a local file store): an exclusive ``flock`` (filelock) on a file in the work dir,
      released by the kernel when the holder dies. It excludes processes of one machine only: with
      an MLflow server used from several machines, set ``promotion.lock_url`` (PostgreSQL).
 2. then, with a Prefect server, a Prefect global concurrency limit of one slot per model, so that
@@ -19,13 +19,14 @@ where it was at decision time) is the second.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import filelock
 
 from retrainer.config import RetrainerConfig
 from retrainer.errors import UserError
@@ -113,18 +114,22 @@ def _advisory_lock(url: str, key: int, timeout: float, holder: str = "promotion"
 
 @contextmanager
 def _file_lock(path: Path, timeout: float, holder: str = "promotion") -> Iterator[None]:
+    with machine_lock(path, timeout, f"another {holder} of this model held {path} for over {timeout:g} s"):
+        yield
+
+
+@contextmanager
+def machine_lock(path: Path, timeout: float | None = None, busy: str = "") -> Iterator[None]:
+    """Exclusive among the processes of this machine: filelock's `flock`, which the kernel releases
+    when a holder dies (no soft fallback: a lock file left by a killed process would block forever).
+    Waits for ever without a `timeout`; else raises LockTimeout(`busy`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LockTimeout(f"another {holder} of this model held {path} for over {timeout:g} s") from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = filelock.FileLock(path, timeout=-1 if timeout is None else timeout, fallback_to_soft=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LockTimeout(busy or f"{path} was held for over {timeout:g} s") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -101,7 +101,7 @@ def _race(config_path: Path, racers: int = 8) -> list[dict[str, object]]:
     from sklearn.dummy import DummyClassifier
 
     from retrainer.registry import ModelRegistry, connect
-    from retrainer.registry.models import REGISTERED_BY
+    from retrainer.registry.versions import REGISTERED_BY
 
     config = load_config(config_path)
     registry = ModelRegistry(connect(config), config)

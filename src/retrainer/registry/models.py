@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,39 +17,20 @@ import pandas as pd
 
 from retrainer.config import RetrainerConfig
 from retrainer.registry import trust
+from retrainer.registry.downloads import checked_download, download, download_checked_format
 from retrainer.registry.errors import PromotionConflict, RegistryError
 from retrainer.registry.history import OUTSIDE, AliasHistory, AliasMove, now
 from retrainer.registry.tracking import experiment_id
-
-TAG_PREFIX = "retrainer."
-REGISTERED_BY = TAG_PREFIX + "registered_by"
-MODEL_DIGEST = TAG_PREFIX + "model_digest"
-MODEL_SIGNATURE = TAG_PREFIX + "model_signature"
-REFERENCE_ARTIFACT = "reference/training_data.parquet"
-# JSON documents a version carries beside its model (e.g. its performance estimator).
-DOCUMENTS_FOLDER = "monitoring"
-NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-@dataclass(frozen=True)
-class ModelVersionInfo:
-    version: str
-    run_id: str
-    tags: dict[str, str] = field(default_factory=dict)
-    created: datetime | None = None
-
-    def tag(self, key: str) -> str | None:
-        return self.tags.get(TAG_PREFIX + key)
-
-    @property
-    def validation_metric(self) -> float | None:
-        value = self.tag("validation_metric")
-        return float(value) if value is not None else None
-
-    @property
-    def trained_until(self) -> datetime | None:
-        value = self.tag("trained_until")
-        return datetime.fromisoformat(value) if value else self.created
+from retrainer.registry.versions import (
+    DOCUMENTS_FOLDER,
+    MODEL_DIGEST,
+    MODEL_SIGNATURE,
+    NOT_FOUND_CODES,
+    REFERENCE_ARTIFACT,
+    REGISTERED_BY,
+    TAG_PREFIX,
+    ModelVersionInfo,
+)
 
 
 class ModelRegistry:
@@ -121,7 +101,7 @@ class ModelRegistry:
         (see `registry.trust`)."""
         if fresh or info.version not in self._models:
             with tempfile.TemporaryDirectory() as folder:
-                model_file = self._checked_download(info, Path(folder))
+                model_file = checked_download(self.client, self.config, self.name, info, Path(folder))
                 self._models[info.version] = trust.load_skops(model_file, self.trusted_types)
         return self._models[info.version]
 
@@ -134,7 +114,8 @@ class ModelRegistry:
         download without deserialising the model: format, provenance and types."""
         try:
             with tempfile.TemporaryDirectory() as folder:
-                trust.check_file_types(self._checked_download(info, Path(folder)), self.trusted_types)
+                model_file = checked_download(self.client, self.config, self.name, info, Path(folder))
+                trust.check_file_types(model_file, self.trusted_types)
         except trust.UntrustedModel as exc:
             message = str(exc)
             return message if message.startswith("version ") else f"version {info.version} of '{self.name}': {message}"
@@ -148,7 +129,7 @@ class ModelRegistry:
             raise RegistryError(f"{trust.SIGNING_KEY_ENV} is not set: there is no key to sign with")
         with tempfile.TemporaryDirectory() as folder:
             try:
-                local, model_file = self._download_checked_format(info, Path(folder))
+                local, model_file = download_checked_format(self.client, self.config, self.name, info, Path(folder))
                 trust.check_file_types(model_file, self.trusted_types)
                 digest = trust.folder_digest(local)
             except trust.UntrustedModel as exc:
@@ -156,46 +137,6 @@ class ModelRegistry:
         self.client.set_model_version_tag(self.name, info.version, MODEL_DIGEST, digest)
         self.client.set_model_version_tag(self.name, info.version, MODEL_SIGNATURE, trust.sign(key, self.name, digest))
         return digest
-
-    def _checked_download(self, info: ModelVersionInfo, folder: Path) -> Path:
-        """Download a version's model folder and check it (format first, from MLmodel alone; then its
-        digest and signature); returns the model file to deserialise from this very copy."""
-        try:
-            local, model_file = self._download_checked_format(info, folder)
-            key = trust.signing_key()
-            if key is None:
-                trust.warn_without_key()
-            refusal = trust.provenance_refusal(self.name, trust.folder_digest(local), info.tags.get(MODEL_DIGEST),
-                                               info.tags.get(MODEL_SIGNATURE), info.tags.get(REGISTERED_BY), key)
-            if refusal is not None:
-                raise trust.UntrustedModel(refusal)
-        except trust.UntrustedModel as exc:
-            raise trust.UntrustedModel(f"version {info.version} of '{self.name}': refused: {exc}") from None
-        return model_file
-
-    def _download_checked_format(self, info: ModelVersionInfo, folder: Path) -> tuple[Path, Path]:
-        """(model folder, model file) of a version, downloaded once its MLmodel alone said skops: the
-        format is checked before a byte of the model itself is read."""
-        from mlflow.exceptions import MlflowException
-
-        source = self.client.get_model_version_download_uri(self.name, info.version).rstrip("/")
-        try:
-            head = self._download(f"{source}/{trust.MLMODEL_FILE}", folder / "head")
-        except (MlflowException, OSError) as exc:
-            if isinstance(exc, MlflowException) and exc.error_code not in NOT_FOUND_CODES:
-                raise  # an outage, not a verdict on the version
-            raise trust.UntrustedModel("it has no MLmodel file (not an MLflow model)") from None
-        trust.check_format(head)
-        local = self._download(source, folder / "model")
-        return local, trust.model_file(local)
-
-    def _download(self, artifact_uri: str, folder: Path) -> Path:
-        import mlflow.artifacts
-
-        folder.mkdir(parents=True, exist_ok=True)
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(folder),
-                                                        tracking_uri=self.config.tracking_uri,
-                                                        registry_uri=self.config.tracking_uri))
 
     def load_reference(self, info: ModelVersionInfo) -> pd.DataFrame:
         """The training data snapshot stored with the version's run: the drift reference."""
@@ -292,7 +233,7 @@ class ModelRegistry:
         """The digest of the model folder as stored (downloaded back: the bytes a later load will see),
         and its signature when a signing key is set."""
         with tempfile.TemporaryDirectory() as folder:
-            digest = trust.folder_digest(self._download(artifact_location, Path(folder)))
+            digest = trust.folder_digest(download(self.config, artifact_location, Path(folder)))
         tags = {MODEL_DIGEST: digest}
         key = trust.signing_key()
         if key is not None:

@@ -13,8 +13,8 @@ from retrainer.config import RetrainerConfig
 from retrainer.observability import webhooks
 from retrainer.registry import ModelRegistry, ModelVersionInfo, RegistryError, UntrustedModel, connect
 from retrainer.registry.history import person
-from retrainer.registry.models import MODEL_SIGNATURE
 from retrainer.registry.trust import SIGNING_KEY_ENV, signing_key
+from retrainer.registry.versions import MODEL_SIGNATURE
 from retrainer.state.locks import LockTimeout, promotion_lock
 from retrainer.steps.runtime import PromotionLock
 

@@ -1,27 +1,18 @@
-"""Configuration: typed settings loaded from a YAML file, overridable from the environment.
-
-Environment variables win over the file: ``RETRAINER_<SECTION>__<FIELD>``, for example
-``RETRAINER_PROMOTION__MODE=manual`` or ``RETRAINER_MLFLOW__TRACKING_URI=postgresql://…``.
-Relative paths in the file are resolved against the file's folder, so a config works
-from whatever directory the command is run in.
-"""
+"""The sections of a config file, one pydantic model each, with their defaults and what each setting
+means (`retrainer.config` puts them together and loads them)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from retrainer.errors import UserError
 
 Task = Literal["classification", "regression"]
 PromotionMode = Literal["auto", "manual"]
 
-ENV_PREFIX = "RETRAINER_"
 
 
 class ConfigError(UserError):
@@ -326,161 +317,3 @@ class MlflowSettings(_Section):
     training_experiment: str = Field("{model}-training", description="'{model}' is replaced by model.name.")
     cycles_experiment: str = Field("{model}-cycles", description="One run per monitoring cycle.")
     aliases: AliasNames = Field(default_factory=AliasNames)
-
-
-class RetrainerConfig(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
-    )
-
-    model: ModelSettings
-    policy: PolicySettings = Field(default_factory=PolicySettings)
-    drift: DriftSettings = Field(default_factory=DriftSettings)
-    validation: ValidationSettings = Field(default_factory=ValidationSettings)
-    training: TrainingSettings = Field(default_factory=TrainingSettings)
-    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
-    storage: StorageSettings = Field(default_factory=StorageSettings)
-    intake: IntakeSettings = Field(default_factory=IntakeSettings)
-    serve: ServeSettings = Field(default_factory=ServeSettings)
-    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the YAML file (passed as init values), so a deployment
-        # can change one setting without editing the committed file.
-        return (env_settings, init_settings)
-
-    @property
-    def tracking_uri(self) -> str:
-        """The configured MLflow store, or a SQLite file under the work dir (zero set-up)."""
-        return self.mlflow.tracking_uri or f"sqlite:///{(self.storage.workdir / 'mlflow.db').as_posix()}"
-
-    @property
-    def artifact_location(self) -> str | None:
-        """Where new experiments keep artifacts: the configured root; with an MLflow server, the
-        server's own (its proxied artifact store); otherwise a folder under the work dir."""
-        if self.mlflow.artifact_location:
-            return self.mlflow.artifact_location
-        if self.tracking_uri.startswith(("http://", "https://")):
-            return None
-        return (self.storage.workdir / "mlartifacts").resolve().as_uri()
-
-    @property
-    def training_experiment(self) -> str:
-        return self.mlflow.training_experiment.format(model=self.model.name)
-
-    @property
-    def cycles_experiment(self) -> str:
-        return self.mlflow.cycles_experiment.format(model=self.model.name)
-
-    @property
-    def registered_model(self) -> str:
-        return self.mlflow.registered_model or self.model.name
-
-    @property
-    def suite_path(self) -> Path:
-        return self.storage.suite_path(self.model.name)
-
-    def to_yaml_dict(self) -> dict[str, Any]:
-        """Plain data for writing the config back out (paths as strings).
-
-        The webhook and Pushgateway URLs are left out: they often carry a token and belong in
-        the environment, not in a file that may be committed.
-        """
-        return self.model_dump(mode="json", exclude={"notifications": {"webhook_url"},
-                                                     "observability": {"pushgateway_url"},
-                                                     "promotion": {"lock_url"},
-                                                     "intake": {"ledger_url"}})
-
-    @property
-    def ledger_url(self) -> str:
-        """The intake ledger's database: configured, or a SQLite file in the work dir (zero set-up)."""
-        return self.intake.ledger_url or f"sqlite:///{(self.storage.workdir / 'intake.db').as_posix()}"
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (model:, policy:, …) at the top level")
-    return data
-
-
-def _resolve(base: Path, value: Any) -> Any:
-    if value is None:
-        return None
-    path = Path(os.path.expanduser(str(value)))
-    return path if path.is_absolute() else (base / path).resolve()
-
-
-def _sqlite_uri_relative_to(base: Path, uri: str) -> str:
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + (base / uri[len(prefix):]).resolve().as_posix()
-    return uri
-
-
-def build_config(data: dict[str, Any], base_dir: Path, source: str = "config") -> RetrainerConfig:
-    """Validate plain data into a config; relative paths are taken from ``base_dir``."""
-    data = {key: (dict(value) if isinstance(value, dict) else value) for key, value in data.items()}
-    for section in ("storage", "mlflow"):
-        value = data.get(section)
-        if value is not None and not isinstance(value, dict) and not (section == "mlflow" and isinstance(value, str)):
-            kind = "a mapping" if section == "storage" else "a mapping or the path of an MLflow settings file"
-            raise ConfigError(f"{source}: setting '{section}': expected {kind}")
-    mlflow_section = data.get("mlflow")
-    if isinstance(mlflow_section, str):
-        # `mlflow: ../mlflow_config/mlflow.yaml` shares one MLflow settings file between models.
-        mlflow_file = _resolve(base_dir, mlflow_section)
-        data["mlflow"] = _read_yaml(mlflow_file)
-        mlflow_base = mlflow_file.parent
-    else:
-        mlflow_base = base_dir
-    storage = data.setdefault("storage", {}) or {}
-    data["storage"] = storage
-    storage["workdir"] = _resolve(base_dir, storage.get("workdir", "."))
-    storage["suites_dir"] = _resolve(base_dir, storage.get("suites_dir") or "expectations")
-    intake = data.get("intake")
-    if isinstance(intake, dict) and isinstance(intake.get("landing"), str) and "://" not in intake["landing"]:
-        intake["landing"] = str(_resolve(base_dir, intake["landing"]))
-    if isinstance(intake, dict) and isinstance(intake.get("ledger_url"), str):
-        intake["ledger_url"] = _sqlite_uri_relative_to(base_dir, intake["ledger_url"])
-    mlflow = data.get("mlflow") or {}
-    if isinstance(mlflow.get("tracking_uri"), str):
-        mlflow["tracking_uri"] = _sqlite_uri_relative_to(mlflow_base, mlflow["tracking_uri"])
-    try:
-        return RetrainerConfig(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{source}: setting '{where}': {first['msg']}") from None
-
-
-def load_config(path: str | Path) -> RetrainerConfig:
-    """Load a config file; raises ConfigError with a one-line reason."""
-    path = Path(path).expanduser().resolve()
-    return build_config(_read_yaml(path), path.parent, source=str(path))
-
-
-def write_config(config: RetrainerConfig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config.to_yaml_dict(), sort_keys=False), encoding="utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 @functools.lru_cache(maxsize=1)
 def retrainer_version() -> str:
+    """The installed version of retrainer, or 'unknown' when it is not installed as a package."""
     try:
         return metadata.version("retrainer")
     except metadata.PackageNotFoundError:

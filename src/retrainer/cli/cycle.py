@@ -11,6 +11,9 @@ from retrainer.errors import UserError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """`retrainer init`: save the column settings, train the first champion and draft the suite.
+
+    Refuses a model that is initialised already; an existing suite is kept unless `--force`."""
     import pandas as pd
 
     from retrainer.config import load_config
@@ -55,6 +58,7 @@ def _flow_on_file(args: argparse.Namespace, path: str, what: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """`retrainer run`: one monitoring cycle on one local batch file; prints its decision record."""
     from retrainer.data.landing import checked_local_batch
 
     # Not resolved: a rejected batch is moved from where it was given, and a link is refused below
@@ -70,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_labels(args: argparse.Namespace) -> int:
+    """`retrainer labels`: join a file of late labels to their batches; prints what was joined."""
     _flow_on_file(args, args.labels, "labels")
     from retrainer.pipeline.flows import join_late_labels
 
@@ -79,6 +84,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """`retrainer serve`: serve the model's Prefect deployments in this process until stopped."""
     from retrainer.config import load_config
     from retrainer.data.landing import list_landed
     from retrainer.observability import prepare_environment
@@ -97,6 +103,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check_large(args: argparse.Namespace) -> int:
+    """`retrainer check-large`: validate a batch on Spark and measure its drift against @champion.
+
+    Nothing is recorded; the exit status is 1 when the batch is rejected, 0 otherwise."""
     from retrainer.config import load_config
     from retrainer.observability import prepare_environment
 

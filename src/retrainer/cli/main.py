@@ -38,6 +38,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `retrainer` command, each with its handler set as `handler`."""
     parser = argparse.ArgumentParser(
         prog="retrainer",
         description="Validate, monitor, retrain and promote a production model: Great Expectations, "
@@ -178,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `retrainer` command; returns its exit status.
+
+    0 on success, 2 for a usage or configuration error (`UserError`), 3 when a service fails (MLflow,
+    Prefect, a database, the network; with -v a library's own error is raised instead, with its
+    traceback), 130 when interrupted; any other error is raised."""
     args = build_parser().parse_args(argv)
     if not args.verbose:
         # Library warnings (deprecations, numpy on one-row batches) are noise in a timeline;

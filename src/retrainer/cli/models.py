@@ -7,6 +7,7 @@ import json
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """`retrainer status`: where the aliases point and their latest moves, as text or JSON."""
     from retrainer.config import load_config
     from retrainer.pipeline.concurrency import promotion_lock
     from retrainer.steps.operator import RegistryCommands, format_status
@@ -17,6 +18,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    """`retrainer promote`: move @champion to a version (`--force` even past a failed gate)."""
     from retrainer.config import load_config
     from retrainer.pipeline.concurrency import promotion_lock
     from retrainer.steps.operator import RegistryCommands
@@ -27,6 +29,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    """`retrainer rollback`: restore @previous-champion as @champion."""
     from retrainer.config import load_config
     from retrainer.pipeline.concurrency import promotion_lock
     from retrainer.steps.operator import RegistryCommands
@@ -37,6 +40,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
+    """`retrainer sign`: sign a version's model files as they are now (RETRAINER_SIGNING_KEY)."""
     from retrainer.config import load_config
     from retrainer.pipeline.concurrency import promotion_lock
     from retrainer.steps.operator import RegistryCommands

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`retrainer demo`: run the bundled scenario end to end in a work dir, printing its timeline."""
     from retrainer.replay.demo import run_demo
 
     run_demo(Path(args.workdir), rows=args.rows, verbose=args.verbose)
@@ -22,6 +23,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    """`retrainer backtest`: replay a folder of batch files through the production cycle.
+
+    With `--baselines` the stream is replayed again under the baseline policies, with `--sweep` once per
+    point of a grid of policy thresholds; a `--truth` file is checked before the replay starts."""
     from retrainer.replay.backtest import run_backtest
     from retrainer.replay.demo import TimelinePrinter, print_summary
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def cmd_suite_draft(args: argparse.Namespace) -> int:
+    """`retrainer suite draft`: profile reference data into a draft expectation suite."""
     from retrainer.config import load_config
     from retrainer.steps import suites as suite_commands
 
@@ -17,6 +18,7 @@ def cmd_suite_draft(args: argparse.Namespace) -> int:
 
 
 def cmd_suite_check(args: argparse.Namespace) -> int:
+    """`retrainer suite check`: dry-run the suite on the last batches and show which outcomes change."""
     from retrainer.config import load_config
     from retrainer.steps import suites as suite_commands
 
@@ -33,6 +35,7 @@ def cmd_suite_check(args: argparse.Namespace) -> int:
 
 
 def cmd_suite_docs(args: argparse.Namespace) -> int:
+    """`retrainer suite docs`: build Great Expectations Data Docs into a static folder."""
     from retrainer.config import load_config
     from retrainer.steps import suites as suite_commands
 

@@ -25,6 +25,8 @@ from retrainer.core.metrics import metric_from_losses, primary_metric, row_losse
 
 @dataclass(frozen=True)
 class Check:
+    """One check of the gate: its name, whether it passed, and the figures behind it."""
+
     name: str
     passed: bool
     detail: str
@@ -42,6 +44,13 @@ class ModelCosts:
 
 @dataclass(frozen=True)
 class GateVerdict:
+    """The gate's verdict on a challenger: passed only when every check did.
+
+    `improvement` and its interval `ci_low`..`ci_high` are challenger minus champion on the metric's
+    own scale, positive when the challenger is better; NaN when the challenger's outputs are not finite
+    (the interval also when the holdout is too small). `churn` is the share of predictions that change
+    (regression: by more than a tenth of the target's standard deviation)."""
+
     passed: bool
     metric_name: str
     champion_metric: float
@@ -54,9 +63,11 @@ class GateVerdict:
     checks: list[Check] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The verdict as plain data (its checks as dicts), for records and reports."""
         return asdict(self)
 
     def summary(self) -> str:
+        """The verdict for a person: a headline with both metrics, then one ticked or empty box per check."""
         lines = [
             f"gate {'PASSED' if self.passed else 'FAILED'} on {self.holdout_rows} held-out rows: "
             f"{self.metric_name} champion {self.champion_metric:.4f}, challenger {self.challenger_metric:.4f}"

@@ -31,6 +31,7 @@ class LandedFile:
 
     @property
     def uri(self) -> str:
+        """Where the file is read from: its name under the landing location."""
         return f"{self.location.rstrip('/')}/{self.file_name}"
 
 
@@ -40,6 +41,11 @@ Status = Literal["processing", "done", "refused", "failed"]
 
 @dataclass(frozen=True)
 class LedgerEntry:
+    """One row of the intake ledger: a landed file, by name and bytes, and how far its batch got (`status`).
+
+    `name` is the batch name the cycle uses, `staged_path` the file's copy in `incoming/`; `batch_index`
+    is None for a refused file, `outcome` the decision once done, or the reason it was refused or failed."""
+
     model: str
     name: str
     content_hash: str

@@ -27,6 +27,8 @@ class LabelsError(UserError):
 
 @dataclass
 class PreparedLabels:
+    """The usable labels of a labels file by row id, its unusable rows, and how many a later line replaced."""
+
     # Target values indexed by row id (as text: ids are matched by their printed form).
     labels: pd.Series
     # Rows of the file that cannot be used, and why (missing id or label).

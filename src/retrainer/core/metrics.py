@@ -23,11 +23,14 @@ from retrainer.config import Task
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """A metric's name and which way is better."""
+
     name: str
     higher_is_better: bool
 
 
 def primary_metric(task: Task) -> MetricSpec:
+    """The task's primary metric and its direction: accuracy for classification, RMSE for regression."""
     return MetricSpec("accuracy", True) if task == "classification" else MetricSpec("rmse", False)
 
 

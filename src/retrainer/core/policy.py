@@ -127,6 +127,8 @@ class SignalCheck:
 
 @dataclass(frozen=True)
 class Decision:
+    """What the policy decided about one batch, why, and the checks it made on the way."""
+
     action: Action
     reasons: list[str] = field(default_factory=list)
     # First batch of the change that fired: the narrow training window starts there, so a

@@ -40,9 +40,11 @@ class GateRecord(BaseModel):
 
     @classmethod
     def of(cls, verdict: GateVerdict) -> GateRecord:
+        """The record of a gate's verdict."""
         return cls.model_validate(asdict(verdict))
 
     def failed_checks(self) -> list[str]:
+        """The names of the checks that did not pass."""
         return [check.name for check in self.checks if not check.passed]
 
 
@@ -142,6 +144,7 @@ class RetrainOutcome:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RetrainOutcome:
+        """An outcome from its dict form (`to_dict`, a flow's result); keys it does not know are ignored."""
         known = {f.name for f in fields(cls)}
         kept = {key: value for key, value in values.items() if key in known}
         if kept.get("gate") is not None:
@@ -166,6 +169,8 @@ class RetrainOutcome:
 
 @dataclass(frozen=True)
 class ValidationSummary:
+    """What validation said of a batch, as its record keeps it: valid or not, failures and warnings."""
+
     valid: bool
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -173,6 +178,9 @@ class ValidationSummary:
 
 @dataclass(frozen=True)
 class DriftSummary:
+    """A batch's drift, as its record keeps it: the share of features that drifted and which, every
+    feature's score, and the drift of the champion's predictions and of the labels (None: not measured)."""
+
     share: float
     drifted_features: list[str]
     prediction_drift: float | None
@@ -183,6 +191,9 @@ class DriftSummary:
 
 @dataclass(frozen=True)
 class ScoringSummary:
+    """The champion's scores on a batch, as its record keeps them: its metrics on the labelled rows and
+    its estimated metric (with its standard deviation); None where there was nothing to score."""
+
     metric: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     labelled_rows: int = 0
@@ -257,6 +268,9 @@ def late_measurement(records: list[BatchRecord], champion_version: str) -> Batch
 
 
 class TimelineSummary(BaseModel):
+    """A timeline's totals: retrains, promotions, rejected batches, and the mean primary metric of the
+    measured batches (the initial and the rejected ones left out)."""
+
     retrains: int
     promotions: int
     rejected_batches: list[str]
@@ -265,6 +279,7 @@ class TimelineSummary(BaseModel):
 
 
 def summarise(records: list[BatchRecord]) -> TimelineSummary:
+    """The totals of a timeline of records."""
     # Rejected batches are left out: their metric measures broken data, not the model.
     scored = [r.metric for r in records if r.metric is not None and r.decision not in ("init", "reject_batch")]
     return TimelineSummary(
@@ -277,6 +292,7 @@ def summarise(records: list[BatchRecord]) -> TimelineSummary:
 
 
 def timeline_document(records: list[BatchRecord]) -> dict[str, Any]:
+    """The timeline as the `--json` file holds it: every record, then the summary."""
     return {
         # Through JSON text, as the journal writes it: a NaN figure is null in both.
         "batches": [json.loads(r.model_dump_json()) for r in records],
@@ -285,5 +301,6 @@ def timeline_document(records: list[BatchRecord]) -> dict[str, Any]:
 
 
 def write_timeline(records: list[BatchRecord], path: Path) -> None:
+    """Write the timeline document to `path` as JSON, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(timeline_document(records), indent=2), encoding="utf-8")

@@ -30,6 +30,9 @@ class SchemaError(UserError):
 
 @dataclass(frozen=True)
 class BatchSchema:
+    """The columns of a model's batches: the target and its task, numeric and categorical features, and
+    the optional id and time columns (None: the batches have none)."""
+
     target: str
     task: Task
     numeric: tuple[str, ...]
@@ -39,6 +42,7 @@ class BatchSchema:
 
     @property
     def features(self) -> tuple[str, ...]:
+        """The model's input columns: the numeric features, then the categorical ones."""
         return self.numeric + self.categorical
 
     @property
@@ -90,6 +94,8 @@ def _looks_like_id(name: str, column: pd.Series) -> bool:
 
 
 def infer_task(target: pd.Series) -> Task:
+    """The task a target calls for: classification for booleans, text, and whole numbers with at most
+    `MAX_CLASSES` distinct values; regression otherwise."""
     if ptypes.is_bool_dtype(target) or not ptypes.is_numeric_dtype(target):
         return "classification"
     values = target.dropna()
@@ -286,4 +292,5 @@ def target_values(frame: pd.DataFrame, schema: BatchSchema) -> pd.Series:
 
 
 def has_labels(frame: pd.DataFrame, schema: BatchSchema) -> bool:
+    """Whether the frame has its target column with at least one value in it."""
     return schema.target in frame.columns and bool(frame[schema.target].notna().any())

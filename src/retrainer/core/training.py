@@ -94,6 +94,8 @@ ESTIMATORS: dict[str, Callable[[BatchSchema, int], Pipeline]] = {
 
 
 def build_estimator(name: str | None, schema: BatchSchema, seed: int = 0) -> Pipeline:
+    """The pipeline of an estimator name (`model.estimator`; None: the default), seeded; raises
+    TrainingError for an unknown name."""
     key = name or DEFAULT_ESTIMATOR
     if key not in ESTIMATORS:
         raise TrainingError(f"unknown estimator '{key}' (model.estimator); choose one of: {', '.join(ESTIMATORS)}")
@@ -102,6 +104,9 @@ def build_estimator(name: str | None, schema: BatchSchema, seed: int = 0) -> Pip
 
 @dataclass
 class TrainedModel:
+    """A fitted pipeline with the metric it scored on its own validation rows and the row counts
+    of both parts; a classifier's confidence on the validation rows too."""
+
     pipeline: Pipeline
     estimator: str
     validation_metric: float
@@ -114,6 +119,7 @@ class TrainedModel:
 
 
 def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
+    """The rows of `frame` with a target value (none when the target column is missing)."""
     if schema.target not in frame.columns:
         return frame.iloc[0:0]
     return frame[frame[schema.target].notna()]

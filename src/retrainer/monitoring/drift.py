@@ -22,6 +22,9 @@ from retrainer.core.schema import BatchSchema
 
 @dataclass(frozen=True)
 class FeatureDrift:
+    """One column's drift: the stat test used, its score (a p-value or a distance, as the test gives),
+    the threshold it was judged against, and the verdict."""
+
     column: str
     stattest: str
     score: float
@@ -31,6 +34,9 @@ class FeatureDrift:
 
 @dataclass
 class DriftResult:
+    """A batch's drift against the reference: each feature's, the share that drifted, and whether that
+    share makes it dataset drift; the drift of the predictions and labels when they were given."""
+
     features: list[FeatureDrift]
     share: float
     dataset_drift: bool
@@ -42,9 +48,11 @@ class DriftResult:
 
     @property
     def drifted_features(self) -> list[str]:
+        """The names of the features that drifted."""
         return [f.column for f in self.features if f.drifted]
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain data, for reports and artifacts."""
         return asdict(self)
 
     def summary_fields(self) -> DriftSummary:
@@ -166,6 +174,8 @@ def render_drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: 
 
 @dataclass(frozen=True)
 class PresetDrift:
+    """Evidently's `DataDriftPreset` result: the share of drifted columns, and whether it is dataset drift."""
+
     share: float
     dataset_drift: bool
 

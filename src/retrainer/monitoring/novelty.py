@@ -28,6 +28,9 @@ FIT_ROWS = 10_000
 
 @dataclass
 class NoveltyModel:
+    """An isolation forest fitted on a champion's training data, with the score below which a row
+    is out of distribution and the share of training rows that falls below it (`reference_quantile`)."""
+
     pipeline: Pipeline
     cutoff: float
     reference_quantile: float
@@ -35,6 +38,9 @@ class NoveltyModel:
 
 @dataclass
 class OodResult:
+    """The out-of-distribution rows of a batch: their share, the score cutoff, and the share expected on
+    data like the training data (`baseline_share`, the forest's `reference_quantile`)."""
+
     share: float
     cutoff: float
     baseline_share: float

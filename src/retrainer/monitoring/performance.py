@@ -36,21 +36,26 @@ class PerformanceEstimator:
     calibration_rows: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The calibration as the JSON document stored with the model version."""
         return {"kind": ESTIMATOR_KIND, "metric": "accuracy", "confidence": self.confidence,
                 "chance_right": self.chance_right, "calibration_rows": self.calibration_rows}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PerformanceEstimator | None:
+        """The calibration of a stored document; None when the document is of another kind."""
         if data.get("kind") != ESTIMATOR_KIND:
             return None
         return cls(list(data["confidence"]), list(data["chance_right"]), int(data["calibration_rows"]))
 
     def chances(self, top_probability: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Each prediction's chance of being right, from its top-class probability."""
         return np.interp(np.asarray(top_probability, float), self.confidence, self.chance_right)
 
 
 @dataclass(frozen=True)
 class Estimate:
+    """An estimated metric on a batch: its value, its standard deviation and the rows it was estimated on."""
+
     metric: str
     value: float
     # Standard deviation of the estimate from the rows' own uncertainty (Poisson-binomial).

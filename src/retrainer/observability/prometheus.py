@@ -25,6 +25,8 @@ class PushError(ServiceError):
 
 @dataclass(frozen=True)
 class Sample:
+    """One gauge value to push: its metric name, help text, value and labels."""
+
     name: str
     documentation: str
     value: float

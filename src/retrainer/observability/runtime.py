@@ -53,6 +53,7 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time the block as the stage `name`, added to what that stage took before."""
         start = time.perf_counter()
         try:
             yield
@@ -60,4 +61,5 @@ class StageTimer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
     def rounded(self) -> dict[str, float]:
+        """The seconds per stage, rounded to a tenth of a millisecond."""
         return {name: round(value, 4) for name, value in self.seconds.items()}

@@ -34,6 +34,7 @@ def wanted(settings: NotificationSettings, record: BatchRecord, events: list[str
 
 
 def payload(model: str, events: list[str], record: BatchRecord) -> dict[str, Any]:
+    """The webhook body of a batch's events: a one-line text for a chat channel, and the record itself."""
     summary = f"{model}: batch {record.batch} -> {record.decision}"
     if record.reasons:
         summary += f" ({'; '.join(record.reasons)})"

@@ -31,6 +31,7 @@ PREFECT_SLOT_WAIT_SECONDS = 10.0
 
 
 def prefect_limit_name(model: str) -> str:
+    """The name of the model's Prefect concurrency limit: `retrainer-promote-<model>`."""
     # Limit names may not hold / % & > < and friends.
     return "retrainer-promote-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", model)
 

@@ -50,6 +50,7 @@ class Runner:
 
 
 def warn_if_failed(attempt: Attempt, what: str) -> None:
+    """Warn in one line when the attempt at `what` failed; the cycle goes on."""
     if attempt.error is not None:
         warn_failed(what, attempt.error)
 

@@ -31,6 +31,8 @@ def retrain_trigger_parameters(config_path: str) -> dict[str, Any]:
 
 
 def build_deployments(config: RetrainerConfig, config_path: Path) -> list[Any]:
+    """The model's monitor, staleness-check and retrain deployments: their schedules from `serve`, and
+    the retrain's trigger on its model's retrain-requested event."""
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     from prefect.schedules import Cron, Interval
 

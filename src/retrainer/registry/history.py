@@ -23,6 +23,9 @@ OUTSIDE = "outside retrainer (MLflow UI or another client)"
 
 @dataclass(frozen=True)
 class AliasMove:
+    """One move of an alias: from which version to which (None: the alias was not set, or was removed),
+    by whom or what, why, and when."""
+
     alias: str
     from_version: str | None
     to_version: str | None
@@ -31,6 +34,7 @@ class AliasMove:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
+        """The move as plain data, its time as ISO text to the second."""
         data = asdict(self)
         data["at"] = self.at.isoformat(timespec="seconds")
         return data
@@ -57,6 +61,7 @@ class AliasHistory:
         return experiment_id(self.client, HISTORY_EXPERIMENT.format(model=self.model), self.artifact_location)
 
     def record(self, move: AliasMove) -> None:
+        """Put one move on record: a finished run in the alias-history experiment, its facts as tags."""
         tags = {
             TAG + "alias": move.alias,
             TAG + "from": move.from_version or "",
@@ -105,4 +110,5 @@ class AliasHistory:
 
 
 def now() -> datetime:
+    """The current time in UTC: when an alias move happens."""
     return datetime.now(UTC)

@@ -33,6 +33,7 @@ def connect(config: RetrainerConfig) -> Any:
 
 
 def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
+    """The id of the MLflow experiment `name`, created (with `artifact_location`) when it does not exist."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
@@ -87,6 +88,7 @@ def log_late_metrics(client: Any, run_id: str, values: dict[str, float]) -> None
 
 
 def tag_run(client: Any, run_id: str, tags: dict[str, str]) -> None:
+    """Set tags on an MLflow run, one at a time."""
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
 

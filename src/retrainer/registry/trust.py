@@ -92,6 +92,7 @@ def _file_digest(path: Path) -> str:
 
 
 def sign(key: bytes, model_name: str, digest: str) -> str:
+    """The HMAC-SHA256 with `key` of a model folder's digest, bound to the registered model's name."""
     message = f"{SIGNATURE_SCHEME}\n{model_name}\n{digest}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
@@ -144,6 +145,7 @@ def check_format(path: Path) -> str:
 
 
 def trusted_types(configured: Iterable[str]) -> list[str]:
+    """The types skops may build: the built-in estimators' and the configured ones (`model.trusted_types`)."""
     return sorted(set(BUILTIN_TRUSTED_TYPES) | set(configured))
 
 

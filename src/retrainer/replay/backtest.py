@@ -35,6 +35,9 @@ class BacktestError(UserError):
 
 @dataclass
 class BacktestResult:
+    """One backtest: its decision records, the config it wrote, its work dir, and its timings in seconds
+    (in all, the first champion with the flows' start-up, and summed per stage over every batch)."""
+
     records: list[BatchRecord]
     config_path: Path
     workdir: Path
@@ -136,6 +139,13 @@ def run_backtest(
     verbose: bool = False,
     orchestrated: bool = True,
 ) -> BacktestResult:
+    """Replay `batch_dir` in file-name order: the first `init_batches` readable, labelled files train the
+    first champion, every later file goes through the monitoring cycle; returns the records and timings.
+
+    The work dir (default `./retrainer-backtest-<folder>`) must not hold a backtest or deployment yet;
+    `json_out` receives the timeline, `on_record` each record with its position and the total. Without
+    `orchestrated` the cycle runs as plain steps, without Prefect. Raises BacktestError when the folder
+    holds no more files than `init_batches`, or too few of them can train the first champion."""
     started = time.perf_counter()
     paths = list_batch_files(batch_dir)
     if len(paths) <= init_batches:

@@ -38,11 +38,14 @@ BASELINE_KINDS: tuple[BaselineKind, ...] = ("never", "every-k", "every-batch", "
 
 @dataclass(frozen=True)
 class Baseline:
+    """One baseline recipe: its kind, and how many batches apart every-k retrains (`k`)."""
+
     kind: BaselineKind
     k: int = 5
 
     @property
     def name(self) -> str:
+        """The baseline's name in the comparison: `every-<k>` for every-k, its kind otherwise."""
         return f"every-{self.k}" if self.kind == "every-k" else self.kind
 
     def due(self, position: int) -> bool:
@@ -51,6 +54,7 @@ class Baseline:
 
 
 def default_baselines(k: int) -> list[Baseline]:
+    """The four baselines (never, every-k, every-batch, drift-trigger), every-k with `k`."""
     return [Baseline("never"), Baseline("every-k", k), Baseline("every-batch"), Baseline("drift-trigger")]
 
 

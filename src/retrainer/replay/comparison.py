@@ -44,6 +44,8 @@ class BatchOutcome:
 
 @dataclass
 class PolicyRun:
+    """One policy's replay of the stream: its outcome per batch, and the seconds it took."""
+
     policy: str
     outcomes: list[BatchOutcome]
     seconds: float = 0.0
@@ -51,12 +53,16 @@ class PolicyRun:
 
 @dataclass(frozen=True)
 class ChangePoint:
+    """A known change in the stream: the batch it starts at, and its kind as the truth file gives it."""
+
     batch: str
     kind: ChangeKind = "abrupt"
 
 
 @dataclass(frozen=True)
 class GroundTruth:
+    """What is known of a stream: where it changed, and the stretches where nothing did."""
+
     change_points: tuple[ChangePoint, ...] = ()
     # Inclusive (first, last) batch names of stretches where nothing changed.
     stable: tuple[tuple[str, str], ...] = ()
@@ -64,6 +70,10 @@ class GroundTruth:
 
 @dataclass
 class PolicySummary:
+    """One policy's figures on the stream: its mean metric over the judged batches, retrains, promotions
+    and retrains on rejected data, and against a ground truth its detection delays and false retrains
+    (None: no stable stretch was given)."""
+
     policy: str
     metric_name: str
     mean_metric: float | None
@@ -78,14 +88,17 @@ class PolicySummary:
 
     @property
     def missed_changes(self) -> int:
+        """How many known changes no retrain followed before the next change."""
         return sum(delay is None for delay in self.detection_delays.values())
 
     @property
     def mean_delay(self) -> float | None:
+        """The mean detection delay in batches over the changes that were detected (None: none was)."""
         found = [d for d in self.detection_delays.values() if d is not None]
         return sum(found) / len(found) if found else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The figures as the comparison's JSON document holds them, seconds rounded to hundredths."""
         return {"policy": self.policy, "metric_name": self.metric_name, "mean_metric": self.mean_metric,
                 "scored_batches": self.scored_batches, "retrains": self.retrains, "promotions": self.promotions,
                 "retrains_on_rejected": self.retrains_on_rejected, "seconds": round(self.seconds, 2),
@@ -120,6 +133,7 @@ def parse_ground_truth(document: Any, source: str = "ground truth") -> GroundTru
 
 
 def load_ground_truth(path: Path) -> GroundTruth:
+    """Read a ground-truth file (YAML or JSON); raises GroundTruthError when it cannot be read or used."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

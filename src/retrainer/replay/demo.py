@@ -34,13 +34,17 @@ class TimelinePrinter:
         self.out, self.events = out, events or {}
 
     def start(self) -> None:
+        """Print the header line (with a column for the scripted events when there are any)."""
         print(self.header + ("   | scripted event" if self.events else ""), file=self.out, flush=True)
 
     def __call__(self, record: BatchRecord, done: int, total: int) -> None:
+        """Print a finished batch's line, with its scripted event if it has one."""
         print(format_line(record, self.events.get(record.batch)), file=self.out, flush=True)
 
 
 def format_line(record: BatchRecord, event: str | None = None) -> str:
+    """One timeline line of a record: batch, rows, validity, drift share, metric, decision, champion and
+    the reasons, with what a retrain came to; `event` is appended after a bar."""
     drift = f"{record.drift_share:.2f}" if record.drift_share is not None else "-"
     metric = f"{record.metric:.3f}" if record.metric is not None else "-"
     champion = f"v{record.champion_version}" if record.champion_version else "-"
@@ -56,6 +60,7 @@ def format_line(record: BatchRecord, event: str | None = None) -> str:
 
 
 def print_summary(result: BacktestResult, out: TextIO) -> None:
+    """Print the replay's totals (retrains, promotions, rejections, mean metric) and its seconds per stage."""
     summary = summarise(result.records)
     mean = f"{summary.mean_metric:.3f}" if summary.mean_metric is not None else "-"
     print(f"\n{len(result.records)} batches in {result.seconds:.1f} s: {summary.retrains} retrain(s), "
@@ -67,6 +72,10 @@ def print_summary(result: BacktestResult, out: TextIO) -> None:
 
 
 def run_demo(workdir: Path, out: TextIO = sys.stdout, rows: int = 3000, verbose: bool = False) -> BacktestResult:
+    """Write the bundled scenario into `workdir` and backtest it, printing the timeline to `out`.
+
+    A non-empty `workdir` is cleared only when an earlier demo made it (its marker file); otherwise the
+    demo stops with an error (SystemExit)."""
     workdir = workdir.resolve()
     _reuse_workdir(workdir)
     batches = workdir / "batches"

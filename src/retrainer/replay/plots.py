@@ -32,6 +32,8 @@ def _marks(run: PolicyRun, order: Sequence[str], what: str) -> tuple[list[int], 
 
 def write_png(runs: Sequence[PolicyRun], order: Sequence[str], scored: Collection[str], metric_name: str,
               path: Path, truth: GroundTruth | None = None, title: str = "") -> Path:
+    """Draw the metric over batches per policy, with retrain and reject markers and the ground truth
+    (change points and stable stretches), to a PNG at `path`; returns `path`."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server or in CI
@@ -129,6 +131,8 @@ def summary_rows(summaries: Sequence[PolicySummary], with_truth: bool) -> tuple[
 def write_html(runs: Sequence[PolicyRun], summaries: Sequence[PolicySummary], order: Sequence[str],
                scored: Collection[str], metric_name: str, path: Path, truth: GroundTruth | None = None, title: str = "Policy comparison",
                notes: Sequence[str] = ()) -> Path:
+    """Write the comparison as a self-contained HTML page at `path`: the table, `notes`, then the plotly
+    figure; returns `path`."""
     figure = _figure(runs, order, scored, metric_name, truth)
     plot = figure.to_html(full_html=False, include_plotlyjs=True, div_id="policy-plot")  # type: ignore[attr-defined]
     header, rows = summary_rows(summaries, truth is not None)

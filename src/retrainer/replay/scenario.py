@@ -23,6 +23,9 @@ SITES = ("north", "south", "east", "west")
 
 @dataclass(frozen=True)
 class ScriptedBatch:
+    """One day of the scenario: its name, the scripted event and the outcome expected of it, and how its
+    readings are made (humidity shifted, a column dropped, °F for °C, which concept labels them)."""
+
     name: str
     event: str
     expected: str
@@ -52,6 +55,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def make_batch(spec: ScriptedBatch, day: int, rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """The readings of one scripted day (`day` days after 1 March 2026), with their failure labels."""
     start = datetime(2026, 3, 1) + timedelta(days=day)
     machine = rng.choice(MACHINE_TYPES, size=rows, p=[0.5, 0.3, 0.2])
     temperature = rng.normal(55, 8, rows) + np.where(machine == "piston", 4.0, 0.0)

@@ -42,6 +42,9 @@ CONFIGURED = "retrainer"
 
 @dataclass
 class Comparison:
+    """The configured policy beside the baselines on one stream: each run and its summary, the batch
+    order, the metric and which way is better, and the files written."""
+
     runs: list[PolicyRun]
     summaries: list[PolicySummary]
     order: list[str]
@@ -51,6 +54,7 @@ class Comparison:
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self, policy: str) -> PolicySummary:
+        """The summary of the policy named `policy`."""
         return next(s for s in self.summaries if s.policy == policy)
 
 
@@ -60,6 +64,8 @@ def scored_batches(records: Sequence[BatchRecord]) -> set[str]:
 
 
 def configured_run(result: BacktestResult, policy: str = CONFIGURED) -> PolicyRun:
+    """The backtest's own policy as a `PolicyRun`, read off its records; its seconds leave out the first
+    champion and the flows' start-up."""
     config = load_config(result.config_path)
     accepted = set(AcceptedStore(config.storage.accepted_dir(config.model.name)).indices())
     return run_from_records(policy, result.records, accepted, config.training.window_batches,
@@ -135,6 +141,9 @@ def parse_grid(specs: Sequence[str]) -> dict[str, tuple[float, ...]]:
 
 @dataclass
 class SweepPoint:
+    """One point of a threshold sweep: its policy settings, the replay's summary, whether they are the
+    configured settings, and whether the point is on the metric/retrain-count frontier."""
+
     settings: dict[str, float]
     summary: PolicySummary
     configured: bool = False
@@ -142,6 +151,7 @@ class SweepPoint:
 
 
 def grid_points(grid: dict[str, tuple[float, ...]]) -> list[dict[str, float]]:
+    """Every combination of the grid's values, one settings dict per point."""
     names = list(grid)
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
 

@@ -24,6 +24,9 @@ from retrainer.validation import ValidationOutcome, load_suite
 
 @dataclass
 class LargeBatchCheck:
+    """What `check-large` found on one batch: its location, rows and validation outcome, and its drift
+    against the @champion named (None when it was not measured)."""
+
     batch: str
     rows: int
     validation: ValidationOutcome
@@ -32,6 +35,7 @@ class LargeBatchCheck:
     champion_version: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The verdict as `retrainer check-large --json` prints it."""
         return {
             "batch": self.batch, "rows": self.rows, "accepted": self.validation.valid,
             "failures": self.validation.failures, "warnings": self.validation.warnings,

@@ -16,10 +16,12 @@ MISSING_CATEGORY = "<missing>"
 
 
 def type_name(frame: DataFrame, name: str) -> str:
+    """The Spark type of a column, by its class name (`LongType`, `StringType`, ...)."""
     return type(frame.schema[name].dataType).__name__
 
 
 def is_numeric(frame: DataFrame, name: str) -> bool:
+    """Whether a column is of one of Spark's numeric types."""
     return type_name(frame, name) in NUMERIC_TYPES
 
 

@@ -62,9 +62,11 @@ class Ledger:
             metadata.create_all(self._engine, checkfirst=True)
 
     def close(self) -> None:
+        """Close the database engine's pooled connections."""
         self._engine.dispose()
 
     def entries(self, model: str) -> list[LedgerEntry]:
+        """Every entry of the model's ledger."""
         import sqlalchemy as sa
 
         with self._engine.connect() as connection:
@@ -118,9 +120,11 @@ class Ledger:
         return _replace(entry, attempts=entry.attempts + 1)
 
     def finish(self, entry: LedgerEntry, outcome: str) -> None:
+        """Close a claim: its cycle is on record, with `outcome` (the decision)."""
         self._update(entry, status="done", outcome=outcome, finished_at=_now())
 
     def fail(self, entry: LedgerEntry, reason: str) -> None:
+        """Set a claim aside, with the reason its attempts failed; the same bytes dropped again requeue it."""
         self._update(entry, status="failed", outcome=reason, finished_at=_now())
 
     def _update(self, entry: LedgerEntry, **values: Any) -> None:

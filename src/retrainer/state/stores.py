@@ -18,15 +18,18 @@ class BatchFiles:
         self.folder = folder
 
     def add(self, index: int, name: str, frame: pd.DataFrame) -> Path:
+        """Write one batch's frame as its parquet file, under its index and name; returns the file's path."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{index:06d}__{name}.parquet"
         frame.to_parquet(path, index=False)
         return path
 
     def paths(self) -> dict[int, Path]:
+        """Each stored batch's file, by batch index, in index order."""
         return {int(p.name.split("__", 1)[0]): p for p in sorted(self.folder.glob("*.parquet"))}
 
     def indices(self) -> list[int]:
+        """The indices of the stored batches, in order."""
         return sorted(self.paths())
 
 

@@ -61,6 +61,9 @@ def decide(
     history: list[BatchRecord],
     champion_refused: str | None = None,
 ) -> DecisionInputs:
+    """Gather one batch's signals and let the policy decide: the champion's age on the batch's clock,
+    the labelled rows since its training, and its metric on this batch or, without labels here, its
+    latest late-labelled one."""
     age = champion_age_days(champion.trained_until, _batch_time(batch, rt.schema))
     new_labelled = labelled_since_champion(history, champion.version) + scoring.labelled_rows
     metric_value, metric_source, metric_index = scoring.metric, None, None
@@ -93,6 +96,9 @@ def decide(
 
 @dataclass
 class StalenessCheck:
+    """What the staleness check found: why a retrain is due (None: none is), a one-line summary, and
+    the window a retrain would train on (its newest accepted batch and its first)."""
+
     reason: str | None
     summary: str
     batch_index: int = 0

@@ -19,14 +19,17 @@ from retrainer.steps.runtime import Runtime, next_index
 
 
 def ledger(rt: Runtime) -> Ledger:
+    """The intake ledger of the config's database."""
     return open_ledger(rt.config.ledger_url)
 
 
 def ledger_entries(rt: Runtime) -> list[LedgerEntry]:
+    """The model's entries in the intake ledger."""
     return ledger(rt).entries(rt.config.model.name)
 
 
 def scan_landing(rt: Runtime) -> list[LandedFile]:
+    """The landed files that match `intake.pattern`; raises IntakeError when `intake.landing` is not set."""
     location = rt.config.intake.landing
     if not location:
         raise IntakeError(f"{rt.config_path}: intake.landing is not set: name the folder or fsspec URI "
@@ -36,6 +39,8 @@ def scan_landing(rt: Runtime) -> list[LandedFile]:
 
 @dataclass(frozen=True)
 class StagedBatch:
+    """A landed file copied into `incoming/`: its batch name, the copy's path and the SHA-256 of its bytes."""
+
     name: str
     path: str
     content_hash: str
@@ -68,10 +73,12 @@ def claim_batch(rt: Runtime, landed_file: LandedFile, staged: StagedBatch) -> Le
 
 
 def retry_claim(rt: Runtime, entry: LedgerEntry) -> LedgerEntry:
+    """Count another attempt at an unfinished claim (a resume after a crash)."""
     return ledger(rt).retry(entry)
 
 
 def refuse(rt: Runtime, landed_file: LandedFile, reason: str) -> None:
+    """Put a file that will never be processed (an unsafe name) on record, so that it is not retried."""
     ledger(rt).refuse(rt.config.model.name, landed_file, reason)
 
 
@@ -84,10 +91,12 @@ def recorded_cycle(rt: Runtime, entry: LedgerEntry) -> BatchRecord | None:
 
 
 def remember(rt: Runtime, entry: LedgerEntry, landed_file: LandedFile) -> None:
+    """Note the new stamp of a known file that was listed again with the same bytes."""
     ledger(rt).remember(entry, landed_file)
 
 
 def requeue(rt: Runtime, entry: LedgerEntry, landed_file: LandedFile, staged: StagedBatch) -> LedgerEntry:
+    """Take a set-aside batch dropped again for one more round of attempts, under its own batch index."""
     return ledger(rt).requeue(entry, landed_file, staged.path)
 
 
@@ -117,4 +126,5 @@ def give_up(rt: Runtime, entry: LedgerEntry, reason: str) -> None:
 
 
 def drop_staged(staged: StagedBatch) -> None:
+    """Drop the incoming copy of a batch that is not taken on (processed already)."""
     Path(staged.path).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from retrainer.steps.runtime import Runtime
 
 
 def read_labels(rt: Runtime, path: str) -> labels.PreparedLabels:
+    """The labels of a labels file by id; raises LabelsError (naming the file) when it cannot be used."""
     try:
         frame = batch_files.read_batch(Path(path))
     except batch_files.BatchReadError as exc:
@@ -30,6 +31,9 @@ def read_labels(rt: Runtime, path: str) -> labels.PreparedLabels:
 
 @dataclass
 class LabelsOutcome:
+    """What a labels file did: the rows it newly labelled per batch, the labels it did not apply and why,
+    and the file the unused ones were kept in (None: there were none)."""
+
     # Batch name -> rows newly labelled.
     batches: dict[str, int] = field(default_factory=dict)
     already_labelled: int = 0
@@ -39,6 +43,7 @@ class LabelsOutcome:
     kept_as: str | None = None
 
     def summary(self) -> str:
+        """The outcome in one line for a person."""
         parts = [f"{rows} row(s) of {name}" for name, rows in self.batches.items()] or ["no batch"]
         text = f"labelled {', '.join(parts)}"
         extra = [f"{self.already_labelled} already labelled (kept)" if self.already_labelled else "",

@@ -21,6 +21,8 @@ from retrainer.steps.runtime import PromotionLock
 
 @dataclass
 class RegistryCommands:
+    """The operator commands on one registered model; they move its aliases under its promotion lock."""
+
     config: RetrainerConfig
     registry: ModelRegistry
     # The promotion lock: the pipeline's adds the Prefect slot (`pipeline.concurrency`).
@@ -28,6 +30,7 @@ class RegistryCommands:
 
     @classmethod
     def open(cls, config: RetrainerConfig, lock: PromotionLock = promotion_lock) -> RegistryCommands:
+        """The commands on the config's registered model; raises RegistryError when it is not there yet."""
         registry = ModelRegistry(connect(config), config)
         if not registry.exists():
             raise RegistryError(f"no registered model '{registry.name}' in {config.tracking_uri}: "
@@ -97,6 +100,8 @@ class RegistryCommands:
         return digest
 
     def rollback(self, reason: str | None) -> tuple[str, str]:
+        """A person restores @previous-champion as @champion (the version it replaces becomes
+        @previous-champion: a second rollback rolls forward); the webhook hears of it. Returns (from, to)."""
         actor, why = f"{person()} (retrainer rollback)", reason or "rollback"
         with self.lock(self.config):
             self.registry.note_outside_moves(noticed_by="retrainer rollback")

@@ -79,6 +79,8 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
 
 @dataclass
 class Promotion:
+    """What `promote` did with a verdict: whether @champion moved (or why not), and how to undo it."""
+
     promoted: bool
     # Why a passing challenger was not promoted: another promotion moved @champion first.
     conflict: str | None = None

@@ -152,6 +152,8 @@ def record_retrain(rt: Runtime, batch_index: int, decision_id: str, outcome: dic
 
 @dataclass
 class ApprovalAnswer:
+    """A person's answer on a paused retrain in the Prefect UI: approve or not, and why."""
+
     approve: bool
     comment: str
 

@@ -53,14 +53,17 @@ class Runtime:
 
     @property
     def schema(self) -> BatchSchema:
+        """The batch schema of the config's model settings."""
         return schema_from_settings(self.config.model)
 
     @property
     def metric(self) -> MetricSpec:
+        """The primary metric of the model's task."""
         return primary_metric(self.schema.task)
 
     @property
     def journal(self) -> Path:
+        """The model's journal: the file of its decision records."""
         return self.config.storage.timeline_path(self.config.model.name)
 
 
@@ -79,6 +82,7 @@ def runtime(config_path: str | Path, lock: PromotionLock = promotion_lock) -> Ru
 
 
 def new_decision_id() -> str:
+    """A fresh decision id, for a cycle or a request that is not a ledger claim."""
     return uuid.uuid4().hex[:12]
 
 
@@ -102,6 +106,7 @@ def note_outside_moves(rt: Runtime, noticed_by: str) -> None:
 
 
 def history(rt: Runtime) -> list[BatchRecord]:
+    """The model's decision records, as its journal holds them."""
     return journal.read_journal(rt.journal)
 
 

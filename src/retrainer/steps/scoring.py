@@ -35,16 +35,21 @@ from retrainer.steps.runtime import PERFORMANCE_ESTIMATOR, Runtime, note_outside
 # -- reading and scoring ---------------------------------------------------------------------
 @dataclass
 class BatchRead:
+    """A batch file as read: its frame (None when unreadable: `error` says why) and its bytes' SHA-256."""
+
     frame: pd.DataFrame | None
     error: str | None = None
     content_hash: str | None = None
 
     @property
     def rows(self) -> int:
+        """The batch's row count (0 when it could not be read)."""
         return 0 if self.frame is None else len(self.frame)
 
 
 def read_batch(path: str) -> BatchRead:
+    """Read a batch file and hash its bytes; a file that cannot be opened or read is returned as its error,
+    not raised (the cycle records it as an unreadable batch)."""
     try:
         digest = batch_files.content_hash(Path(path))
     except OSError as exc:
@@ -56,6 +61,8 @@ def read_batch(path: str) -> BatchRead:
 
 
 def find_champion(rt: Runtime) -> ModelVersionInfo:
+    """The model's @champion, once alias moves made outside retrainer are on record; raises RegistryError
+    when there is none (the model was never initialised)."""
     note_outside_moves(rt, "a monitoring cycle")
     champion = rt.registry.champion()
     if champion is None:
@@ -78,6 +85,10 @@ def check_champion(rt: Runtime, champion: ModelVersionInfo) -> str | None:
 
 @dataclass
 class Scoring:
+    """What the champion made of a batch: its predictions, then its metrics on the labelled rows and its
+    estimated metric. Empty when the batch could not be scored; `failure` says why when the champion
+    failed on it."""
+
     # The champion's predictions, indexed like the batch's rows.
     predictions: pd.Series | None = None
     # Classifiers: the class probabilities (columns in `classes` order), indexed like the rows.

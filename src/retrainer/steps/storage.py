@@ -20,11 +20,14 @@ from retrainer.validation import ValidationOutcome
 
 # -- where the batch goes -------------------------------------------------------------------------
 def quarantine(rt: Runtime, path: str, name: str, outcome: ValidationOutcome) -> str:
+    """Copy a rejected batch into the model's quarantine, beside its validation result and summary;
+    returns the copy's path."""
     folder = rt.config.storage.quarantine_dir(rt.config.model.name)
     return str(quarantine_files.quarantine_batch(Path(path), name, folder, outcome.result, outcome.summary(name)))
 
 
 def remove_landed(path: str, quarantined: str) -> None:
+    """Remove a rejected batch from where it landed once its quarantine copy is in place (never a link)."""
     quarantine_files.remove_landed(Path(path), Path(quarantined))
 
 
@@ -59,6 +62,7 @@ def save_predictions(rt: Runtime, index: int, name: str, batch: BatchRead, scori
 
 
 def combine(reads: list[BatchRead]) -> pd.DataFrame:
+    """The frames of several batches as one; raises BatchReadError with the first unreadable one's error."""
     frames = [read.frame for read in reads if read.frame is not None]
     if len(frames) < len(reads):
         raise batch_files.BatchReadError(next(f"{read.error}" for read in reads if read.frame is None))

@@ -64,6 +64,8 @@ def _kept_file(config: RetrainerConfig, record: BatchRecord) -> Path | None:
 
 
 def recent_batches(config: RetrainerConfig, last: int) -> list[KeptBatch]:
+    """The last `last` batches of the model's journal, each with the file the pipeline kept of it (None:
+    no longer kept); raises SuiteCommandError when there are none."""
     records = journal.read_journal(config.storage.timeline_path(config.model.name))
     if not records:
         raise SuiteCommandError(f"model '{config.model.name}' has no processed batches yet (nothing to check against)")
@@ -72,6 +74,8 @@ def recent_batches(config: RetrainerConfig, last: int) -> list[KeptBatch]:
 
 @dataclass
 class CheckRow:
+    """One batch of `suite check`: its recorded outcome, its outcome under the suite now, and the reasons."""
+
     batch: str
     recorded: str
     now: str
@@ -79,6 +83,7 @@ class CheckRow:
 
     @property
     def changed(self) -> bool:
+        """Whether the suite as it is now would change the batch's outcome."""
         return self.recorded != self.now
 
 

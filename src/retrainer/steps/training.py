@@ -67,6 +67,8 @@ def _digest(frame: pd.DataFrame) -> str:
 
 @dataclass
 class TrainingWindow:
+    """A challenger's data: the rows it trains on, the holdout the gate judges on, and the batches used."""
+
     train: pd.DataFrame
     holdout: pd.DataFrame
     batches: list[int]
@@ -93,6 +95,7 @@ def assemble_window(rt: Runtime, window_start: int, index: int) -> TrainingWindo
 
 
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
+    """Fit the configured estimator on the labelled rows of `frame` (`core.training.train`)."""
     return train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
 
 
@@ -136,6 +139,8 @@ def register(
     rt: Runtime, trained: TrainedModel, frame: pd.DataFrame, alias: str, reasons: list[str], decision_id: str,
     extra_tags: dict[str, str] | None = None,
 ) -> ModelVersionInfo:
+    """Register a trained model as a new version and point `alias` at it: its training rows as the
+    reference, the tags that reproduce it and why it was trained (`reasons`, `decision_id`)."""
     schema = rt.schema
     reference = labelled_rows(frame, schema).loc[:, [*schema.features, schema.target]]
     # Late labels arrive as text classes while on-time batches may hold ints: one type for parquet.
@@ -178,6 +183,7 @@ def register(
 
 # -- first champion ---------------------------------------------------------------------------
 def refuse_if_initialised(rt: Runtime) -> None:
+    """Refuse a model that has a champion already: `init` trains the first one only."""
     rt.registry.refuse_if_initialised()
 
 

@@ -19,6 +19,9 @@ from retrainer.validation.suites import SuiteError, load_suite
 
 @dataclass
 class ValidationOutcome:
+    """A batch's validation: valid or not, critical failures and warnings as one-line reasons, GE's result,
+    the rows failing row-wise critical expectations, and those row-level quarantine split off."""
+
     valid: bool
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -39,6 +42,7 @@ class ValidationOutcome:
         return ValidationSummary(self.valid, self.failures, self.warnings)
 
     def summary(self, batch: str) -> str:
+        """The outcome for a person: accepted or REJECTED, then a line per failure and warning."""
         head = f"batch {batch}: {'accepted' if self.valid else 'REJECTED'}"
         lines = [head] + [f"  critical: {f}" for f in self.failures] + [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)

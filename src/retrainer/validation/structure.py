@@ -19,24 +19,31 @@ from retrainer.core.schema import BatchSchema, parse_times
 
 @dataclass
 class StructureReport:
+    """What the structural checks found: failures reject the batch, notices are only recorded."""
+
     failures: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
     # One wording per finding, whichever engine (pandas here, Spark in validation.spark) counted it.
     def not_numbers(self, column: str, count: int, example: object) -> None:
+        """Record a numeric column's values that do not parse as numbers (a failure)."""
         self.failures.append(f"column '{column}': {count} value(s) are not numbers (e.g. '{str(example)[:40]}')")
 
     def infinite(self, column: str, count: int) -> None:
+        """Record a numeric column's infinite values (a failure)."""
         self.failures.append(f"column '{column}': {count} infinite value(s)")
 
     def shared_ids(self, column: str, rows: int, example: object) -> None:
+        """Record rows of the id column that share an id (a failure)."""
         self.failures.append(f"column '{column}': {rows} rows share an id (e.g. {example!r})")
 
     def unlabelled(self, target: str, count: int, rows: int) -> None:
+        """Record rows without a label (a notice: only labelled rows are scored and trained on)."""
         self.notices.append(f"target '{target}': {count} of {rows} rows have no label "
                             "(only labelled rows are scored and trained on)")
 
     def future_times(self, column: str, count: int, latest: str) -> None:
+        """Record timestamps later than now (a notice)."""
         self.notices.append(f"column '{column}': {count} timestamp(s) in the future (latest {latest})")
 
 

@@ -115,11 +115,13 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict
 
 
 def save_suite(suite: dict[str, Any], path: Path) -> None:
+    """Write a suite as JSON at `path`, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(suite, indent=2) + "\n", encoding="utf-8")
 
 
 def load_suite(path: Path) -> dict[str, Any]:
+    """The suite at `path`; raises SuiteError when it is missing, not JSON, or has no 'expectations' list."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -63,6 +63,8 @@ __all__ = [
 
 
 class RetrainerConfig(BaseSettings):
+    """A model's whole config: the file's sections, with the environment overriding them."""
+
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
     )
@@ -89,8 +91,8 @@ class RetrainerConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the YAML file (passed as init values), so a deployment
-        # can change one setting without editing the committed file.
+        """The environment overrides the YAML file (passed as init values), so a deployment can
+        change one setting without editing the committed file."""
         return (env_settings, init_settings)
 
     @property
@@ -110,18 +112,22 @@ class RetrainerConfig(BaseSettings):
 
     @property
     def training_experiment(self) -> str:
+        """The MLflow experiment of training runs, named for this model."""
         return self.mlflow.training_experiment.format(model=self.model.name)
 
     @property
     def cycles_experiment(self) -> str:
+        """The MLflow experiment holding one run per monitoring cycle, named for this model."""
         return self.mlflow.cycles_experiment.format(model=self.model.name)
 
     @property
     def registered_model(self) -> str:
+        """The registered model's name in MLflow (model.name unless mlflow.registered_model says otherwise)."""
         return self.mlflow.registered_model or self.model.name
 
     @property
     def suite_path(self) -> Path:
+        """The model's expectation suite file."""
         return self.storage.suite_path(self.model.name)
 
     def to_yaml_dict(self) -> dict[str, Any]:
@@ -216,5 +222,6 @@ def load_config(path: str | Path) -> RetrainerConfig:
 
 
 def write_config(config: RetrainerConfig, path: Path) -> None:
+    """Write a config back out as YAML (secrets left out, see `to_yaml_dict`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config.to_yaml_dict(), sort_keys=False), encoding="utf-8")

@@ -124,6 +124,8 @@ class ValidationSettings(_Section):
 
 
 class TrainingSettings(_Section):
+    """How a challenger is trained: its window of accepted batches, the gate's holdout, its validation share."""
+
     window_batches: int = Field(3, ge=1, description="Most recent accepted batches a challenger trains on.")
     holdout_fraction: float = Field(
         0.3, gt=0, lt=1, description="Share of the triggering batch kept out of training for the gate."
@@ -140,6 +142,8 @@ class TrainingSettings(_Section):
 
 
 class PromotionSettings(_Section):
+    """The gate a challenger must pass, and what a pass does (auto: move @champion; manual: wait for a person)."""
+
     mode: PromotionMode = Field("auto", description="auto: a passing gate moves @champion; manual: tag only.")
     margin: float = Field(
         0.0, ge=0, description="Minimum improvement of the primary metric (absolute) for the gate."
@@ -230,33 +234,43 @@ class ServeSettings(_Section):
 
 
 class StorageSettings(_Section):
+    """Where a model's state lives on disk; each method names one of its folders or files."""
+
     workdir: Path = Field(Path("."), description="Where state, accepted batches and quarantine live.")
     suites_dir: Path | None = Field(
         None, description="Folder of expectation suites; default: expectations/ beside the config file."
     )
 
     def model_dir(self, model: str) -> Path:
+        """Everything retrainer keeps for one model."""
         return self.workdir / "models" / model
 
     def accepted_dir(self, model: str) -> Path:
+        """Accepted batches, one parquet file each: training windows come from here."""
         return self.model_dir(model) / "accepted"
 
     def quarantine_dir(self, model: str) -> Path:
+        """Rejected batches and rows, each beside the evidence of why."""
         return self.model_dir(model) / "quarantine"
 
     def predictions_dir(self, model: str) -> Path:
+        """The champion's predictions per batch, kept for labels that arrive later."""
         return self.model_dir(model) / "predictions"
 
     def labels_dir(self, model: str) -> Path:
+        """Late label files taken in by `retrainer labels`."""
         return self.model_dir(model) / "labels"
 
     def incoming_dir(self, model: str) -> Path:
+        """Copies of landed files while their cycle runs (the monitor deployment's intake)."""
         return self.model_dir(model) / "incoming"
 
     def timeline_path(self, model: str) -> Path:
+        """The journal of cycles: one JSON line per batch."""
         return self.model_dir(model) / "timeline.jsonl"
 
     def suite_path(self, model: str) -> Path:
+        """The model's expectation suite file (suites_dir is set by `load_config`)."""
         assert self.suites_dir is not None, "resolved by load_config"
         return self.suites_dir / f"{model}.json"
 
@@ -300,6 +314,8 @@ class ObservabilitySettings(_Section):
 
 
 class AliasNames(_Section):
+    """The MLflow aliases retrainer moves, should a team name them differently."""
+
     champion: str = "champion"
     challenger: str = "challenger"
     previous_champion: str = "previous-champion"

@@ -43,10 +43,6 @@ class GateRecord(BaseModel):
         """The record of a gate's verdict."""
         return cls.model_validate(asdict(verdict))
 
-    def failed_checks(self) -> list[str]:
-        """The names of the checks that did not pass."""
-        return [check.name for check in self.checks if not check.passed]
-
 
 class BatchRecord(BaseModel):
     """One batch's cycle: what was measured, what was decided, and why."""

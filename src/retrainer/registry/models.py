@@ -48,6 +48,7 @@ class ModelRegistry:
 
     # -- reading ---------------------------------------------------------------------------
     def version_by_alias(self, alias: str) -> ModelVersionInfo | None:
+        """The version an alias points at; None when the model or the alias does not exist (an outage raises)."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -60,6 +61,7 @@ class ModelRegistry:
         return self._info(version)
 
     def version(self, number: str) -> ModelVersionInfo:
+        """One version by number; RegistryError when there is no such version."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -68,6 +70,7 @@ class ModelRegistry:
             raise RegistryError(f"model '{self.name}' has no version {number}") from None
 
     def exists(self) -> bool:
+        """Whether the registered model exists (an outage raises, it is not an answer)."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -79,10 +82,12 @@ class ModelRegistry:
         return True
 
     def versions(self) -> list[ModelVersionInfo]:
+        """Every version of the registered model, oldest first."""
         found = self.client.search_model_versions(f"name = '{self.name}'")
         return sorted((self._info(v) for v in found), key=lambda info: int(info.version))
 
     def champion(self) -> ModelVersionInfo | None:
+        """The version @champion points at, if any."""
         return self.version_by_alias(self.aliases.champion)
 
     def refuse_if_initialised(self) -> None:
@@ -107,6 +112,7 @@ class ModelRegistry:
 
     @property
     def trusted_types(self) -> list[str]:
+        """The types a model of this config may contain: the built-in estimators' and model.trusted_types."""
         return trust.trusted_types(self.config.model.trusted_types)
 
     def refusal(self, info: ModelVersionInfo) -> str | None:
@@ -241,6 +247,7 @@ class ModelRegistry:
         return tags
 
     def ensure_registered_model(self) -> None:
+        """Create the registered model, with its description, unless it exists."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -263,6 +270,7 @@ class ModelRegistry:
         self.history.record(AliasMove(alias, before, None if version is None else str(version), actor, reason, now()))
 
     def tag_version(self, version: str, key: str, value: str) -> None:
+        """Set a `retrainer.<key>` tag on a version."""
         self.client.set_model_version_tag(self.name, str(version), TAG_PREFIX + key, value)
 
     def describe_version(self, version: str, addition: str) -> None:
@@ -272,6 +280,7 @@ class ModelRegistry:
         self.client.update_model_version(self.name, str(version), description=text[:5000])
 
     def untag_version(self, version: str, key: str) -> None:
+        """Remove a `retrainer.<key>` tag from a version, if it has one."""
         from mlflow.exceptions import MlflowException
 
         with contextlib.suppress(MlflowException):  # not tagged: nothing to remove

@@ -27,14 +27,17 @@ class ModelVersionInfo:
     created: datetime | None = None
 
     def tag(self, key: str) -> str | None:
+        """The value of the version's `retrainer.<key>` tag, if set."""
         return self.tags.get(TAG_PREFIX + key)
 
     @property
     def validation_metric(self) -> float | None:
+        """The primary metric the version measured on its own validation rows when it was trained."""
         value = self.tag("validation_metric")
         return float(value) if value is not None else None
 
     @property
     def trained_until(self) -> datetime | None:
+        """The newest event time of its training data (else when it was registered): its age counts from here."""
         value = self.tag("trained_until")
         return datetime.fromisoformat(value) if value else self.created

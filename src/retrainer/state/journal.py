@@ -50,6 +50,7 @@ def rewrite_journal(records: list[BatchRecord], journal: Path) -> None:
 
 
 def read_journal(journal: Path) -> list[BatchRecord]:
+    """Every record of the journal, in order; no journal yet is no history."""
     if not journal.exists():
         return []
     lines = journal.read_text(encoding="utf-8").splitlines()

@@ -181,18 +181,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--small-rows", type=int, default=5000, help="rows of the small whole-cycle check")
+    parser.add_argument("--reference-rows", type=int, default=REFERENCE_ROWS,
+                        help=f"rows the champion is trained on (default {REFERENCE_ROWS:,}; the smoke test uses fewer)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     root = args.workdir or Path(tempfile.mkdtemp(prefix="retrainer-cycle-"))
     prepare_environment(prefect_home=root / "prefect")
-    reference = make_batch(REFERENCE_ROWS, 0)
-    print(f"{NUMERIC} numeric + {CATEGORICAL} categorical features; champion trained on {REFERENCE_ROWS:,} rows; "
+    reference = make_batch(args.reference_rows, 0)
+    print(f"{NUMERIC} numeric + {CATEGORICAL} categorical features; champion trained on {args.reference_rows:,} rows; "
           f"process RSS at start {proc_status_mb('VmRSS'):.0f} MB")
     # Warm-up, both modes: the Prefect server start and the imports a first cycle pays are not part
     # of any measured cycle, whichever mode runs first.
     warm = root / "warm-up"
     (warm / "batches").mkdir(parents=True)
-    for number, frame in enumerate((reference.head(2000), make_batch(2000, 7)), start=1):
+    for number, frame in enumerate((reference.head(min(2000, args.reference_rows)), make_batch(2000, 7)), start=1):
         frame.to_parquet(warm / "batches" / f"b{number}.parquet", index=False)
     replay_cycle(warm, "direct", direct=True)
     replay_cycle(warm, "prefect", direct=False)

@@ -120,7 +120,7 @@ def test_one_batch_blip_waits_for_persistence(shift_stream: BacktestResult) -> N
     assert blip.drift_share > 0.3
     assert any("waiting for 2 batches" in reason for reason in blip.reasons), blip.reasons
     drift = signal(blip, "drift")
-    assert drift["signal"] == "drift_share"
+    assert drift.signal == "drift_share"
     assert drift.fired is True
     assert drift.value == pytest.approx(blip.drift_share)
     assert drift.threshold == pytest.approx(0.3)
@@ -151,7 +151,7 @@ def test_persistent_shift_retrains_from_its_first_batch(shift_stream: BacktestRe
     assert drift.value == pytest.approx(retrain.drift_share)
     assert drift.value > drift.threshold == 0.3
     persistence = signal(retrain, "drift persistence")
-    assert persistence["signal"] == "shifted_batches_in_a_row"
+    assert persistence.signal == "shifted_batches_in_a_row"
     assert (persistence.value, persistence.threshold, persistence.fired) == (2.0, 2.0, True)
     # The inputs moved, the label rule did not: the challenger trained on the full window (the
     # stable b4 too) scored at least as well on the holdout as the one trained since the shift,
@@ -177,7 +177,7 @@ def test_retrain_is_followed_by_a_cool_down(shift_stream: BacktestResult) -> Non
     assert any("for 2 batches" in reason for reason in held.reasons), held.reasons
     assert any("cool-down" in reason for reason in held.reasons), held.reasons
     cooldown = signal(held, "cool-down")
-    assert cooldown["signal"] == "batches_since_retrain"
+    assert cooldown.signal == "batches_since_retrain"
     assert (cooldown.value, cooldown.threshold, cooldown.fired) == (2.0, 2.0, True)
     assert held.challenger_version is None
     assert held.window_start is None
@@ -211,7 +211,7 @@ def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_pat
     assert retrain.dataset_drift is False
     assert fired_triggers(retrain) == {"performance"}
     performance = signal(retrain, "performance")
-    assert performance["signal"] == "relative_metric_drop"
+    assert performance.signal == "relative_metric_drop"
     assert performance.value > performance.threshold == pytest.approx(0.05)
     assert any(reason.startswith("accuracy ") for reason in retrain.reasons), retrain.reasons
     assert retrain.window_start == retrain.batch_index  # the change's first batch: this one

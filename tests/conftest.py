@@ -19,4 +19,3 @@ for _key in [k for k in os.environ if k.startswith("RETRAINER_")]:
 from retrainer.observability import prepare_environment  # noqa: E402
 
 prepare_environment()
-

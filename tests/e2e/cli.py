@@ -20,7 +20,7 @@ def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([RETRAINER, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def _features(rng: np.random.Generator, rows: int, shift: float = 0.0) -> pd.DataFrame:
+def features(rng: np.random.Generator, rows: int, shift: float = 0.0) -> pd.DataFrame:
     return pd.DataFrame({
         "x1": rng.normal(shift, 1, rows),
         "x2": rng.normal(0, 1, rows),
@@ -31,7 +31,7 @@ def _features(rng: np.random.Generator, rows: int, shift: float = 0.0) -> pd.Dat
 
 
 def binary_batch(rng: np.random.Generator, rows: int, flipped: bool = False) -> pd.DataFrame:
-    frame = _features(rng, rows)
+    frame = features(rng, rows)
     signal = frame.x1 + 0.5 * frame.x2 + (frame.colour == "red") - 0.5
     frame["y"] = ((-signal if flipped else signal) + rng.normal(0, 0.3, rows) > 0).astype(int)
     return frame

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .cli import _features, binary_batch, read_timeline, run_cli
+from .cli import binary_batch, features, read_timeline, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def test_backtest_multiclass_parquet_without_time_column(tmp_path: Path) -> None
     batches = tmp_path / "batches"
     batches.mkdir()
     for i in range(4):
-        frame = _features(rng, 1000)
+        frame = features(rng, 1000)
         frame["y"] = np.select([frame.x1 > 0.5, frame.x1 < -0.5], ["high", "low"], "mid")
         frame.to_parquet(batches / f"part-{i}.parquet", index=False)
     out = tmp_path / "out.json"
@@ -65,7 +65,7 @@ def test_backtest_regression_target(tmp_path: Path) -> None:
     batches = tmp_path / "batches"
     batches.mkdir()
     for i in range(5):
-        frame = _features(rng, 1000)
+        frame = features(rng, 1000)
         slope = 3.0 if i < 3 else -3.0
         frame["y"] = slope * frame.x1 + frame.x3 + rng.normal(0, 0.5, len(frame))
         frame.to_csv(batches / f"{i}.csv", index=False)

@@ -16,7 +16,13 @@ import pytest
 
 from retrainer.config import TrainingSettings, load_config
 from retrainer.core.metrics import score
-from retrainer.core.schema import feature_frame, resolve_model_settings, schema_from_settings, target_values
+from retrainer.core.schema import (
+    BatchSchema,
+    feature_frame,
+    resolve_model_settings,
+    schema_from_settings,
+    target_values,
+)
 from retrainer.core.training import TrainedModel, train, train_baseline
 from retrainer.replay.scenario import SCRIPT, SITES, make_batch
 
@@ -26,7 +32,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pump-failure.yaml"
 
 
 @pytest.fixture(scope="module")
-def demo() -> tuple[TrainedModel, object, pd.DataFrame]:
+def demo() -> tuple[TrainedModel, BatchSchema, pd.DataFrame]:
     config = load_config(EXAMPLE)
     rng = np.random.default_rng(7)
     first = make_batch(SCRIPT[0], 0, 3000, rng)
@@ -35,11 +41,11 @@ def demo() -> tuple[TrainedModel, object, pd.DataFrame]:
     return train(first, schema, config.model.estimator, TrainingSettings()), schema, later
 
 
-def _failure_probability(model: TrainedModel, schema: object, frame: pd.DataFrame) -> np.ndarray:
+def _failure_probability(model: TrainedModel, schema: BatchSchema, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.pipeline.predict_proba(feature_frame(frame, schema)))[:, 1]
 
 
-def test_minimum_performance_on_an_unseen_stable_day(demo: tuple[TrainedModel, object, pd.DataFrame]) -> None:
+def test_minimum_performance_on_an_unseen_stable_day(demo: tuple[TrainedModel, BatchSchema, pd.DataFrame]) -> None:
     """Well above the class prior, and close to what it measured on its own validation rows."""
     model, schema, later = demo
     accuracy = score("classification", target_values(later, schema),
@@ -51,7 +57,7 @@ def test_minimum_performance_on_an_unseen_stable_day(demo: tuple[TrainedModel, o
     assert abs(accuracy - model.validation_metric) <= 0.05, (accuracy, model.validation_metric)
 
 
-def test_invariance_to_what_failures_do_not_depend_on(demo: tuple[TrainedModel, object, pd.DataFrame]) -> None:
+def test_invariance_to_what_failures_do_not_depend_on(demo: tuple[TrainedModel, BatchSchema, pd.DataFrame]) -> None:
     """Moving every pump to another site, or shifting humidity a little, flips few predictions."""
     model, schema, later = demo
     before = model.pipeline.predict(feature_frame(later, schema))
@@ -63,7 +69,7 @@ def test_invariance_to_what_failures_do_not_depend_on(demo: tuple[TrainedModel, 
         assert flipped <= 0.05, f"{what}: {flipped:.1%} of predictions flipped"
 
 
-def test_direction_more_vibration_or_heat_means_more_failures(demo: tuple[TrainedModel, object, pd.DataFrame]) -> None:
+def test_direction_more_vibration_or_heat_means_more_failures(demo: tuple[TrainedModel, BatchSchema, pd.DataFrame]) -> None:
     """Raising what drives failures raises the predicted failure probability, on average and for most rows."""
     model, schema, later = demo
     base = _failure_probability(model, schema, later)

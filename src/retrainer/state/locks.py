@@ -63,8 +63,8 @@ def promotion_lock(config: RetrainerConfig, timeout_seconds: float | None = None
         lock = _advisory_lock(url, lock_key(config.registered_model), timeout)
     else:
         # Named after the registered model: two configs sharing it exclude each other.
-        lock = _file_lock(config.storage.workdir / "locks" / f"promote-{_file_name(config.registered_model)}.lock",
-                          timeout)
+        lock = machine_lock(config.storage.workdir / "locks" / f"promote-{_file_name(config.registered_model)}.lock",
+                            timeout)
     with lock:
         yield
 
@@ -89,7 +89,7 @@ def intake_lock(config: RetrainerConfig, timeout_seconds: float | None = None) -
             yield
     else:
         path = config.storage.workdir / "locks" / f"intake-{_file_name(config.model.name)}.lock"
-        with _file_lock(path, timeout, "monitor run"):
+        with machine_lock(path, timeout, "monitor run"):
             yield
 
 
@@ -113,22 +113,16 @@ def _advisory_lock(url: str, key: int, timeout: float, holder: str = "promotion"
 
 
 @contextmanager
-def _file_lock(path: Path, timeout: float, holder: str = "promotion") -> Iterator[None]:
-    with machine_lock(path, timeout, f"another {holder} of this model held {path} for over {timeout:g} s"):
-        yield
-
-
-@contextmanager
-def machine_lock(path: Path, timeout: float | None = None, busy: str = "") -> Iterator[None]:
+def machine_lock(path: Path, timeout: float | None = None, holder: str = "promotion") -> Iterator[None]:
     """Exclusive among the processes of this machine: filelock's `flock`, which the kernel releases
     when a holder dies (no soft fallback: a lock file left by a killed process would block forever).
-    Waits for ever without a `timeout`; else raises LockTimeout(`busy`)."""
+    Waits for ever without a `timeout`; else raises LockTimeout naming the `holder` it waited for."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(path, timeout=-1 if timeout is None else timeout, fallback_to_soft=False)
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise LockTimeout(busy or f"{path} was held for over {timeout:g} s") from None
+        raise LockTimeout(f"another {holder} of this model held {path} for over {timeout:g} s") from None
     try:
         yield
     finally:

@@ -132,9 +132,10 @@ def earlier_retrain(rt: Runtime, batch_index: int, decision_id: str) -> dict[str
 def record_retrain(rt: Runtime, batch_index: int, decision_id: str, outcome: dict[str, Any]) -> BatchRecord | None:
     """Write a retrain's outcome into the record of the cycle that asked for it (journal and its MLflow
     run). A staleness check's request has no cycle record: its outcome is in the registry only."""
-    # Only what the outcome says: a failure carries its error alone and leaves the rest as it was.
-    fields = {key: value for key, value in RetrainOutcome.from_dict(outcome).record_fields().items() if key in outcome}
-    fields["promoted"] = bool(outcome.get("promoted"))
+    # Only what the outcome says (a failure carries its error alone and leaves the rest as it was), and
+    # whether it promoted, which is False unless it says so.
+    fields = {key: value for key, value in RetrainOutcome.from_dict(outcome).record_fields().items()
+              if key in outcome or key == "promoted"}
     matching = [r for r in journal.read_journal(rt.journal) if r.batch_index == batch_index and r.decision_id == decision_id]
     if not matching:
         return None

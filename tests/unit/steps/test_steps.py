@@ -15,6 +15,7 @@ import pytest
 from retrainer.config import RetrainerConfig
 from retrainer.core.records import BatchRecord
 from retrainer.registry import ModelVersionInfo
+from retrainer.registry.versions import TAG_PREFIX
 from retrainer.state.stores import AcceptedStore
 from retrainer.steps.checks import validate
 from retrainer.steps.decide import check_staleness
@@ -58,7 +59,7 @@ def _runtime(tmp_path: Path, registry: MemoryRegistry | None = None, **sections:
 
 
 def _version(number: str, trained_until: str | None = None) -> ModelVersionInfo:
-    tags = {} if trained_until is None else {"retrainer.trained_until": trained_until}
+    tags = {} if trained_until is None else {TAG_PREFIX + "trained_until": trained_until}
     return ModelVersionInfo(number, f"run-{number}", tags)
 
 

@@ -225,10 +225,14 @@ def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_pat
     assert retrain.metric < records["b2"].metric - 0.1
 
 
-def test_over_age_champion_retrains(prefect_api: None, tmp_path: Path) -> None:
-    """A champion whose training data is older than max_champion_age_days is retrained, without drift."""
+def test_an_old_champion_verified_by_labels_is_kept_and_the_hard_age_limit_retrains_it(prefect_api: None,
+                                                                                        tmp_path: Path) -> None:
+    """A stationary batch 45 days after the champion's training, with labels: its metric holds, so the
+    champion was verified on it and the staleness rule is quiet (0 unverified days); the hard limit
+    (`retrain_every_days`, off by default) retrains it anyway, naming the age."""
     write_stream(tmp_path / "batches", [("b1", "stable", 0), ("b2", "stable", 1), ("b3", "stable", 45)], seed=9)
-    config = write_config(tmp_path / "config" / "retrainer.yaml", policy={"max_champion_age_days": 30})
+    config = write_config(tmp_path / "config" / "retrainer.yaml",
+                          policy={"max_champion_age_days": 30, "retrain_every_days": 30})
     result = run_backtest(tmp_path / "batches", TARGET, workdir=tmp_path / "work", config_path=config,
                           name="pumps")
     records = by_batch(result)
@@ -237,11 +241,12 @@ def test_over_age_champion_retrains(prefect_api: None, tmp_path: Path) -> None:
     assert young.champion_age_days is not None
     assert young.champion_age_days < 2
     assert old.decision == "retrain"
-    assert old.reasons, old.reasons
-    assert old.reasons[0].startswith("champion age"), old.reasons
+    assert old.reasons == [f"champion age {old.champion_age_days:.1f} d > the hard limit of 30 d "
+                           "(policy.retrain_every_days)"], old.reasons
     assert old.champion_age_days is not None
     assert old.champion_age_days > 30
-    assert fired_triggers(old) == {"staleness"}
+    assert fired_triggers(old) == {"age limit"}
     staleness = signal(old, "staleness")
-    assert staleness.value == pytest.approx(old.champion_age_days)
-    assert staleness.threshold == 30
+    assert (staleness.signal, staleness.value, staleness.threshold, staleness.fired) == (
+        "unverified_days", 0.0, 30, False)
+    assert signal(old, "age limit").value == pytest.approx(old.champion_age_days)

@@ -66,7 +66,7 @@ def retrained(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> It
     make_batch(ScriptedBatch("later", "stable", "retrain"), 4, ROWS, rng).to_csv(root / "later.csv", index=False)
     assert not ptypes.is_numeric_dtype(pd.read_parquet(root / "retyped.parquet")[RETYPED]), "delivered as text"
 
-    config = Path(initialise_model(root, {"policy": {"cooldown_batches": 0, "max_champion_age_days": 2}},
+    config = Path(initialise_model(root, {"policy": {"cooldown_batches": 0, "retrain_every_days": 2}},
                                    root / "init.csv"))
     records = {name: monitor_batch(str(config), str(root / name)) for name in
                ("retyped.parquet", "broken.parquet", "later.csv")}

@@ -20,27 +20,27 @@ SETTINGS = PolicySettings(max_champion_age_days=30, min_new_labelled_rows=200)
 
 
 def test_no_retrain_when_the_age_limit_is_off() -> None:
-    assert staleness_retrain(400.0, 10_000, PolicySettings(max_champion_age_days=None)) is None
+    assert staleness_retrain(400.0, 400.0, 10_000, PolicySettings(max_champion_age_days=None)) is None
 
 
 def test_no_retrain_when_the_champion_age_is_unknown() -> None:
     """No champion yet (or no training time on record): nothing to call stale."""
-    assert staleness_retrain(None, 10_000, SETTINGS) is None
+    assert staleness_retrain(None, None, 10_000, SETTINGS) is None
 
 
 @pytest.mark.parametrize("age", [0.0, 12.5, 29.99, 30.0])
 def test_no_retrain_while_the_champion_is_within_the_limit(age: float) -> None:
-    assert staleness_retrain(age, 10_000, SETTINGS) is None
+    assert staleness_retrain(age, age, 10_000, SETTINGS) is None
 
 
 @pytest.mark.parametrize("rows", [0, 1, 199])
 def test_no_retrain_without_enough_new_labelled_rows(rows: int) -> None:
     """An old champion is kept when there is too little new labelled data to train a challenger on."""
-    assert staleness_retrain(45.0, rows, SETTINGS) is None
+    assert staleness_retrain(45.0, 45.0, rows, SETTINGS) is None
 
 
 def test_a_stale_champion_with_enough_new_labels_is_retrained_with_a_reason() -> None:
-    reason = staleness_retrain(45.0, 200, SETTINGS)
+    reason = staleness_retrain(45.0, 45.0, 200, SETTINGS)
     assert reason is not None
     assert "45.0" in reason
     assert "30" in reason
@@ -49,7 +49,7 @@ def test_a_stale_champion_with_enough_new_labels_is_retrained_with_a_reason() ->
 
 def test_the_reason_shows_fractional_limits_and_no_labels_needed_when_configured() -> None:
     settings = PolicySettings(max_champion_age_days=7.5, min_new_labelled_rows=0)
-    reason = staleness_retrain(8.25, 0, settings)
+    reason = staleness_retrain(8.25, 8.25, 0, settings)
     assert reason is not None
     assert "7.5" in reason
     assert "8.2" in reason
@@ -57,16 +57,29 @@ def test_the_reason_shows_fractional_limits_and_no_labels_needed_when_configured
 
 def test_the_staleness_check_agrees_with_the_batch_rule_at_the_boundary() -> None:
     """Just past the limit retrains, exactly at it does not (the same '>' the cycle's rule 2 uses)."""
-    assert staleness_retrain(30.0, 500, SETTINGS) is None
-    assert staleness_retrain(30.01, 500, SETTINGS) is not None
+    assert staleness_retrain(30.0, 30.0, 500, SETTINGS) is None
+    assert staleness_retrain(30.01, 30.01, 500, SETTINGS) is not None
+
+
+def test_a_champion_verified_since_its_training_counts_from_the_verification() -> None:
+    """Old (400 d since its training data) but verified 10 days ago: not stale; 31 days ago: stale."""
+    assert staleness_retrain(400.0, 10.0, 10_000, SETTINGS) is None
+    reason = staleness_retrain(400.0, 31.0, 10_000, SETTINGS)
+    assert reason == "champion age 400.0 d, unverified for 31.0 d > 30 d (staleness check)"
+
+
+def test_the_hard_limit_applies_on_the_wall_clock_too() -> None:
+    settings = PolicySettings(max_champion_age_days=None, retrain_every_days=90, min_new_labelled_rows=0)
+    assert staleness_retrain(80.0, 0.0, 0, settings) is None
+    assert staleness_retrain(91.0, 0.0, 0, settings) == "champion age 91.0 d > the hard limit of 90 d (staleness check)"
 
 
 def test_the_policy_defaults_make_the_staleness_check_active() -> None:
     """Out of the box a 30-day limit and 200 new labelled rows apply."""
     defaults = PolicySettings()
-    assert staleness_retrain(31.0, 200, defaults) is not None
-    assert staleness_retrain(31.0, 199, defaults) is None
-    assert staleness_retrain(29.0, 10_000, defaults) is None
+    assert staleness_retrain(31.0, 31.0, 200, defaults) is not None
+    assert staleness_retrain(31.0, 31.0, 199, defaults) is None
+    assert staleness_retrain(29.0, 29.0, 10_000, defaults) is None
 
 
 # -- retrain_trigger_parameters ----------------------------------------------------------------

@@ -65,7 +65,14 @@ class PolicySettings(_Section):
         "data may do better. Once per champion; null disables.",
     )
     max_champion_age_days: float | None = Field(
-        30.0, gt=0, description="Retrain a champion older than this even without drift; null disables."
+        30.0, gt=0, description="Retrain a champion that has served this many days (on the stream's clock) "
+        "without being verified against the present, even without drift: verified when it was trained, when "
+        "a batch's labels showed its metric holding, or when the gate kept it against a fresh challenger. "
+        "null disables.",
+    )
+    retrain_every_days: float | None = Field(
+        None, gt=0, description="A hard age limit: retrain a champion whose training data is older than this "
+        "whatever its verification, at most once per period (a compliance rule). null (default): off.",
     )
     cooldown_batches: int = Field(
         1, ge=0, description="Batches after a retrain (or the first champion) during which no rule can retrain "

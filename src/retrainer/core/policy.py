@@ -2,7 +2,14 @@
 
 Rules, in order of precedence:
 1. a batch that failed a critical expectation is rejected (it is never trained on);
-2. staleness: a champion older than ``max_champion_age_days`` is retrained;
+2. staleness: a champion not *verified* against the present for more than
+   ``max_champion_age_days`` is retrained. Age counts on the stream's clock from the last
+   verification: its training (the end of its training data), a batch whose own labels (or late
+   labels) showed its metric holding (no drop beyond ``max_relative_drop``), or a retrain whose gate
+   kept it (a challenger trained on fresh data was no better). So a labelled stream that does not
+   change never retrains on age, and a refused staleness retrain is not asked again until another
+   limit has passed. A hard limit, ``retrain_every_days`` (off by default), retrains whatever the
+   verification, at most once per period (a compliance rule: "retrain at least every N days");
 3. performance: a measured metric worse than the champion's own validation metric by more
    than ``max_relative_drop`` retrains at once (it confirms whatever drift there is). Without
    labels, the *estimated* metric (calibrated confidence) plays the same part, with
@@ -51,6 +58,7 @@ class Rule(StrEnum):
     VALIDATION = "validation"
     TRUST = "trust"
     STALENESS = "staleness"
+    AGE_LIMIT = "age limit"
     PERFORMANCE = "performance"
     ESTIMATED_PERFORMANCE = "estimated performance"
     DRIFT = "drift"
@@ -110,6 +118,12 @@ class PastCycle:
     champion_version: str | None = None
     outgrown: bool = False
     outgrown_due: bool = False
+    # The champion's age there (days since its training data ended, on the batch's clock), its
+    # metric there (own or late labels), and whether a retrain there was refused by the gate: what
+    # the staleness rule counts as verification of that champion.
+    champion_age_days: float | None = None
+    metric_value: float | None = None
+    gate_refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,67 @@ def _followup_window(history: Sequence[PastCycle], settings: PolicySettings, win
     return last.window_start
 
 
+def _holds(metric: MetricSpec | None, reference: float | None, value: float | None, settings: PolicySettings) -> bool:
+    """Whether a measured metric shows the champion holding: no drop beyond `max_relative_drop`."""
+    if metric is None or reference is None or value is None:
+        return False
+    return relative_drop(metric, reference, value) <= settings.max_relative_drop
+
+
+def verified_at_age(champion_version: str | None, history: Sequence[PastCycle], metric: MetricSpec | None,
+                    reference: float | None, settings: PolicySettings) -> float:
+    """The champion's age (days since its training data ended) when it was last verified against the
+    present: 0 at its training; later, a batch where its measured metric held, or a retrain where the
+    gate kept it. Ages are read on the stream's clock as each cycle recorded them."""
+    ages = [past.champion_age_days for past in history
+            if past.champion_version == champion_version and past.champion_age_days is not None
+            and (past.gate_refused or _holds(metric, reference, past.metric_value, settings))]
+    return max(ages, default=0.0)
+
+
+def unverified_days(age_days: float | None, champion_version: str | None, history: Sequence[PastCycle],
+                    metric: MetricSpec | None, reference: float | None, settings: PolicySettings) -> float | None:
+    """Days the champion has served since it was last verified (None when its age is unknown)."""
+    if age_days is None:
+        return None
+    return max(0.0, age_days - verified_at_age(champion_version, history, metric, reference, settings))
+
+
+def _age_rules(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings
+               ) -> tuple[list[SignalCheck], list[str]]:
+    """The staleness rule (unverified for too long) and the hard age limit: their checks and reasons."""
+    checks, reasons = [], []
+    age = signals.champion_age_days
+    unverified = unverified_days(age, signals.champion_version, history, signals.metric, signals.reference_metric,
+                                 settings)
+    # This batch's own labels show the champion holding: it is verified now.
+    if signals.metric_batch_index is None and _holds(signals.metric, signals.reference_metric, signals.metric_value,
+                                                     settings):
+        unverified = 0.0 if unverified is not None else None
+    limit = settings.max_champion_age_days
+    stale = limit is not None and unverified is not None and unverified > limit
+    checks.append(SignalCheck(Rule.STALENESS, "unverified_days", unverified, limit, stale))
+    if stale:
+        reasons.append(staleness_reason(age, unverified, limit))
+    hard = settings.retrain_every_days
+    if hard is not None:
+        # Once per period: a retrain asked for under this champion less than a period ago answered it.
+        last = max((past.champion_age_days for past in history
+                    if past.decision == "retrain" and past.champion_version == signals.champion_version
+                    and past.champion_age_days is not None), default=0.0)
+        due = age is not None and age > hard and age - last > hard
+        checks.append(SignalCheck(Rule.AGE_LIMIT, "champion_age_days", age, hard, due))
+        if due:
+            reasons.append(f"champion age {age:.1f} d > the hard limit of {hard:g} d (policy.retrain_every_days)")
+    return checks, reasons
+
+
+def staleness_reason(age: float | None, unverified: float | None, limit: float | None) -> str:
+    """The staleness rule's reason, as a person reads it."""
+    shown = "-" if age is None else f"{age:.1f}"
+    return f"champion age {shown} d, unverified for {unverified or 0:.1f} d > {limit or 0:g} d"
+
+
 def _performance_check(rule: Rule, signal: str, metric: MetricSpec | None, value: float | None,
                        reference: float | None, tolerance: float | None) -> tuple[SignalCheck, str | None]:
     """A metric against the champion's own validation metric: the check, and the reason if it fired."""
@@ -265,12 +340,9 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     # No change seen: no reason to narrow the window (the training window's own size applies).
     window_start: int | None = None
 
-    stale = (settings.max_champion_age_days is not None and signals.champion_age_days is not None
-             and signals.champion_age_days > settings.max_champion_age_days)
-    checks.append(SignalCheck(Rule.STALENESS, "champion_age_days", signals.champion_age_days,
-                              settings.max_champion_age_days, stale))
-    if stale:
-        triggers.append(f"champion age {signals.champion_age_days:.1f} d > {settings.max_champion_age_days:g} d")
+    age_checks, age_reasons = _age_rules(signals, history, settings)
+    checks.extend(age_checks)
+    triggers.extend(age_reasons)
 
     measured, reason = _performance_check(Rule.PERFORMANCE, "relative_metric_drop", signals.metric,
                                           signals.metric_value, signals.reference_metric, settings.max_relative_drop)
@@ -384,13 +456,17 @@ def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: b
     return reasons
 
 
-def staleness_retrain(age_days: float | None, new_labelled_rows: int, settings: PolicySettings) -> str | None:
+def staleness_retrain(age_days: float | None, unverified: float | None, new_labelled_rows: int,
+                      settings: PolicySettings) -> str | None:
     """Why the daily staleness check asks for a retrain, or None. It looks at the wall clock, for a
-    landing location that went quiet (a batch's own cycle applies rule 2 on the batch's clock);
-    like any retrain it needs `min_new_labelled_rows` new labels to learn from."""
-    limit = settings.max_champion_age_days
-    if limit is None or age_days is None or age_days <= limit:
-        return None
+    landing location that went quiet (a batch's own cycle applies rule 2 on the batch's clock):
+    `age_days` since the champion's training data ended, `unverified` since it was last verified
+    (`unverified_days`). Like any retrain it needs `min_new_labelled_rows` new labels to learn from."""
     if new_labelled_rows < settings.min_new_labelled_rows:
         return None
-    return f"champion age {age_days:.1f} d > {limit:g} d (staleness check)"
+    limit, hard = settings.max_champion_age_days, settings.retrain_every_days
+    if limit is not None and unverified is not None and unverified > limit:
+        return f"{staleness_reason(age_days, unverified, limit)} (staleness check)"
+    if hard is not None and age_days is not None and age_days > hard:
+        return f"champion age {age_days:.1f} d > the hard limit of {hard:g} d (staleness check)"
+    return None

@@ -115,10 +115,14 @@ class BatchRecord(BaseModel):
 
     def past_cycle(self) -> PastCycle:
         """What the policy remembers of this cycle."""
+        # A gate that compared both models and kept the champion verified it; one that could not
+        # measure them (too few holdout rows) did not.
+        refused = (self.decision == "retrain" and self.gate is not None and not self.gate.passed
+                   and self.gate.champion_metric is not None and self.gate.challenger_metric is not None)
         return PastCycle(self.batch_index, self.decision,
                          bool(self.dataset_drift if self.shifted is None else self.shifted), self.window_start,
                          self.followup, self.batch, self.champion_version, self.fired(Rule.OUTGROWN_REFERENCE),
-                         self.fired(Rule.OUTGROWN_PERSISTENCE))
+                         self.fired(Rule.OUTGROWN_PERSISTENCE), self.champion_age_days, self.metric, refused)
 
 
 @dataclass(frozen=True)

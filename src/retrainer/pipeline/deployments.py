@@ -53,7 +53,7 @@ def build_deployments(config: RetrainerConfig, config_path: Path) -> list[Any]:
     staleness = staleness_check.to_deployment(
         name=model, parameters=parameters, tags=tags,
         schedules=[Cron(serve.staleness_cron, timezone=serve.timezone)] if serve.staleness_cron else [],
-        description=f"Retrain '{model}' when its champion is older than policy.max_champion_age_days.")
+        description=f"Retrain '{model}' when its champion went unverified for longer than policy.max_champion_age_days.")
     trigger = DeploymentEventTrigger(
         name=f"retrain {model} on request",
         expect={RETRAIN_REQUESTED},

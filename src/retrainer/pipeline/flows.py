@@ -221,7 +221,7 @@ def retrain_on_request(config_path: str, batch_index: int, window_start: int, de
 
 @flow(name="staleness-check", log_prints=True)
 def staleness_check(config_path: str) -> dict[str, Any]:
-    """Daily: a champion past `policy.max_champion_age_days` (on the wall clock, for a landing location
+    """Daily: a champion unverified past `policy.max_champion_age_days` (on the wall clock, for a landing location
     that went quiet) gets a retrain on the latest accepted window, when there are enough new labels."""
     rt = tasks.runtime(config_path)
     champion = tasks.find_champion(rt)

@@ -106,14 +106,27 @@ class StalenessCheck:
 
 
 def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
-    """The champion's age on the wall clock and the labelled rows since its training window."""
-    age = champion_age_days(champion.trained_until, datetime.now(UTC))
-    new_labelled = labelled_since_champion(history(rt), champion.version)
+    """The champion's age on the wall clock, the days since it was last verified, and the labelled rows
+    since its training window."""
+    now = datetime.now(UTC)
+    age = champion_age_days(champion.trained_until, now)
+    past = history(rt)
+    new_labelled = labelled_since_champion(past, champion.version)
+    unverified = policy.unverified_days(age, champion.version, [r.past_cycle() for r in past], rt.metric,
+                                        champion.validation_metric, rt.config.policy)
+    # A retrain this check asked for leaves no batch record: the registry remembers that the gate kept
+    # this champion (a challenger tagged gate=failed against it), which verified it on that day.
+    refusals = [v.created for v in rt.registry.versions()
+                if v.tag("gate") == "failed" and v.tag("gate_champion") == champion.version and v.created]
+    since_refusal = champion_age_days(max(refusals), now) if refusals else None
+    if unverified is not None and since_refusal is not None:
+        unverified = min(unverified, since_refusal)
     stored = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
     limit = rt.config.policy.max_champion_age_days
-    summary = (f"champion v{champion.version}: age {'-' if age is None else f'{age:.1f}'} d "
-               f"(limit {'-' if limit is None else f'{limit:g}'} d), {new_labelled} labelled row(s) since its training")
-    reason = policy.staleness_retrain(age, new_labelled, rt.config.policy)
+    summary = (f"champion v{champion.version}: age {'-' if age is None else f'{age:.1f}'} d, unverified "
+               f"{'-' if unverified is None else f'{unverified:.1f}'} d (limit {'-' if limit is None else f'{limit:g}'} d), "
+               f"{new_labelled} labelled row(s) since its training")
+    reason = policy.staleness_retrain(age, unverified, new_labelled, rt.config.policy)
     window = latest_window(stored, rt.config.training.window_batches)
     if reason is None or window is None:
         return StalenessCheck(None, summary + ("" if window else "; no accepted batch to train on"))

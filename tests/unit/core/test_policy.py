@@ -245,7 +245,7 @@ def test_stale_champion_is_retrained_on_a_full_window() -> None:
     """A champion older than max_champion_age_days is retrained even with no drift or drop; no
     change was seen, so the window is not narrowed (the training window's own size applies)."""
     decision = decide(_signals(8, champion_age_days=45.0), [_calm(7)], _settings())
-    assert decision == Decision("retrain", ["champion age 45.0 d > 30 d"], window_start=None, dataset_drift=False)
+    assert decision == Decision("retrain", ["champion age 45.0 d, unverified for 45.0 d > 30 d"], window_start=None, dataset_drift=False)
     assert decision.training_start() == 0
 
 
@@ -261,9 +261,61 @@ def test_staleness_and_performance_reasons_are_both_listed() -> None:
     decision = decide(signals, [], _settings())
     assert decision.action == "retrain"
     assert decision.reasons == [
-        "champion age 31.0 d > 30 d",
+        "champion age 31.0 d, unverified for 31.0 d > 30 d",
         "accuracy 0.800 vs champion's 0.900 (11.1% worse > 5%)",
     ]
+
+
+def _served(batch_index: int, age: float, decision: str = "none", version: str = "1", **fields: Any) -> PastCycle:
+    return PastCycle(batch_index, decision, champion_version=version, champion_age_days=age, **fields)
+
+
+def test_labels_showing_the_champion_holding_verify_it_so_a_stationary_stream_never_retrains_on_age() -> None:
+    """An old champion whose metric holds on this batch's own labels was just checked against the
+    present: no staleness retrain, and the check shows 0 unverified days."""
+    signals = _signals(8, champion_age_days=45.0, champion_version="1", metric=ACCURACY, metric_value=0.89,
+                       reference_metric=0.9)
+    decision = decide(signals, [_calm(0, "init"), _calm(7)], _settings())
+    assert decision.action == "none"
+    [check] = [c for c in decision.checks if c.rule == "staleness"]
+    assert (check.signal, check.value, check.fired) == ("unverified_days", 0.0, False)
+
+
+def test_a_retrain_the_gate_refused_verifies_the_champion_and_staleness_waits_a_whole_limit_again() -> None:
+    """The gate answered the age limit ('no fresher model is better') at age 35: the rule does not ask again
+    until 30 more days have passed without a verification."""
+    history = [_calm(0, "init"), _served(5, 35.0, "retrain", gate_refused=True)]
+    unlabelled = {"champion_version": "1"}
+    assert decide(_signals(9, champion_age_days=60.0, **unlabelled), history, _settings()).action == "none"
+    again = decide(_signals(10, champion_age_days=66.0, **unlabelled), history, _settings())
+    assert again.action == "retrain"
+    assert again.reasons == ["champion age 66.0 d, unverified for 31.0 d > 30 d"]
+
+
+def test_only_a_holding_metric_of_this_champion_counts_as_verification() -> None:
+    """A past batch where the metric dropped, or one served by another version, verified nothing; late
+    labels that held did."""
+    signals = _signals(9, champion_age_days=50.0, champion_version="2", reference_metric=0.9, metric=ACCURACY)
+    dropped = [_served(4, 40.0, version="2", metric_value=0.6)]
+    other = [_served(4, 40.0, version="1", metric_value=0.9)]
+    held = [_served(4, 40.0, version="2", metric_value=0.9)]
+    assert decide(signals, dropped, _settings()).action == "retrain"
+    assert decide(signals, other, _settings()).action == "retrain"
+    assert decide(signals, held, _settings()).action == "none"
+
+
+def test_the_hard_age_limit_retrains_whatever_the_verification_once_per_period() -> None:
+    """`retrain_every_days` (off by default) retrains a champion older than it even when its metric holds,
+    and a retrain under that champion answers it for one period."""
+    assert PolicySettings().retrain_every_days is None
+    settings = _settings(retrain_every_days=30.0)
+    holding = {"champion_version": "1", "metric": ACCURACY, "metric_value": 0.9, "reference_metric": 0.9}
+    due = decide(_signals(5, champion_age_days=31.0, **holding), [_calm(0, "init")], settings)
+    assert due.action == "retrain"
+    assert due.reasons == ["champion age 31.0 d > the hard limit of 30 d (policy.retrain_every_days)"]
+    history = [_calm(0, "init"), _served(5, 31.0, "retrain", gate_refused=True)]
+    assert decide(_signals(9, champion_age_days=45.0, **holding), history, settings).action == "none"
+    assert decide(_signals(12, champion_age_days=62.0, **holding), history, settings).action == "retrain"
 
 
 # --- labelled rows ---------------------------------------------------------------------------
@@ -326,7 +378,7 @@ def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired()
                                                        pytest.approx(-0.25), 0.1, False)
     assert checks["performance"] == SignalCheck("performance", "relative_metric_drop", pytest.approx(0.25),
                                                 settings.max_relative_drop, True)
-    assert checks["staleness"] == SignalCheck("staleness", "champion_age_days", 3.0, 30.0, False)
+    assert checks["staleness"] == SignalCheck("staleness", "unverified_days", 3.0, 30.0, False)
     assert checks["drift"] == SignalCheck("drift", "drift_share", 0.1, 0.3, False)
     assert checks["cool-down"] == SignalCheck("cool-down", "batches_since_retrain", 5.0, 1.0, False)
     assert checks["minimum labels"].fired is False
@@ -650,7 +702,7 @@ def test_a_stale_champion_during_a_persistent_shift_retrains_from_the_shift_star
     history = [_calm(0, "init"), _drifted(3)]
     decision = decide(_signals(4, drift_share=0.6, champion_age_days=45.0), history, _settings())
     assert decision.action == "retrain"
-    assert decision.reasons == ["champion age 45.0 d > 30 d", "drift_share 0.60 > 0.30 for 2 batches"]
+    assert decision.reasons == ["champion age 45.0 d, unverified for 45.0 d > 30 d", "drift_share 0.60 > 0.30 for 2 batches"]
     assert "for 2 batches" in decision.reasons[1]
     assert decision.window_start == 3
     assert decision.dataset_drift is True
@@ -662,7 +714,7 @@ def test_a_stale_champion_with_a_first_shifted_batch_keeps_the_full_window() -> 
     decision = decide(_signals(4, drift_share=0.6, champion_age_days=45.0), [_calm(0, "init"), _calm(3)],
                       _settings())
     assert decision.action == "retrain"
-    assert decision.reasons == ["champion age 45.0 d > 30 d"]
+    assert decision.reasons == ["champion age 45.0 d, unverified for 45.0 d > 30 d"]
     assert decision.window_start is None
 
 
@@ -674,7 +726,7 @@ def test_a_performance_drop_during_a_persistent_shift_trains_from_the_current_ba
     decision = decide(signals, history, _settings())
     assert decision.action == "retrain"
     assert decision.window_start == 4
-    assert decision.reasons == ["champion age 45.0 d > 30 d", "accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%)"]
+    assert decision.reasons == ["champion age 45.0 d, unverified for 45.0 d > 30 d", "accuracy 0.700 vs champion's 0.900 (22.2% worse > 5%)"]
     assert not any("for 2 batches" in reason for reason in decision.reasons)
     assert decision.dataset_drift is True
 

@@ -33,6 +33,10 @@ class MemoryRegistry:
     serving: ModelVersionInfo | None = None
     unreachable: str | None = None
     asked: list[str] = field(default_factory=list)
+    registered: list[ModelVersionInfo] = field(default_factory=list)
+
+    def versions(self) -> list[ModelVersionInfo]:
+        return self.registered
 
     def champion(self) -> ModelVersionInfo | None:
         self.asked.append("champion")
@@ -163,6 +167,27 @@ def test_an_old_champion_with_new_labels_asks_for_a_retrain_on_the_newest_window
     assert (check.batch_index, check.window_start) == (5, 3)
 
 
+def test_a_challenger_the_gate_refused_against_the_champion_answers_the_staleness_check(tmp_path: Path) -> None:
+    """The daily check asked for a retrain, the gate kept the champion: that verified it, so the next days'
+    checks do not ask again (no daily retrain storm) until a whole limit has passed since the refusal."""
+    _accept(tmp_path, 0, 1, 2)
+    now = pd.Timestamp.now(tz="UTC")
+    refused = ModelVersionInfo("2", "run-2", {TAG_PREFIX + "gate": "failed", TAG_PREFIX + "gate_champion": "1"},
+                               created=(now - pd.Timedelta(days=3)).to_pydatetime())
+    other = ModelVersionInfo("3", "run-3", {TAG_PREFIX + "gate": "failed", TAG_PREFIX + "gate_champion": "7"},
+                             created=now.to_pydatetime())
+    old = _version("1", trained_until="2020-01-01T00:00:00+00:00")
+    policy = {"max_champion_age_days": 30, "min_new_labelled_rows": 0}
+    rt = _runtime(tmp_path, MemoryRegistry(registered=[refused, other]), policy=policy)
+    check = check_staleness(rt, old)
+    assert check.reason is None
+    assert "unverified 3.0 d (limit 30 d)" in check.summary
+    long_ago = ModelVersionInfo("2", "run-2", refused.tags, created=(now - pd.Timedelta(days=40)).to_pydatetime())
+    again = check_staleness(_runtime(tmp_path, MemoryRegistry(registered=[long_ago]), policy=policy), old)
+    assert again.reason is not None
+    assert again.reason.endswith("unverified for 40.0 d > 30 d (staleness check)")
+
+
 def test_with_nothing_accepted_there_is_nothing_to_train_on(tmp_path: Path) -> None:
     rt = _runtime(tmp_path, policy={"max_champion_age_days": 30, "min_new_labelled_rows": 0})
     check = check_staleness(rt, _version("1", trained_until="2020-01-01T00:00:00+00:00"))
@@ -175,4 +200,4 @@ def test_a_young_champion_is_left_alone(tmp_path: Path) -> None:
     rt = _runtime(tmp_path, policy={"max_champion_age_days": 30, "min_new_labelled_rows": 0})
     check = check_staleness(rt, _version("1", trained_until=pd.Timestamp.now(tz="UTC").isoformat()))
     assert check.reason is None
-    assert "age 0.0 d (limit 30 d)" in check.summary
+    assert "age 0.0 d, unverified 0.0 d (limit 30 d)" in check.summary

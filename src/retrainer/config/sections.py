@@ -58,6 +58,11 @@ class PolicySettings(_Section):
         0.05, ge=0, description="Retrain when the champion's metric is worse than its own validation "
         "metric by more than this fraction (0.05 = 5 %).",
     )
+    drop_confidence: float = Field(
+        0.95, ge=0.5, lt=1, description="A measured drop retrains only when it exceeds max_relative_drop at the "
+        "optimistic end of this one-sided confidence interval, given the batch's labelled rows (its standard "
+        "error): a 300-row batch's accuracy wanders ±2.6 points by chance. 0.5: the point estimate alone.",
+    )
     max_relative_gain: float | None = Field(
         0.10, ge=0, description="Retrain when the champion's metric is better than its own validation metric "
         "by more than this fraction for drift_persistence_batches batches in a row: it was validated on data "

@@ -97,6 +97,20 @@ def metric_from_losses(task: Task, losses: npt.NDArray[np.float64], axis: int = 
     return 1.0 - mean if task == "classification" else np.sqrt(mean)
 
 
+def metric_std_error(task: Task, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float | None:
+    """The standard error of the primary metric measured on these rows: how far one batch's number may
+    wander from the model's true performance by chance (accuracy: that of a proportion; RMSE: the
+    delta method on the mean squared error). None with fewer than two rows."""
+    losses = row_losses(task, y_true, y_pred)
+    if len(losses) < 2:
+        return None
+    mean_error = float(np.std(losses, ddof=1) / np.sqrt(len(losses)))
+    if task == "classification":
+        return mean_error
+    mse = float(np.mean(losses))
+    return 0.0 if mse == 0 else mean_error / (2 * np.sqrt(mse))
+
+
 def relative_drop(spec: MetricSpec, reference: float, current: float) -> float:
     """How much worse `current` is than `reference`, as a fraction of `reference` (≤ 0: not worse)."""
     change = (reference - current) if spec.higher_is_better else (current - reference)

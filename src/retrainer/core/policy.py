@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from scipy import stats
+
 from retrainer.config import PolicySettings
 from retrainer.core.metrics import MetricSpec, relative_drop
 
@@ -82,6 +84,8 @@ class Signals:
     drifted_features: Sequence[str] = ()
     metric: MetricSpec | None = None
     metric_value: float | None = None
+    # Its standard error on the batch's labelled rows: a drop within the batch's own noise is not one.
+    metric_std_error: float | None = None
     # Where metric_value was measured when not on this batch (late labels of an earlier batch):
     # its description and that batch's index, where a retrain's window then starts.
     metric_source: str | None = None
@@ -270,12 +274,23 @@ def staleness_reason(age: float | None, unverified: float | None, limit: float |
     return f"champion age {shown} d, unverified for {unverified or 0:.1f} d > {limit or 0:g} d"
 
 
+def _optimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
+    """The best the champion's metric may really be, at `confidence` (one-sided), given this batch's noise."""
+    if std_error is None:
+        return value
+    margin = float(stats.norm.ppf(confidence)) * std_error
+    return value + margin if metric.higher_is_better else value - margin
+
+
 def _performance_check(rule: Rule, signal: str, metric: MetricSpec | None, value: float | None,
-                       reference: float | None, tolerance: float | None) -> tuple[SignalCheck, str | None]:
-    """A metric against the champion's own validation metric: the check, and the reason if it fired."""
+                       reference: float | None, tolerance: float | None, std_error: float | None = None,
+                       confidence: float = 0.5) -> tuple[SignalCheck, str | None]:
+    """A metric against the champion's own validation metric: the check, and the reason if it fired.
+    With the measurement's standard error, the drop is the one still seen at the optimistic end of its
+    one-sided `confidence` interval (the check's value): a small batch's bad luck does not retrain."""
     drop = None
     if metric is not None and value is not None and reference is not None:
-        drop = relative_drop(metric, reference, value)
+        drop = relative_drop(metric, reference, _optimistic(metric, value, std_error, confidence))
     fired = drop is not None and tolerance is not None and drop > tolerance
     check = SignalCheck(rule, signal, drop, tolerance, fired)
     if not fired or metric is None or value is None or reference is None or tolerance is None:
@@ -345,7 +360,8 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     triggers.extend(age_reasons)
 
     measured, reason = _performance_check(Rule.PERFORMANCE, "relative_metric_drop", signals.metric,
-                                          signals.metric_value, signals.reference_metric, settings.max_relative_drop)
+                                          signals.metric_value, signals.reference_metric, settings.max_relative_drop,
+                                          signals.metric_std_error, settings.drop_confidence)
     checks.append(measured)
     if reason:
         triggers.append(reason if signals.metric_source is None else f"{reason} on {signals.metric_source}")
@@ -448,6 +464,14 @@ def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: b
     elif signals.drifted_features:
         reasons.append(f"drift in {', '.join(signals.drifted_features)} (share {signals.drift_share or 0:.2f}, "
                        "below the dataset drift threshold)")
+    if (signals.metric is not None and signals.metric_value is not None and signals.reference_metric is not None
+            and signals.metric_std_error is not None):
+        drop = relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
+        if drop > settings.max_relative_drop:
+            margin = float(stats.norm.ppf(settings.drop_confidence)) * signals.metric_std_error
+            reasons.append(f"{signals.metric.name} {signals.metric_value:.3f} vs champion's "
+                           f"{signals.reference_metric:.3f} ({drop:.1%} worse), within this batch's noise "
+                           f"(±{margin:.3f} at {settings.drop_confidence:.0%} confidence)")
     if out_of_distribution:
         reasons.append(
             f"ood_share {signals.ood_share:.2f} > {settings.max_ood_share:.2f}, "

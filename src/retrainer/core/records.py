@@ -73,6 +73,8 @@ class BatchRecord(BaseModel):
     # Every realized metric on the batch's labelled rows (accuracy, f1, … / rmse, mae).
     metrics: dict[str, float] = Field(default_factory=dict)
     labelled_rows: int = 0
+    # The standard error of `metric` on those rows (the chance wander of one batch's number).
+    metric_std_error: float | None = None
     # Labelled rows accepted since the champion's training window, this batch included.
     new_labelled_rows: int | None = None
     # The champion's estimated metric from its calibrated confidence, and its standard deviation.
@@ -199,6 +201,7 @@ class ScoringSummary:
     labelled_rows: int = 0
     estimated_metric: float | None = None
     estimated_metric_std: float | None = None
+    metric_std_error: float | None = None
 
 
 def build_record(
@@ -222,7 +225,7 @@ def build_record(
         champion_version=champion_version, champion_refused=champion_refused, champion_age_days=champion_age_days,
         metric_name=metric_name, metric=scoring.metric, metrics=scoring.metrics, labelled_rows=scoring.labelled_rows,
         new_labelled_rows=new_labelled_rows, estimated_metric=scoring.estimated_metric,
-        estimated_metric_std=scoring.estimated_metric_std,
+        estimated_metric_std=scoring.estimated_metric_std, metric_std_error=scoring.metric_std_error,
         decision=decision.action, reasons=decision.reasons, signals=list(decision.checks),
         window_start=decision.window_start if decision.action == "retrain" else None, followup=decision.followup,
         batch_index=batch_index, content_hash=content_hash, quarantined_as=quarantined_as, decision_id=decision_id,

@@ -80,6 +80,7 @@ def decide(
         drifted_features=drift.drifted_features if drift else (),
         metric=rt.metric,
         metric_value=metric_value,
+        metric_std_error=scoring.metric_std_error if metric_source is None else None,
         metric_source=metric_source,
         metric_batch_index=metric_index,
         reference_metric=champion.validation_metric,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainer.core.metrics import all_metrics
+from retrainer.core.metrics import all_metrics, metric_std_error, primary_metric
 from retrainer.core.records import ScoringSummary
 from retrainer.core.schema import (
     feature_chunks,
@@ -97,6 +97,7 @@ class Scoring:
     metric: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     labelled_rows: int = 0
+    metric_std_error: float | None = None
     estimate: Estimate | None = None
     # Why the champion could not predict this batch (it loaded, then failed): recorded as a refusal.
     failure: str | None = None
@@ -105,7 +106,7 @@ class Scoring:
         """What the cycle's record keeps of it."""
         return ScoringSummary(self.metric, self.metrics, self.labelled_rows,
                               self.estimate.value if self.estimate else None,
-                              self.estimate.std if self.estimate else None)
+                              self.estimate.std if self.estimate else None, self.metric_std_error)
 
 
 def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Scoring:
@@ -161,4 +162,6 @@ def measure_performance(rt: Runtime, champion: ModelVersionInfo, batch: BatchRea
                                None if probabilities is None else probabilities[labelled].to_numpy(), scoring.classes)
     kept.metric = kept.metrics[rt.metric.name]
     kept.labelled_rows = int(labelled.sum())
+    if rt.metric == primary_metric(schema.task):
+        kept.metric_std_error = metric_std_error(schema.task, targets[labelled], predictions[labelled])
     return kept

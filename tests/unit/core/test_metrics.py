@@ -179,3 +179,25 @@ def test_regression_metrics_are_rmse_and_mae() -> None:
     """Regression reports exactly RMSE and MAE."""
     metrics = all_metrics("regression", [0.0, 0.0, 0.0, 0.0], [1.0, -1.0, 3.0, -3.0])
     assert metrics == {"rmse": pytest.approx(math.sqrt(5.0)), "mae": pytest.approx(2.0)}
+
+
+def test_the_standard_error_of_accuracy_is_that_of_a_proportion() -> None:
+    from retrainer.core.metrics import metric_std_error
+
+    truth = np.array([1] * 70 + [0] * 30)
+    predicted = np.ones(100, dtype=int)  # 70 % right
+    assert metric_std_error("classification", truth, predicted) == pytest.approx(np.sqrt(0.7 * 0.3 / 99), rel=1e-6)
+    assert metric_std_error("classification", truth[:1], predicted[:1]) is None
+
+
+def test_the_standard_error_of_rmse_shrinks_with_rows_and_is_zero_for_a_perfect_fit() -> None:
+    from retrainer.core.metrics import metric_std_error
+
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(0, 1, 100), rng.normal(0, 1, 10_000)
+    se_small = metric_std_error("regression", small, np.zeros(100))
+    se_large = metric_std_error("regression", large, np.zeros(10_000))
+    assert se_small is not None
+    assert se_large is not None
+    assert se_large < se_small / 5
+    assert metric_std_error("regression", small, small) == 0.0

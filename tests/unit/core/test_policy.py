@@ -318,6 +318,42 @@ def test_the_hard_age_limit_retrains_whatever_the_verification_once_per_period()
     assert decide(_signals(12, champion_age_days=62.0, **holding), history, settings).action == "retrain"
 
 
+def test_a_drop_within_the_batch_s_own_noise_does_not_retrain_and_says_so() -> None:
+    """Accuracy 0.655 against 0.697 is 6 % worse, but on ~330 labelled rows (standard error 0.026) that is
+    chance: no retrain, and the reason says the drop was within the batch's noise."""
+    signals = _signals(4, metric=ACCURACY, metric_value=0.655, reference_metric=0.697, metric_std_error=0.026)
+    decision = decide(signals, [_calm(0, "init"), _calm(3)], _settings())
+    assert decision.action == "none"
+    assert decision.reasons == ["accuracy 0.655 vs champion's 0.697 (6.0% worse), within this batch's noise "
+                                "(±0.043 at 95% confidence)"]
+    [check] = [c for c in decision.checks if c.rule == "performance"]
+    assert check.fired is False
+    assert check.value is not None
+    assert check.value < 0
+
+
+def test_the_same_drop_on_many_rows_or_at_the_point_estimate_retrains() -> None:
+    """On 50,000 rows (standard error 0.002) the 6 % drop is real; `drop_confidence: 0.5` judges the point estimate."""
+    many = _signals(4, metric=ACCURACY, metric_value=0.655, reference_metric=0.697, metric_std_error=0.002)
+    assert decide(many, [_calm(0, "init"), _calm(3)], _settings()).action == "retrain"
+    noisy = _signals(4, metric=ACCURACY, metric_value=0.655, reference_metric=0.697, metric_std_error=0.026)
+    assert decide(noisy, [_calm(0, "init"), _calm(3)], _settings(drop_confidence=0.5)).action == "retrain"
+
+
+def test_a_collapse_retrains_even_on_a_small_batch() -> None:
+    """70 labelled rows (standard error ~0.06): accuracy 0.45 against 0.85 is far beyond chance."""
+    signals = _signals(4, metric=ACCURACY, metric_value=0.45, reference_metric=0.85, metric_std_error=0.06)
+    assert decide(signals, [_calm(0, "init"), _calm(3)], _settings()).action == "retrain"
+
+
+def test_an_rmse_rise_within_noise_is_judged_at_its_optimistic_end() -> None:
+    """Lower is better: the optimistic end is the lower RMSE."""
+    signals = _signals(4, metric=RMSE, metric_value=1.08, reference_metric=1.0, metric_std_error=0.03)
+    assert decide(signals, [_calm(0, "init"), _calm(3)], _settings()).action == "none"
+    sure = _signals(4, metric=RMSE, metric_value=1.08, reference_metric=1.0, metric_std_error=0.005)
+    assert decide(sure, [_calm(0, "init"), _calm(3)], _settings()).action == "retrain"
+
+
 # --- labelled rows ---------------------------------------------------------------------------
 
 

@@ -127,6 +127,7 @@ class PastCycle:
     # the staleness rule counts as verification of that champion.
     champion_age_days: float | None = None
     metric_value: float | None = None
+    metric_std_error: float | None = None
     gate_refused: bool = False
 
 
@@ -213,11 +214,14 @@ def _followup_window(history: Sequence[PastCycle], settings: PolicySettings, win
     return last.window_start
 
 
-def _holds(metric: MetricSpec | None, reference: float | None, value: float | None, settings: PolicySettings) -> bool:
-    """Whether a measured metric shows the champion holding: no drop beyond `max_relative_drop`."""
+def _holds(metric: MetricSpec | None, reference: float | None, value: float | None, std_error: float | None,
+           settings: PolicySettings) -> bool:
+    """Whether a measured metric shows the champion holding: the performance rule's own judgement (no drop
+    beyond `max_relative_drop` once the batch's noise is allowed for) found nothing."""
     if metric is None or reference is None or value is None:
         return False
-    return relative_drop(metric, reference, value) <= settings.max_relative_drop
+    optimistic = _optimistic(metric, value, std_error, settings.drop_confidence)
+    return relative_drop(metric, reference, optimistic) <= settings.max_relative_drop
 
 
 def verified_at_age(champion_version: str | None, history: Sequence[PastCycle], metric: MetricSpec | None,
@@ -227,7 +231,7 @@ def verified_at_age(champion_version: str | None, history: Sequence[PastCycle], 
     gate kept it. Ages are read on the stream's clock as each cycle recorded them."""
     ages = [past.champion_age_days for past in history
             if past.champion_version == champion_version and past.champion_age_days is not None
-            and (past.gate_refused or _holds(metric, reference, past.metric_value, settings))]
+            and (past.gate_refused or _holds(metric, reference, past.metric_value, past.metric_std_error, settings))]
     return max(ages, default=0.0)
 
 
@@ -247,13 +251,13 @@ def _age_rules(signals: Signals, history: Sequence[PastCycle], settings: PolicyS
     unverified = unverified_days(age, signals.champion_version, history, signals.metric, signals.reference_metric,
                                  settings)
     # This batch's own labels show the champion holding: it is verified now.
-    if signals.metric_batch_index is None and _holds(signals.metric, signals.reference_metric, signals.metric_value,
-                                                     settings):
-        unverified = 0.0 if unverified is not None else None
+    if unverified is not None and signals.metric_batch_index is None and _holds(
+            signals.metric, signals.reference_metric, signals.metric_value, signals.metric_std_error, settings):
+        unverified = 0.0
     limit = settings.max_champion_age_days
     stale = limit is not None and unverified is not None and unverified > limit
     checks.append(SignalCheck(Rule.STALENESS, "unverified_days", unverified, limit, stale))
-    if stale:
+    if stale and age is not None and unverified is not None and limit is not None:
         reasons.append(staleness_reason(age, unverified, limit))
     hard = settings.retrain_every_days
     if hard is not None:
@@ -268,17 +272,21 @@ def _age_rules(signals: Signals, history: Sequence[PastCycle], settings: PolicyS
     return checks, reasons
 
 
-def staleness_reason(age: float | None, unverified: float | None, limit: float | None) -> str:
+def staleness_reason(age: float, unverified: float, limit: float) -> str:
     """The staleness rule's reason, as a person reads it."""
-    shown = "-" if age is None else f"{age:.1f}"
-    return f"champion age {shown} d, unverified for {unverified or 0:.1f} d > {limit or 0:g} d"
+    return f"champion age {age:.1f} d, unverified for {unverified:.1f} d > {limit:g} d"
+
+
+def _noise_margin(std_error: float, confidence: float) -> float:
+    """How far one batch's metric may fall short of the model's true one by chance, at `confidence` (one-sided)."""
+    return float(stats.norm.ppf(confidence)) * std_error
 
 
 def _optimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
     """The best the champion's metric may really be, at `confidence` (one-sided), given this batch's noise."""
     if std_error is None:
         return value
-    margin = float(stats.norm.ppf(confidence)) * std_error
+    margin = _noise_margin(std_error, confidence)
     return value + margin if metric.higher_is_better else value - margin
 
 
@@ -468,7 +476,7 @@ def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: b
             and signals.metric_std_error is not None):
         drop = relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
         if drop > settings.max_relative_drop:
-            margin = float(stats.norm.ppf(settings.drop_confidence)) * signals.metric_std_error
+            margin = _noise_margin(signals.metric_std_error, settings.drop_confidence)
             reasons.append(f"{signals.metric.name} {signals.metric_value:.3f} vs champion's "
                            f"{signals.reference_metric:.3f} ({drop:.1%} worse), within this batch's noise "
                            f"(±{margin:.3f} at {settings.drop_confidence:.0%} confidence)")
@@ -489,7 +497,7 @@ def staleness_retrain(age_days: float | None, unverified: float | None, new_labe
     if new_labelled_rows < settings.min_new_labelled_rows:
         return None
     limit, hard = settings.max_champion_age_days, settings.retrain_every_days
-    if limit is not None and unverified is not None and unverified > limit:
+    if limit is not None and age_days is not None and unverified is not None and unverified > limit:
         return f"{staleness_reason(age_days, unverified, limit)} (staleness check)"
     if hard is not None and age_days is not None and age_days > hard:
         return f"champion age {age_days:.1f} d > the hard limit of {hard:g} d (staleness check)"

@@ -122,9 +122,11 @@ class BatchRecord(BaseModel):
         refused = (self.decision == "retrain" and self.gate is not None and not self.gate.passed
                    and self.gate.champion_metric is not None and self.gate.challenger_metric is not None)
         return PastCycle(self.batch_index, self.decision,
-                         bool(self.dataset_drift if self.shifted is None else self.shifted), self.window_start,
-                         self.followup, self.batch, self.champion_version, self.fired(Rule.OUTGROWN_REFERENCE),
-                         self.fired(Rule.OUTGROWN_PERSISTENCE), self.champion_age_days, self.metric, refused)
+                         dataset_drift=bool(self.dataset_drift if self.shifted is None else self.shifted),
+                         window_start=self.window_start, followup=self.followup, name=self.batch,
+                         champion_version=self.champion_version, outgrown=self.fired(Rule.OUTGROWN_REFERENCE),
+                         outgrown_due=self.fired(Rule.OUTGROWN_PERSISTENCE), champion_age_days=self.champion_age_days,
+                         metric_value=self.metric, metric_std_error=self.metric_std_error, gate_refused=refused)
 
 
 @dataclass(frozen=True)

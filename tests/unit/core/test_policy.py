@@ -304,6 +304,16 @@ def test_only_a_holding_metric_of_this_champion_counts_as_verification() -> None
     assert decide(signals, held, _settings()).action == "none"
 
 
+def test_a_drop_within_the_batch_s_noise_verifies_the_champion_as_the_performance_rule_judges_it() -> None:
+    """Verification is the performance rule's own verdict: 6 % worse on ~330 rows (standard error 0.026) is
+    chance, so that batch verified the champion; the same number on 50,000 rows did not."""
+    signals = _signals(9, champion_age_days=50.0, champion_version="2", reference_metric=0.697, metric=ACCURACY)
+    noisy = [_served(4, 40.0, version="2", metric_value=0.655, metric_std_error=0.026)]
+    sure = [_served(4, 40.0, version="2", metric_value=0.655, metric_std_error=0.002)]
+    assert decide(signals, noisy, _settings()).action == "none"
+    assert decide(signals, sure, _settings()).action == "retrain"
+
+
 def test_the_hard_age_limit_retrains_whatever_the_verification_once_per_period() -> None:
     """`retrain_every_days` (off by default) retrains a champion older than it even when its metric holds,
     and a retrain under that champion answers it for one period."""

@@ -39,7 +39,8 @@ import pandas as pd
 from drift_speed import CATEGORICAL, NUMERIC, best_of, floor, make_frame
 
 from retrainer.config import DriftSettings, PolicySettings, load_config
-from retrainer.core.policy import Signals, decide
+from retrainer.core.decision import Signals
+from retrainer.core.policy import decide
 from retrainer.core.schema import feature_frame, schema_from_settings
 from retrainer.core.training import train
 from retrainer.monitoring import compute_drift, fit_novelty, score_novelty

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrainer.core.policy import SignalCheck
+from retrainer.core.decision import SignalCheck
 from retrainer.core.records import BatchRecord
 from retrainer.replay.backtest import BacktestResult, run_backtest
 from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch

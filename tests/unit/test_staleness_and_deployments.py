@@ -1,4 +1,4 @@
-"""The staleness check (policy.staleness_retrain), the deployments of `retrainer serve` and their settings."""
+"""The staleness check (core.staleness.staleness_retrain), the deployments of `retrainer serve` and their settings."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from retrainer.config import ConfigError, PolicySettings, build_config, load_config
-from retrainer.core.policy import staleness_retrain
+from retrainer.core.staleness import staleness_retrain
 from retrainer.pipeline.deployments import RETRAIN_PARAMETERS, retrain_trigger_parameters
 
 # -- staleness_retrain -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -117,3 +118,16 @@ def relative_drop(spec: MetricSpec, reference: float, current: float) -> float:
     if reference == 0:
         return float("inf") if change > 0 else 0.0
     return change / abs(reference)
+
+
+def noise_margin(std_error: float, confidence: float) -> float:
+    """How far one batch's metric may fall short of the model's true one by chance, at `confidence` (one-sided)."""
+    return float(stats.norm.ppf(confidence)) * std_error
+
+
+def optimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
+    """The best the champion's metric may really be, at `confidence` (one-sided), given this batch's noise."""
+    if std_error is None:
+        return value
+    margin = noise_margin(std_error, confidence)
+    return value + margin if metric.higher_is_better else value - margin

@@ -41,130 +41,11 @@ batches' concept intact, a concept change does not).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Literal
-
-from scipy import stats
 
 from retrainer.config import PolicySettings
-from retrainer.core.metrics import MetricSpec, relative_drop
-
-Action = Literal["none", "retrain", "reject_batch"]
-
-
-class Rule(StrEnum):
-    """The rules' names, as each `SignalCheck` and the timeline's `signals` spell them: one spelling,
-    shared by the policy that writes them and the code that reads a past cycle back."""
-
-    VALIDATION = "validation"
-    TRUST = "trust"
-    STALENESS = "staleness"
-    AGE_LIMIT = "age limit"
-    PERFORMANCE = "performance"
-    ESTIMATED_PERFORMANCE = "estimated performance"
-    DRIFT = "drift"
-    OUT_OF_DISTRIBUTION = "out-of-distribution"
-    DRIFT_PERSISTENCE = "drift persistence"
-    OUTGROWN_REFERENCE = "outgrown reference"
-    OUTGROWN_PERSISTENCE = "outgrown persistence"
-    FOLLOW_UP = "follow-up"
-    COOL_DOWN = "cool-down"
-    MINIMUM_LABELS = "minimum labels"
-
-
-@dataclass(frozen=True)
-class Signals:
-    """What one cycle measured about one batch."""
-
-    batch_index: int
-    valid: bool
-    critical_failures: Sequence[str] = ()
-    drift_share: float | None = None
-    drifted_features: Sequence[str] = ()
-    metric: MetricSpec | None = None
-    metric_value: float | None = None
-    # Its standard error on the batch's labelled rows: a drop within the batch's own noise is not one.
-    metric_std_error: float | None = None
-    # Where metric_value was measured when not on this batch (late labels of an earlier batch):
-    # its description and that batch's index, where a retrain's window then starts.
-    metric_source: str | None = None
-    metric_batch_index: int | None = None
-    reference_metric: float | None = None
-    # The champion's estimated metric from its calibrated confidence (when labels are missing).
-    estimated_metric_value: float | None = None
-    ood_share: float | None = None
-    champion_age_days: float | None = None
-    # The version serving this batch: an outgrown reference retrains once per champion.
-    champion_version: str | None = None
-    # Labelled rows accepted since the champion's training window, this batch included.
-    new_labelled_rows: int = 0
-    # Why the champion was refused before loading (see registry.trust): nothing was scored.
-    champion_refused: str | None = None
-
-
-@dataclass(frozen=True)
-class PastCycle:
-    """What the policy needs to remember about an earlier cycle."""
-
-    batch_index: int
-    decision: str
-    # Dataset drift or too many out-of-distribution rows: what the hysteresis counts.
-    dataset_drift: bool = False
-    # For retrains: the first batch trained on, and whether it was a follow-up retrain.
-    window_start: int | None = None
-    followup: bool = False
-    # The batch's name, for reasons a person reads.
-    name: str = ""
-    # The version that served the batch; whether its metric, measured on the batch's own labels,
-    # beat its own reference by more than max_relative_gain there (what the outgrown-reference
-    # rule counts); and whether that rule was due there (a retrain it asked for).
-    champion_version: str | None = None
-    outgrown: bool = False
-    outgrown_due: bool = False
-    # The champion's age there (days since its training data ended, on the batch's clock), its
-    # metric there (own or late labels), and whether a retrain there was refused by the gate: what
-    # the staleness rule counts as verification of that champion.
-    champion_age_days: float | None = None
-    metric_value: float | None = None
-    metric_std_error: float | None = None
-    gate_refused: bool = False
-
-
-@dataclass(frozen=True)
-class SignalCheck:
-    """One rule's input as the decision record shows it: the signal, its value, its threshold,
-    and whether the rule fired (a trigger fired, or a guard such as the cool-down held back)."""
-
-    # A `Rule` when the policy writes it; a plain string when read back from a journal.
-    rule: str
-    signal: str
-    value: float | None
-    threshold: float | None
-    fired: bool
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the policy decided about one batch, why, and the checks it made on the way."""
-
-    action: Action
-    reasons: list[str] = field(default_factory=list)
-    # First batch of the change that fired: the narrow training window starts there, so a
-    # challenger need not learn the world the champion already failed in (the full window is
-    # tried beside it when training.compare_full_window is on).
-    window_start: int | None = None
-    dataset_drift: bool = False
-    # A shift (dataset drift or out-of-distribution rows) was seen: the hysteresis counts it.
-    shifted: bool = field(default=False, compare=False)
-    followup: bool = False
-    # The evidence, not the verdict: two decisions are the same decision whatever they report.
-    checks: list[SignalCheck] = field(default_factory=list, compare=False)
-
-    def training_start(self) -> int:
-        """First batch a challenger may train on: the change's first batch; with no change seen
-        (staleness), any — the training window's own size applies."""
-        return self.window_start if self.window_start is not None else 0
+from retrainer.core.decision import Decision, PastCycle, Rule, SignalCheck, Signals
+from retrainer.core.metrics import MetricSpec, noise_margin, optimistic, relative_drop
+from retrainer.core.staleness import age_rules
 
 
 def _trailing_run(history: Sequence[PastCycle], seen: Callable[[PastCycle], bool]) -> list[PastCycle]:
@@ -214,82 +95,6 @@ def _followup_window(history: Sequence[PastCycle], settings: PolicySettings, win
     return last.window_start
 
 
-def _holds(metric: MetricSpec | None, reference: float | None, value: float | None, std_error: float | None,
-           settings: PolicySettings) -> bool:
-    """Whether a measured metric shows the champion holding: the performance rule's own judgement (no drop
-    beyond `max_relative_drop` once the batch's noise is allowed for) found nothing."""
-    if metric is None or reference is None or value is None:
-        return False
-    optimistic = _optimistic(metric, value, std_error, settings.drop_confidence)
-    return relative_drop(metric, reference, optimistic) <= settings.max_relative_drop
-
-
-def verified_at_age(champion_version: str | None, history: Sequence[PastCycle], metric: MetricSpec | None,
-                    reference: float | None, settings: PolicySettings) -> float:
-    """The champion's age (days since its training data ended) when it was last verified against the
-    present: 0 at its training; later, a batch where its measured metric held, or a retrain where the
-    gate kept it. Ages are read on the stream's clock as each cycle recorded them."""
-    ages = [past.champion_age_days for past in history
-            if past.champion_version == champion_version and past.champion_age_days is not None
-            and (past.gate_refused or _holds(metric, reference, past.metric_value, past.metric_std_error, settings))]
-    return max(ages, default=0.0)
-
-
-def unverified_days(age_days: float | None, champion_version: str | None, history: Sequence[PastCycle],
-                    metric: MetricSpec | None, reference: float | None, settings: PolicySettings) -> float | None:
-    """Days the champion has served since it was last verified (None when its age is unknown)."""
-    if age_days is None:
-        return None
-    return max(0.0, age_days - verified_at_age(champion_version, history, metric, reference, settings))
-
-
-def _age_rules(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings
-               ) -> tuple[list[SignalCheck], list[str]]:
-    """The staleness rule (unverified for too long) and the hard age limit: their checks and reasons."""
-    checks, reasons = [], []
-    age = signals.champion_age_days
-    unverified = unverified_days(age, signals.champion_version, history, signals.metric, signals.reference_metric,
-                                 settings)
-    # This batch's own labels show the champion holding: it is verified now.
-    if unverified is not None and signals.metric_batch_index is None and _holds(
-            signals.metric, signals.reference_metric, signals.metric_value, signals.metric_std_error, settings):
-        unverified = 0.0
-    limit = settings.max_champion_age_days
-    stale = limit is not None and unverified is not None and unverified > limit
-    checks.append(SignalCheck(Rule.STALENESS, "unverified_days", unverified, limit, stale))
-    if stale and age is not None and unverified is not None and limit is not None:
-        reasons.append(staleness_reason(age, unverified, limit))
-    hard = settings.retrain_every_days
-    if hard is not None:
-        # Once per period: a retrain asked for under this champion less than a period ago answered it.
-        last = max((past.champion_age_days for past in history
-                    if past.decision == "retrain" and past.champion_version == signals.champion_version
-                    and past.champion_age_days is not None), default=0.0)
-        due = age is not None and age > hard and age - last > hard
-        checks.append(SignalCheck(Rule.AGE_LIMIT, "champion_age_days", age, hard, due))
-        if due:
-            reasons.append(f"champion age {age:.1f} d > the hard limit of {hard:g} d (policy.retrain_every_days)")
-    return checks, reasons
-
-
-def staleness_reason(age: float, unverified: float, limit: float) -> str:
-    """The staleness rule's reason, as a person reads it."""
-    return f"champion age {age:.1f} d, unverified for {unverified:.1f} d > {limit:g} d"
-
-
-def _noise_margin(std_error: float, confidence: float) -> float:
-    """How far one batch's metric may fall short of the model's true one by chance, at `confidence` (one-sided)."""
-    return float(stats.norm.ppf(confidence)) * std_error
-
-
-def _optimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
-    """The best the champion's metric may really be, at `confidence` (one-sided), given this batch's noise."""
-    if std_error is None:
-        return value
-    margin = _noise_margin(std_error, confidence)
-    return value + margin if metric.higher_is_better else value - margin
-
-
 def _performance_check(rule: Rule, signal: str, metric: MetricSpec | None, value: float | None,
                        reference: float | None, tolerance: float | None, std_error: float | None = None,
                        confidence: float = 0.5) -> tuple[SignalCheck, str | None]:
@@ -298,7 +103,7 @@ def _performance_check(rule: Rule, signal: str, metric: MetricSpec | None, value
     one-sided `confidence` interval (the check's value): a small batch's bad luck does not retrain."""
     drop = None
     if metric is not None and value is not None and reference is not None:
-        drop = relative_drop(metric, reference, _optimistic(metric, value, std_error, confidence))
+        drop = relative_drop(metric, reference, optimistic(metric, value, std_error, confidence))
     fired = drop is not None and tolerance is not None and drop > tolerance
     check = SignalCheck(rule, signal, drop, tolerance, fired)
     if not fired or metric is None or value is None or reference is None or tolerance is None:
@@ -363,7 +168,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     # No change seen: no reason to narrow the window (the training window's own size applies).
     window_start: int | None = None
 
-    age_checks, age_reasons = _age_rules(signals, history, settings)
+    age_checks, age_reasons = age_rules(signals, history, settings)
     checks.extend(age_checks)
     triggers.extend(age_reasons)
 
@@ -476,7 +281,7 @@ def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: b
             and signals.metric_std_error is not None):
         drop = relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
         if drop > settings.max_relative_drop:
-            margin = _noise_margin(signals.metric_std_error, settings.drop_confidence)
+            margin = noise_margin(signals.metric_std_error, settings.drop_confidence)
             reasons.append(f"{signals.metric.name} {signals.metric_value:.3f} vs champion's "
                            f"{signals.reference_metric:.3f} ({drop:.1%} worse), within this batch's noise "
                            f"(±{margin:.3f} at {settings.drop_confidence:.0%} confidence)")
@@ -486,19 +291,3 @@ def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: b
             f"waiting for {settings.drift_persistence_batches} batches or a performance drop"
         )
     return reasons
-
-
-def staleness_retrain(age_days: float | None, unverified: float | None, new_labelled_rows: int,
-                      settings: PolicySettings) -> str | None:
-    """Why the daily staleness check asks for a retrain, or None. It looks at the wall clock, for a
-    landing location that went quiet (a batch's own cycle applies rule 2 on the batch's clock):
-    `age_days` since the champion's training data ended, `unverified` since it was last verified
-    (`unverified_days`). Like any retrain it needs `min_new_labelled_rows` new labels to learn from."""
-    if new_labelled_rows < settings.min_new_labelled_rows:
-        return None
-    limit, hard = settings.max_champion_age_days, settings.retrain_every_days
-    if limit is not None and age_days is not None and unverified is not None and unverified > limit:
-        return f"{staleness_reason(age_days, unverified, limit)} (staleness check)"
-    if hard is not None and age_days is not None and age_days > hard:
-        return f"champion age {age_days:.1f} d > the hard limit of {hard:g} d (staleness check)"
-    return None

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from retrainer.core.decision import Decision, PastCycle, Rule, SignalCheck
 from retrainer.core.gate import GateVerdict
-from retrainer.core.policy import Decision, PastCycle, Rule, SignalCheck
 
 DecisionName = Literal["init", "none", "retrain", "reject_batch"]
 

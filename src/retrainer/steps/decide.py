@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from retrainer.core import policy
+from retrainer.core import policy, staleness
+from retrainer.core.decision import Decision, Signals
 from retrainer.core.records import BatchRecord, labelled_since_champion, late_measurement
 from retrainer.core.schema import (
     BatchSchema,
@@ -44,7 +45,7 @@ def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
 class DecisionInputs:
     """What `decide` saw, besides the decision: recorded as they were."""
 
-    decision: policy.Decision
+    decision: Decision
     champion_age_days: float | None
     new_labelled_rows: int
 
@@ -72,7 +73,7 @@ def decide(
         if late is not None:
             metric_value, metric_source, metric_index = late.metric, f"late labels of batch '{late.batch}'", \
                 late.batch_index
-    signals = policy.Signals(
+    signals = Signals(
         batch_index=index,
         valid=outcome.valid,
         critical_failures=outcome.failures,
@@ -113,21 +114,18 @@ def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
     age = champion_age_days(champion.trained_until, now)
     past = history(rt)
     new_labelled = labelled_since_champion(past, champion.version)
-    unverified = policy.unverified_days(age, champion.version, [r.past_cycle() for r in past], rt.metric,
-                                        champion.validation_metric, rt.config.policy)
-    # A retrain this check asked for leaves no batch record: the registry remembers that the gate kept
-    # this champion (a challenger tagged gate=failed against it), which verified it on that day.
+    # The registry remembers the gates that kept this champion (challengers tagged gate=failed against it).
     refusals = [v.created for v in rt.registry.versions()
                 if v.tag("gate") == "failed" and v.tag("gate_champion") == champion.version and v.created]
-    since_refusal = champion_age_days(max(refusals), now) if refusals else None
-    if unverified is not None and since_refusal is not None:
-        unverified = min(unverified, since_refusal)
+    unverified = staleness.unverified_days(age, champion.version, [r.past_cycle() for r in past], rt.metric,
+                                           champion.validation_metric, rt.config.policy,
+                                           champion_age_days(max(refusals), now) if refusals else None)
     stored = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
     limit = rt.config.policy.max_champion_age_days
     summary = (f"champion v{champion.version}: age {'-' if age is None else f'{age:.1f}'} d, unverified "
                f"{'-' if unverified is None else f'{unverified:.1f}'} d (limit {'-' if limit is None else f'{limit:g}'} d), "
                f"{new_labelled} labelled row(s) since its training")
-    reason = policy.staleness_retrain(age, unverified, new_labelled, rt.config.policy)
+    reason = staleness.staleness_retrain(age, unverified, new_labelled, rt.config.policy)
     window = latest_window(stored, rt.config.training.window_batches)
     if reason is None or window is None:
         return StalenessCheck(None, summary + ("" if window else "; no accepted batch to train on"))

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from retrainer.config import PolicySettings
+from retrainer.core.decision import Decision, PastCycle, Signals
 from retrainer.core.metrics import MetricSpec, primary_metric
-from retrainer.core.policy import Decision, PastCycle, Signals, decide
+from retrainer.core.policy import decide
 
 ACCURACY = primary_metric("classification")
 RMSE = primary_metric("regression")
@@ -410,7 +411,7 @@ def test_feature_drift_below_the_dataset_threshold_is_mentioned_but_does_not_ret
 
 def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired() -> None:
     """A performance retrain reports every rule it looked at, with value and threshold, and which fired."""
-    from retrainer.core.policy import SignalCheck
+    from retrainer.core.decision import SignalCheck
 
     settings = _settings(cooldown_batches=1, min_new_labelled_rows=100)
     signals = Signals(batch_index=5, valid=True, drift_share=0.1, metric=ACCURACY, metric_value=0.6,
@@ -433,7 +434,7 @@ def test_the_decision_names_each_signal_its_value_its_threshold_and_what_fired()
 
 # --- estimated performance -------------------------------------------------------------------
 
-from retrainer.core.policy import SignalCheck  # noqa: E402
+from retrainer.core.decision import SignalCheck  # noqa: E402
 
 
 def test_estimated_accuracy_drop_without_labels_retrains_on_an_unnarrowed_window() -> None:

@@ -117,7 +117,7 @@ def test_measurements_of_another_champion_do_not_count() -> None:
 
 def test_a_past_cycle_remembers_which_outgrown_rules_fired() -> None:
     """The policy's memory of a cycle is read from its recorded checks by the rule names the policy writes."""
-    from retrainer.core.policy import Rule, SignalCheck
+    from retrainer.core.decision import Rule, SignalCheck
 
     record = BatchRecord(batch="b7", rows=10, valid=True, decision="retrain", batch_index=7, champion_version="3",
                          window_start=5, shifted=False, dataset_drift=True,

@@ -26,8 +26,8 @@ def _batch(seed: int, **changes: object) -> pd.DataFrame:
     return make_batch(ScriptedBatch("b", "x", "x", **changes), 1, 2000, np.random.default_rng(seed))  # type: ignore[arg-type]
 
 
-def _suite(reference: pd.DataFrame, tmp_path: Path) -> tuple[Path, object]:
-    schema = infer_schema(reference, ModelSettings(name="pumps", target=TARGET))
+def _suite(reference: pd.DataFrame, tmp_path: Path, target: str = TARGET) -> tuple[Path, object]:
+    schema = infer_schema(reference, ModelSettings(name="pumps", target=target))
     path = tmp_path / "pumps.json"
     save_suite(draft_suite(reference, schema, "pumps"), path)
     return path, schema
@@ -101,3 +101,59 @@ def test_drafted_bounds_keep_six_significant_digits_for_tiny_values(tmp_path: Pa
     path = tmp_path / "m.json"
     save_suite(draft_suite(frame, schema, "m"), path)
     assert validate_batch(frame, schema, path).valid
+
+
+def _census(rows: int, year: int, seed: int) -> pd.DataFrame:
+    """A census-like batch: an integer year, an income, an age and a category, no id column."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"year": year, "income": rng.lognormal(10, 0.5, rows).round(2),
+                         "age": rng.integers(18, 90, rows), "region": rng.choice(["n", "s", "e", "w"], rows),
+                         "y": rng.integers(0, 2, rows)})
+
+
+def test_a_year_column_does_not_reject_a_later_year_but_units_still_do(tmp_path: Path) -> None:
+    """The reference holds 2015 only: batches of 2016 and 2018 are accepted with no critical failure, while
+    an income column in cents (×100) is still rejected."""
+    reference = _census(2000, 2015, 0)
+    path, schema = _suite(reference, tmp_path, "y")
+    for year in (2016, 2018):
+        outcome = validate_batch(_census(2000, year, year), schema, path)  # type: ignore[arg-type]
+        assert outcome.valid, outcome.failures
+    cents = _census(2000, 2016, 7).assign(income=lambda f: f["income"] * 100)
+    outcome = validate_batch(cents, schema, path)  # type: ignore[arg-type]
+    assert not outcome.valid
+    assert {f.split(":")[0] for f in outcome.failures} == {"expect_column_mean_to_be_between(income)",
+                                                            "expect_column_values_to_be_between(income)"}
+
+
+def test_a_broken_export_without_ids_is_rejected_and_normal_batches_are_not(tmp_path: Path) -> None:
+    """No id column: one row written 2,000 times is rejected as repeated rows, a single row where 2,000 are
+    usual is rejected as too small, and an ordinary batch (even a small one) is accepted."""
+    reference = _census(2000, 2015, 0)
+    path, schema = _suite(reference, tmp_path, "y")
+    repeated = pd.concat([_census(1, 2015, 3)] * 2000, ignore_index=True)
+    outcome = validate_batch(repeated, schema, path)  # type: ignore[arg-type]
+    assert not outcome.valid
+    assert outcome.failures == ["expect_compound_columns_to_be_unique(income, age): 100.0% of rows repeat another "
+                                "row, allowed 50.0%"]
+    outcome = validate_batch(_census(1, 2015, 4), schema, path)  # type: ignore[arg-type]
+    assert not outcome.valid
+    assert outcome.failures == ["expect_table_row_count_to_be_between: observed 1, below the minimum 30"]
+    assert validate_batch(_census(300, 2015, 5), schema, path).valid  # type: ignore[arg-type]
+
+
+def test_small_batch_streams_and_categorical_data_get_checks_they_can_pass(tmp_path: Path) -> None:
+    """A reference of 70 rows asks for 4 rows at least; an all-categorical reference, whose rows legitimately
+    repeat, gets no duplicate check at all."""
+    small = _census(70, 2015, 0)
+    schema = infer_schema(small, ModelSettings(target="y"))
+    suite = draft_suite(small, schema, "m")
+    minimum = [e["kwargs"]["min_value"] for e in suite["expectations"]
+               if e["type"] == "expect_table_row_count_to_be_between" and e["severity"] == "critical"]
+    assert minimum == [4]
+    rng = np.random.default_rng(1)
+    categories = pd.DataFrame({"colour": rng.choice(["r", "g"], 500), "size": rng.choice(["s", "l"], 500),
+                               "y": rng.integers(0, 2, 500)})
+    schema = infer_schema(categories, ModelSettings(target="y"))
+    kinds = [e["type"] for e in draft_suite(categories, schema, "m")["expectations"]]
+    assert "expect_compound_columns_to_be_unique" not in kinds

@@ -133,6 +133,20 @@ class ValidationSettings(_Section):
     max_rejected_row_share: float = Field(
         0.05, ge=0, le=1, description="Above this share of failing rows the whole batch is rejected.",
     )
+    # Drafting: what a new suite rejects beyond the reference's own columns (edit the suite to change
+    # an existing one).
+    min_rows_share: float = Field(
+        0.05, ge=0, le=1, description="A batch with fewer rows than both this share of the reference's rows "
+        "per batch and min_rows is rejected (a near-empty export); drafted as a critical row count; 0: not drafted.",
+    )
+    min_rows: int = Field(
+        30, ge=1, description="See min_rows_share: a batch of at least this many rows is never too small.",
+    )
+    max_duplicate_share: float | None = Field(
+        0.5, ge=0, le=1, description="Largest share of rows that repeat another row (on the reference's two most "
+        "distinct features) in a batch without an id column; more rejects it (a broken export). Drafted only when "
+        "the reference's rows are distinct there; null: not drafted.",
+    )
 
 
 class TrainingSettings(_Section):

@@ -61,6 +61,8 @@ class GateVerdict:
     churn: float
     holdout_rows: int
     checks: list[Check] = field(default_factory=list)
+    # Which batches the held-out rows came from, for a person ("21 of 'w05', 9 of 'w04'").
+    holdout_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as plain data (its checks as dicts), for records and reports."""
@@ -68,12 +70,20 @@ class GateVerdict:
 
     def summary(self) -> str:
         """The verdict for a person: a headline with both metrics, then one ticked or empty box per check."""
+        source = f" ({self.holdout_source})" if self.holdout_source else ""
         lines = [
-            f"gate {'PASSED' if self.passed else 'FAILED'} on {self.holdout_rows} held-out rows: "
-            f"{self.metric_name} champion {self.champion_metric:.4f}, challenger {self.challenger_metric:.4f}"
+            f"gate {'PASSED' if self.passed else 'FAILED'} on {self.holdout_rows} held-out rows{source}: "
+            f"{self.metric_name} champion {_figure(self.champion_metric)}, challenger {_figure(self.challenger_metric)}"
         ]
         lines += [f"- [{'x' if c.passed else ' '}] {c.name}: {c.detail}" for c in self.checks]
         return "\n".join(lines)
+
+
+def _figure(value: float, sign: bool = False) -> str:
+    """A figure for a person: NaN (nothing could be measured) reads as 'n/a', never 'nan'."""
+    if value != value:
+        return "n/a"
+    return f"{value:+.4f}" if sign else f"{value:.4f}"
 
 
 def serves(predictions: npt.NDArray[Any], rows: int) -> bool:
@@ -153,6 +163,7 @@ def gate(
     slices: dict[str, npt.ArrayLike | None] | None = None,
     baseline_predictions: npt.ArrayLike | None = None,
     costs: ModelCosts | None = None,
+    holdout_source: str = "",
 ) -> GateVerdict:
     """The verdict on a challenger. `slices` maps a column name to its values on the holdout rows;
     `baseline_predictions` are a simple model's on the same rows; `costs` are measured serving costs."""
@@ -199,7 +210,8 @@ def gate(
         Check(
             f"{spec.name} improvement ≥ margin",
             finite and improvement >= settings.margin and improvement > 0,
-            f"{improvement:+.4f} (margin {settings.margin:g})",
+            f"{improvement:+.4f} (margin {settings.margin:g})" if finite
+            else "not measured: the challenger's predictions are not all finite",
         )
     )
     checks.append(
@@ -207,7 +219,10 @@ def gate(
             # Significant, and significantly at least the margin: one lucky number is not enough.
             f"{settings.confidence:.0%} interval above zero" + (" and the margin" if settings.margin > 0 else ""),
             bool(ci_low > 0 and ci_low >= settings.margin),
-            f"[{ci_low:+.4f}, {ci_high:+.4f}] (paired bootstrap, {settings.bootstrap_resamples} resamples)",
+            f"[{ci_low:+.4f}, {ci_high:+.4f}] (paired bootstrap, {settings.bootstrap_resamples} resamples)"
+            if finite and enough_rows else
+            (f"no interval: {len(y)} held-out rows are too few to trust one (minimum {settings.min_holdout_rows}, "
+             "promotion.min_holdout_rows)" if finite else "no interval: the challenger's predictions are not all finite"),
         )
     )
     if task == "classification":
@@ -228,7 +243,7 @@ def gate(
         beats = finite and (challenger_metric > baseline_metric if spec.higher_is_better
                             else challenger_metric < baseline_metric)
         checks.append(Check("beats the baseline", bool(beats),
-                            f"{spec.name} {challenger_metric:.4f} vs baseline {baseline_metric:.4f}"))
+                            f"{spec.name} {_figure(challenger_metric)} vs baseline {baseline_metric:.4f}"))
     if costs is not None:
         checks += _cost_checks(costs, settings)
     return GateVerdict(
@@ -242,4 +257,5 @@ def gate(
         churn=churn,
         holdout_rows=len(y),
         checks=checks,
+        holdout_source=holdout_source,
     )

@@ -37,6 +37,8 @@ class GateRecord(BaseModel):
     churn: float | None
     holdout_rows: int
     checks: list[GateCheckRecord] = Field(default_factory=list)
+    # Which batches the held-out rows came from (journals written before it: absent).
+    holdout_source: str | None = None
 
     @classmethod
     def of(cls, verdict: GateVerdict) -> GateRecord:
@@ -242,11 +244,18 @@ def labelled_since_champion(records: list[BatchRecord], champion_version: str | 
     batches); a champion moved by hand to a version the journal does not know counts from the
     latest retrain.
     """
+    end = trained_through(records, champion_version)
+    return sum(r.labelled_rows for r in records if r.batch_index > end and r.decision in ("none", "retrain"))
+
+
+def trained_through(records: list[BatchRecord], champion_version: str | None) -> int:
+    """The last batch the champion's training window could hold (-1: none): the cycle that made it (its
+    retrain or the initial batches); a version the journal does not know (moved by hand), the latest
+    retrain's."""
     made = [r.batch_index for r in records
             if champion_version is not None and r.new_champion_version == champion_version]
     trained = [r.batch_index for r in records if r.decision in ("init", "retrain")]
-    end = max(made) if made else max(trained, default=-1)
-    return sum(r.labelled_rows for r in records if r.batch_index > end and r.decision in ("none", "retrain"))
+    return max(made) if made else max(trained, default=-1)
 
 
 def used_copy_of(records: list[BatchRecord], content_hash: str | None) -> str | None:

@@ -6,6 +6,7 @@ registry's job, not this module's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -169,11 +170,41 @@ def train_baseline(frame: pd.DataFrame, schema: BatchSchema) -> BaseEstimator:
     return model
 
 
-def split_holdout(frame: pd.DataFrame, schema: BatchSchema, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rest, holdout): a random share of the labelled rows that no model is trained on."""
+def split_holdout(frame: pd.DataFrame, schema: BatchSchema, rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, holdout): `rows` random labelled rows that no model is trained on, and the other labelled rows."""
     data = labelled_rows(frame, schema)
-    rest, holdout = train_test_split(data, test_size=fraction, random_state=seed)
+    if rows >= len(data):
+        return data.iloc[0:0], data
+    rest, holdout = train_test_split(data, test_size=rows, random_state=seed)
     return rest, holdout
+
+
+def plan_holdout(labelled: Sequence[tuple[int, int]], fraction: float, min_rows: int,
+                 max_share: float = 0.5) -> dict[int, int]:
+    """How many labelled rows of each batch the gate holds out: (batch index, its labelled rows) of the
+    batches the holdout may come from, newest first, in; rows per batch out.
+
+    `fraction` of the newest batch, as always; when that is fewer than `min_rows` (small batches), the
+    same fraction of the next newest batches too, as many as it takes; and when those run out, a larger
+    share of each, newest first, up to `max_share` (the rest is still trained on). The caller lists only
+    batches no model trained on, so the rows are fresh for both champion and challenger. Whatever is
+    planned may still fall short of `min_rows`: the gate then names that as its reason.
+    """
+    plan: dict[int, int] = {}
+    total = 0
+    for index, rows in labelled:
+        if plan and total >= min_rows:
+            break
+        plan[index] = min(rows, math.ceil(fraction * rows))
+        total += plan[index]
+    for index, rows in labelled:
+        if total >= min_rows:
+            break
+        extra = min(max(0, math.ceil(max_share * rows) - plan.get(index, 0)), min_rows - total)
+        if extra:
+            plan[index] = plan.get(index, 0) + extra
+            total += extra
+    return plan
 
 
 def pick_candidate(task: Task, y_true: npt.ArrayLike, predictions: Sequence[npt.ArrayLike]) -> tuple[int, list[float]]:

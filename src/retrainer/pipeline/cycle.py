@@ -75,7 +75,7 @@ def initialise(r: Runner, config_path: str, batch_paths: list[str], redraft_suit
     trained = s.train_model(rt, reference)
     champion = s.register(rt, trained, reference, rt.config.mlflow.aliases.champion, ["initial champion"],
                           decision_id)
-    s.draft(rt, reference, redraft_suite)
+    s.draft(rt, reference, redraft_suite, len(batch_paths))
     records = []
     for index, (path, read) in enumerate(zip(batch_paths, reads, strict=True)):
         s.accept(rt, index, batch_name(Path(path)), read)
@@ -93,11 +93,12 @@ def retrain(r: Runner, config_path: str, batch_index: int, window_start: int, de
     s = r.steps
     rt = tasks.runtime(config_path)
     champion = s.find_champion(rt)
-    window = s.assemble_window(rt, window_start, batch_index)
+    window = s.assemble_window(rt, window_start, batch_index, champion.version)
     trained = s.train_model(rt, window.train)
     tags: dict[str, str] = {}
     if window_start > 0 and rt.config.training.compare_full_window:
-        full = s.assemble_window(rt, 0, batch_index)
+        # The same held-out rows as the narrow window's (drawn from the change on), so the scores compare.
+        full = s.assemble_window(rt, 0, batch_index, champion.version, holdout_from=window_start)
         if len(full.batches) > len(window.batches):
             window, trained, tags["window_choice"] = s.choose_window(rt, window, trained, full,
                                                                      s.train_model(rt, full.train))

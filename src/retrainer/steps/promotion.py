@@ -65,6 +65,7 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
                 for column in settings.slices},
         baseline_predictions=baseline,
         costs=_serving_costs(champion_model, challenger_model, inputs),
+        holdout_source=window.holdout_source,
     )
     digest = _digest(holdout)
     # The same digest on both: a comparison is only ever between scores on the same rows.

@@ -39,7 +39,7 @@ def draft(config: RetrainerConfig, data_paths: list[Path], out: Path | None, for
     reference = pd.concat(frames, ignore_index=True)
     model = resolve_model_settings(reference, config.model)
     schema = schema_from_settings(model)
-    save_suite(draft_suite(reference, schema, config.model.name), target)
+    save_suite(draft_suite(reference, schema, config.model.name, config.validation, len(data_paths)), target)
     return target
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from retrainer.core.records import trained_through
 from retrainer.core.schema import (
     BatchSchema,
     conform,
@@ -22,6 +24,7 @@ from retrainer.core.training import (
     TrainingError,
     labelled_rows,
     pick_candidate,
+    plan_holdout,
     split_holdout,
     train,
 )
@@ -32,7 +35,7 @@ from retrainer.registry import (
     ModelVersionInfo,
 )
 from retrainer.state import stores
-from retrainer.steps.runtime import PERFORMANCE_ESTIMATOR, Runtime
+from retrainer.steps.runtime import PERFORMANCE_ESTIMATOR, Runtime, history
 from retrainer.validation import draft_suite, save_suite
 
 
@@ -67,31 +70,58 @@ def _digest(frame: pd.DataFrame) -> str:
 
 @dataclass
 class TrainingWindow:
-    """A challenger's data: the rows it trains on, the holdout the gate judges on, and the batches used."""
+    """A challenger's data: the rows it trains on, the holdout the gate judges on, the batches used, and
+    where the held-out rows came from (for the gate report)."""
 
     train: pd.DataFrame
     holdout: pd.DataFrame
     batches: list[int]
+    holdout_source: str = ""
 
 
-def assemble_window(rt: Runtime, window_start: int, index: int) -> TrainingWindow:
-    """Accepted batches from the change (at most `window_batches`), minus a holdout of the newest one."""
+def assemble_window(rt: Runtime, window_start: int, index: int, champion_version: str | None = None,
+                    holdout_from: int | None = None) -> TrainingWindow:
+    """Accepted batches from the change (at most `window_batches`), minus the gate's holdout.
+
+    The holdout is `holdout_fraction` of the newest batch with labels (the triggering batch, unless its
+    labels are late); when that is fewer than `promotion.min_holdout_rows` rows (small batches), it
+    takes from the next newest labelled batches since `holdout_from` (default: the window's start) that
+    the champion did not train on (`core.training.plan_holdout`). A narrow and a full window given the
+    same `holdout_from` hold out the same rows, so their scores compare.
+    """
     first = max(window_start, index - rt.config.training.window_batches + 1)
     store = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name))
-    batches = [i for i in store.indices() if first <= i <= index]
-    # The holdout comes from the newest batch that has labels: the triggering batch, unless its
-    # labels are late (then an earlier one, whose labels have arrived).
-    labelled = [i for i in reversed(batches) if not labelled_rows(store.load(i, i), rt.schema).empty]
+    paths = {i: path for i, path in store.paths().items() if first <= i <= index}
+    batches = sorted(paths)
+    frames = {i: pd.read_parquet(paths[i]) for i in batches}
+    counts = {i: len(labelled_rows(frames[i], rt.schema)) for i in batches}
+    labelled = [i for i in reversed(batches) if counts[i]]
     if not labelled:
         raise TrainingError(f"no labelled rows in the training window (batches {first}..{index}): "
                             "labels may still be on their way (`retrainer labels`)")
     newest = labelled[0]
-    older = pd.concat([store.load(i, i) for i in batches if i != newest], ignore_index=True) \
-        if len(batches) > 1 else pd.DataFrame()
-    rest, holdout = split_holdout(store.load(newest, newest), rt.schema, rt.config.training.holdout_fraction,
-                                  rt.config.training.seed)
-    window = pd.concat([older, rest], ignore_index=True) if not older.empty else rest
-    return TrainingWindow(window, holdout, batches)
+    fresh_after = trained_through(history(rt), champion_version)
+    since = window_start if holdout_from is None else holdout_from
+    eligible = [newest, *(i for i in labelled[1:] if i >= since and i > fresh_after)]
+    plan = plan_holdout([(i, counts[i]) for i in eligible], rt.config.training.holdout_fraction,
+                        rt.config.promotion.min_holdout_rows)
+    rests, held = {}, []
+    for i in plan:  # newest first
+        rests[i], part = split_holdout(frames[i], rt.schema, plan[i], rt.config.training.seed)
+        held.append(part)
+    # The newest batch's remaining rows go last, as they always have: the same rows in the same order
+    # train the same model.
+    parts = [rests.get(i, frames[i]) for i in batches if i != newest] + [rests[newest]]
+    nonempty = [part for part in parts if not part.empty]
+    window = pd.concat(nonempty, ignore_index=True) if nonempty else rests[newest]
+    holdout = held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
+    source = ", ".join(f"{plan[i]} of '{batch_label(paths[i])}'" for i in plan)
+    return TrainingWindow(window, holdout, batches, source)
+
+
+def batch_label(path: Path) -> str:
+    """A stored batch's name, as delivered (its file is ``{index:06d}__{name}.parquet``)."""
+    return path.stem.split("__", 1)[-1]
 
 
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
@@ -187,12 +217,12 @@ def refuse_if_initialised(rt: Runtime) -> None:
     rt.registry.refuse_if_initialised()
 
 
-def draft(rt: Runtime, frame: pd.DataFrame, replace: bool = False) -> bool:
-    """Draft the suite from the first champion's data, unless a suite is there already (a data
-    engineer's edits are never overwritten unless `replace`). Returns whether it drafted."""
+def draft(rt: Runtime, frame: pd.DataFrame, replace: bool = False, batches: int = 1) -> bool:
+    """Draft the suite from the first champion's data (`batches` batches of it), unless a suite is there
+    already (a data engineer's edits are never overwritten unless `replace`). Returns whether it drafted."""
     path = rt.config.suite_path
     if path.exists() and not replace:
         print(f"kept the existing suite {path} (init --force drafts a new one over it)")
         return False
-    save_suite(draft_suite(frame, rt.schema, rt.config.model.name), path)
+    save_suite(draft_suite(frame, rt.schema, rt.config.model.name, rt.config.validation, batches), path)
     return True

@@ -85,14 +85,22 @@ def _describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
         observed = result["observed_value"]
         observed = _number(observed)
         bounds = ""
-        if "min_value" in kwargs or "max_value" in kwargs:
-            bounds = f" not in [{_number(kwargs.get('min_value'))}, {_number(kwargs.get('max_value'))}]"
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        if low is not None and high is not None:
+            bounds = f" not in [{_number(low)}, {_number(high)}]"
+        elif low is not None:
+            bounds = f", below the minimum {_number(low)}"
+        elif high is not None:
+            bounds = f", above the maximum {_number(high)}"
         return f"{target}: observed {observed}{bounds}"
     if result.get("unexpected_percent") is not None:
         examples = result.get("partial_unexpected_list") or []
         example = f" (e.g. {examples[0]!r})" if examples else ""
         mostly = kwargs.get("mostly")
         allowed = f", allowed {100 * (1 - mostly):.1f}%" if mostly is not None else ""
+        if kind in ("expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"):
+            columns = ", ".join(kwargs.get("column_list") or [column])
+            return f"{kind}({columns}): {result['unexpected_percent']:.1f}% of rows repeat another row{allowed}"
         return f"{target}: {result['unexpected_percent']:.1f}% unexpected{allowed}{example}"
     return f"{target}: failed"
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from retrainer.config import ValidationSettings
+from retrainer.core.profile import distinct_columns, growing_columns
 from retrainer.core.schema import BatchSchema, validation_view
 from retrainer.errors import UserError
 
@@ -34,8 +37,8 @@ class SuiteError(UserError):
     """A suite file that cannot be used; the message names the file."""
 
 
-def _expectation(kind: str, severity: str, **kwargs: Any) -> dict[str, Any]:
-    return {"type": kind, "kwargs": kwargs, "meta": {}, "severity": severity}
+def _expectation(kind: str, severity: str, meta: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    return {"type": kind, "kwargs": kwargs, "meta": meta or {}, "severity": severity}
 
 
 def _bound(value: float) -> float:
@@ -47,15 +50,32 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict[str, Any]:
-    """A first suite profiled from the reference: a starting point a data engineer edits."""
+def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str, settings: ValidationSettings | None = None,
+                batches: int = 1) -> dict[str, Any]:
+    """A first suite profiled from the reference (`batches` batches of it): a starting point a data
+    engineer edits. `settings` say what it rejects beyond the columns' own checks (defaults apply)."""
+    settings = settings or ValidationSettings()
     expectations: list[dict[str, Any]] = []
     reference = validation_view(reference, schema)  # value sets as the runner will compare them
-    rows = len(reference)
+    rows = max(1, len(reference) // max(1, batches))
     expectations.append(
         _expectation("expect_table_row_count_to_be_between", "warning",
                      min_value=max(1, rows // ROW_COUNT_FACTOR), max_value=rows * ROW_COUNT_FACTOR)
     )
+    # A near-empty export (one row where thousands are usual) is not a batch to learn from.
+    minimum = min(math.ceil(settings.min_rows_share * rows), settings.min_rows)
+    if minimum >= 2:
+        expectations.append(
+            _expectation("expect_table_row_count_to_be_between", "critical", min_value=minimum, max_value=None))
+    distinct = distinct_columns(reference, schema.features) if schema.id_column is None else []
+    if distinct and settings.max_duplicate_share is not None:
+        # Without ids, rows that repeat each other on the columns that tell the reference's rows apart
+        # are a broken export (one row written thousands of times), not data.
+        mostly = round(1 - settings.max_duplicate_share, 3)
+        expectations.append(
+            _expectation("expect_compound_columns_to_be_unique", "critical", column_list=distinct, mostly=mostly)
+            if len(distinct) > 1 else
+            _expectation("expect_column_values_to_be_unique", "critical", column=distinct[0], mostly=mostly))
     for column in schema.features:
         expectations.append(_expectation("expect_column_to_exist", "critical", column=column))
     # Labels may arrive later than features: a batch without them is monitored, not rejected.
@@ -73,14 +93,22 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str) -> dict
             expectations.append(
                 _expectation("expect_column_values_to_not_be_null", "critical", column=column, mostly=mostly)
             )
+    growing = set(growing_columns(reference, schema))
     for column in schema.numeric:
         values = pd.to_numeric(reference[column], errors="coerce").dropna()
         if values.empty:
             continue
         low, high = float(values.min()), float(values.max())
+        if column in growing:
+            # Years, weeks, counters: next year is not an error. Only a value below anything the
+            # reference held is worth a note; unit changes of such a column have nothing to compare with.
+            expectations.append(_expectation("expect_column_values_to_be_between", "warning", column=column,
+                                             mostly=0.99, min_value=_bound(low), max_value=None,
+                                             meta={"notes": "grows with time: no upper bound, no critical range"}))
+            continue
         margin = RANGE_MARGIN * (high - low)
         mean, sd = float(values.mean()), float(values.std(ddof=0))
-        bounds = {"min_value": _bound(low - margin), "max_value": _bound(high + margin)}
+        bounds: dict[str, Any] = {"min_value": _bound(low - margin), "max_value": _bound(high + margin)}
         expectations.append(_expectation("expect_column_values_to_be_between", "warning", column=column,
                                          mostly=0.99, **bounds))
         if sd > 0:  # a constant column has no spread to scale by; the range check covers it

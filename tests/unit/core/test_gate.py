@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -605,3 +607,27 @@ def test_predictions_serve_when_there_is_one_finite_value_per_row() -> None:
     assert not serves(np.array([0.1, np.inf]), 2)
     assert not serves(np.array([0.1]), 2)
     assert serves(np.array(["a", "b"], dtype=object), 2)  # class labels: no finiteness to check
+
+
+# A figure printed as NaN ('nan', '+nan'), not the words "NaN/inf" of the finite check's description.
+_NAN = re.compile(r"(?<![A-Za-z/])[+-]?nan(?![A-Za-z/])", re.IGNORECASE)
+
+
+def test_too_few_held_out_rows_is_a_named_reason_and_no_nan_reaches_the_report() -> None:
+    """Ten rows: the interval check fails saying why, and the report a person reads holds no 'nan'."""
+    y = _labels(10)
+    verdict = gate("classification", y, _flip(y, [0, 1]), y, SETTINGS, holdout_source="10 of 'w05'")
+    interval = _check(verdict, "95% interval")
+    assert not interval.passed
+    assert interval.detail.startswith("no interval: 10 held-out rows are too few")
+    assert not _NAN.search(verdict.summary())
+    assert "on 10 held-out rows (10 of 'w05')" in verdict.summary()
+
+
+def test_a_challenger_with_nan_outputs_reads_as_not_measured_not_nan() -> None:
+    y = np.arange(50, dtype=float)
+    challenger = y.copy()
+    challenger[7] = np.nan
+    verdict = gate("regression", y, y + 3.0, challenger, SETTINGS, baseline_predictions=np.full(50, 25.0))
+    assert not _NAN.search(verdict.summary())
+    assert "challenger n/a" in verdict.summary()

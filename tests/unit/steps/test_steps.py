@@ -201,3 +201,53 @@ def test_a_young_champion_is_left_alone(tmp_path: Path) -> None:
     check = check_staleness(rt, _version("1", trained_until=pd.Timestamp.now(tz="UTC").isoformat()))
     assert check.reason is None
     assert "age 0.0 d, unverified 0.0 d (limit 30 d)" in check.summary
+
+
+# -- assemble_window: the gate's holdout -----------------------------------------------------------
+def _small_batches(rt: Runtime, rows: int, count: int) -> None:
+    """`count` accepted batches of `rows` labelled rows, and a journal: v1 trained on batch 0, v2 made by
+    the retrain at batch 1, batches 2.. scored by v2."""
+    from retrainer.state.journal import append_record
+
+    store = AcceptedStore(rt.config.storage.accepted_dir("m"))
+    rng = np.random.default_rng(5)
+    for index in range(count):
+        store.add(index, f"w{index:02d}", pd.DataFrame({"x": rng.normal(size=rows), "y": rng.normal(size=rows)}))
+        decision = "init" if index == 0 else "retrain" if index == 1 else "none"
+        made = {0: "1", 1: "2"}.get(index)
+        append_record(BatchRecord(batch=f"w{index:02d}", rows=rows, valid=True, decision=decision, batch_index=index,
+                                  champion_version="1" if index <= 1 else "2", new_champion_version=made),
+                      rt.journal)
+
+
+def test_small_batches_give_a_holdout_of_the_minimum_from_fresh_batches_only(tmp_path: Path) -> None:
+    """70-row batches: 30 % of the newest is 21 rows; the holdout adds the batch before it, never a batch
+    the champion (v2, trained through batch 1) trained on, and the challenger trains on none of it."""
+    from retrainer.steps.training import assemble_window
+
+    rt = _runtime(tmp_path)
+    _small_batches(rt, 70, 5)
+    window = assemble_window(rt, 0, 4, champion_version="2")
+    assert len(window.holdout) >= rt.config.promotion.min_holdout_rows
+    assert window.holdout_source == "21 of 'w04', 21 of 'w03'"
+    assert len(window.train) + len(window.holdout) == 3 * 70  # batches 2-4: the window of 3
+    assert not set(window.holdout["x"]) & set(window.train["x"])
+
+    # A window since a change at batch 4: only that batch is drawn from, and it lends up to half.
+    assert assemble_window(rt, 4, 4, champion_version="2").holdout_source == "30 of 'w04'"
+
+    # A wide window with a thin share: batches 0 and 1, which v2 trained on, are never held out; the
+    # newest batch makes up the rest.
+    wide = _runtime(tmp_path / "wide", training={"window_batches": 5, "holdout_fraction": 0.1})
+    _small_batches(wide, 70, 5)
+    assert assemble_window(wide, 0, 4, champion_version="2").holdout_source == (
+        "16 of 'w04', 7 of 'w03', 7 of 'w02'")
+
+
+def test_large_batches_keep_the_usual_holdout_of_the_newest_batch(tmp_path: Path) -> None:
+    from retrainer.steps.training import assemble_window
+
+    rt = _runtime(tmp_path)
+    _small_batches(rt, 1000, 4)
+    window = assemble_window(rt, 0, 3, champion_version="2")
+    assert window.holdout_source == "300 of 'w03'"

@@ -73,6 +73,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_requeue(args: argparse.Namespace) -> int:
+    """`retrainer requeue`: run the quarantined batches through the cycle again, oldest first, each once,
+    with the suite as it is now (after a fix); prints a line per batch and exits 0 whatever they decide."""
+    from retrainer.config import load_config
+    from retrainer.observability import prepare_environment
+    from retrainer.steps.suites import requeue_plan
+
+    config = load_config(args.config)
+    plan = requeue_plan(config, args.batch)
+    if not plan:
+        print("no quarantined batch is waiting to be run again")
+        return 0
+    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    from retrainer.pipeline.flows import requeue_quarantined
+
+    outcomes = requeue_quarantined(str(Path(args.config).resolve()), [kept.record.batch for kept in plan])
+    if args.json:
+        print(json.dumps(outcomes, indent=2))
+    else:
+        for outcome in outcomes:
+            print(f"{outcome['batch']:<16} {outcome['decision'] or '-':<12} {'; '.join(outcome['reasons'])}")
+    return 0
+
+
 def cmd_labels(args: argparse.Namespace) -> int:
     """`retrainer labels`: join a file of late labels to their batches; prints what was joined."""
     _flow_on_file(args, args.labels, "labels")

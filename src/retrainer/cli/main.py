@@ -7,7 +7,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from retrainer.cli.cycle import cmd_check_large, cmd_init, cmd_labels, cmd_run, cmd_serve
+from retrainer.cli.cycle import cmd_check_large, cmd_init, cmd_labels, cmd_requeue, cmd_run, cmd_serve
 from retrainer.cli.models import cmd_promote, cmd_rollback, cmd_sign, cmd_status
 from retrainer.cli.replay import cmd_backtest, cmd_demo
 from retrainer.cli.suites import cmd_suite_check, cmd_suite_docs, cmd_suite_draft
@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("batch", help="batch file (.csv or .parquet)")
     run.add_argument("--keep-rejected", action="store_true",
                      help="copy a rejected batch to quarantine instead of moving it there")
+
+    requeue = add("requeue", cmd_requeue,
+                  "Run the quarantined batches through the cycle again, oldest first, each once, with the suite as "
+                  "it is now (after `retrainer suite check` showed the fix).",
+                  "retrainer requeue --config retrainer.yaml")
+    requeue.add_argument("--config", required=True)
+    requeue.add_argument("--batch", action="append", metavar="NAME",
+                         help="only this quarantined batch (repeatable; default: every one waiting)")
+    requeue.add_argument("--json", action="store_true", help="print the outcomes as JSON")
 
     late = add("labels", cmd_labels,
                "Join labels that arrived after their batches (by id) and update those batches' performance.",

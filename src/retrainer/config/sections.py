@@ -79,6 +79,11 @@ class PolicySettings(_Section):
         None, gt=0, description="A hard age limit: retrain a champion whose training data is older than this "
         "whatever its verification, at most once per period (a compliance rule). null (default): off.",
     )
+    rejection_streak_batches: int | None = Field(
+        3, ge=1, description="When the same critical expectation (or structural check) rejects this many batches "
+        "in a row, the record says so with what to do, `status` shows it, and the `rejection_streak` webhook "
+        "event goes out once; null: never.",
+    )
     cooldown_batches: int = Field(
         1, ge=0, description="Batches after a retrain (or the first champion) during which no rule can retrain "
         "again: a gate that keeps failing must not turn every batch into a retrain."
@@ -302,9 +307,9 @@ class StorageSettings(_Section):
 
 
 NotificationEvent = Literal["reject_batch", "retrain", "promote", "rollback", "intake_failed", "champion_refused",
-                            "none"]
+                            "rejection_streak", "none"]
 DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = ("reject_batch", "retrain", "promote", "rollback",
-                                                             "intake_failed", "champion_refused")
+                                                             "intake_failed", "champion_refused", "rejection_streak")
 
 
 class NotificationSettings(_Section):

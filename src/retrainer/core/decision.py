@@ -30,6 +30,7 @@ class Rule(StrEnum):
     OUTGROWN_REFERENCE = "outgrown reference"
     OUTGROWN_PERSISTENCE = "outgrown persistence"
     FOLLOW_UP = "follow-up"
+    REJECTION_STREAK = "rejection streak"
     COOL_DOWN = "cool-down"
     MINIMUM_LABELS = "minimum labels"
 
@@ -41,6 +42,8 @@ class Signals:
     batch_index: int
     valid: bool
     critical_failures: Sequence[str] = ()
+    # The batch's name, for reasons a person reads.
+    name: str = ""
     drift_share: float | None = None
     drifted_features: Sequence[str] = ()
     metric: MetricSpec | None = None
@@ -90,6 +93,8 @@ class PastCycle:
     metric_value: float | None = None
     metric_std_error: float | None = None
     gate_refused: bool = False
+    # For rejections: the reasons' kinds (`failure_kind`), what a rejection streak counts.
+    rejected_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,23 @@ class SignalCheck:
     value: float | None
     threshold: float | None
     fired: bool
+
+
+def failure_kind(failure: str) -> str:
+    """What a critical failure is about, whatever it observed: the expectation and its column, or the
+    structural check (`expect_column_values_to_be_between(year)` of `…(year): 100.0% unexpected`)."""
+    return failure.split(": ", 1)[0]
+
+
+@dataclass(frozen=True)
+class RejectionStreak:
+    """Batches rejected in a row for the same reason, this one included: the reason's kind, how many,
+    the first batch's name, and whether this batch reached the escalation limit (the alert goes out once)."""
+
+    kind: str
+    batches: int
+    since: str
+    alert: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +143,8 @@ class Decision:
     followup: bool = False
     # The evidence, not the verdict: two decisions are the same decision whatever they report.
     checks: list[SignalCheck] = field(default_factory=list, compare=False)
+    # A rejection repeating the reason of the batches before it, at or past the escalation limit.
+    rejection_streak: RejectionStreak | None = field(default=None, compare=False)
 
     def training_start(self) -> int:
         """First batch a challenger may train on: the change's first batch; with no change seen

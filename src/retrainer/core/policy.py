@@ -43,7 +43,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from retrainer.config import PolicySettings
-from retrainer.core.decision import Decision, PastCycle, Rule, SignalCheck, Signals
+from retrainer.core.decision import (
+    Decision,
+    PastCycle,
+    RejectionStreak,
+    Rule,
+    SignalCheck,
+    Signals,
+    failure_kind,
+)
 from retrainer.core.metrics import MetricSpec, noise_margin, optimistic, relative_drop
 from retrainer.core.staleness import age_rules
 
@@ -148,6 +156,50 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
     return checks, reason, run[-1].batch_index if run else signals.batch_index
 
 
+def _rejection(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings, critical: SignalCheck
+               ) -> Decision:
+    """Rule 1, and its escalation: the same reason rejecting batch after batch means a broken upstream or
+    a suite that has become wrong, and either way a person must be told what to do."""
+    reasons = [f"critical: {failure}" for failure in signals.critical_failures]
+    limit = settings.rejection_streak_batches
+    streak = rejection_streak(signals, history)
+    if limit is None or streak is None:
+        return Decision("reject_batch", reasons, checks=[critical])
+    reached = streak.batches >= limit
+    checks = [critical, SignalCheck(Rule.REJECTION_STREAK, "rejected_batches_in_a_row", float(streak.batches),
+                                    float(limit), reached)]
+    if not reached:
+        # Counted on the record from the second batch on (dashboards see it grow), told at the limit.
+        return Decision("reject_batch", reasons, checks=checks,
+                        rejection_streak=streak if streak.batches > 1 else None)
+    reasons.append(
+        f"rejection streak: {streak.kind} has rejected {streak.batches} batches in a row (since '{streak.since}'): "
+        "a broken upstream export, or a suite that no longer fits the data. If the data is right, edit the suite "
+        "(`retrainer suite check` previews the edit), then `retrainer requeue` re-runs the quarantined batches; "
+        "if not, fix the export upstream")
+    return Decision("reject_batch", reasons, checks=checks,
+                    rejection_streak=RejectionStreak(streak.kind, streak.batches, streak.since,
+                                                     alert=streak.batches == limit))
+
+
+def rejection_streak(signals: Signals, history: Sequence[PastCycle]) -> RejectionStreak | None:
+    """The longest run of batches, ending with this one, rejected for one same kind of reason (None when
+    this batch is not rejected). Any other outcome between them ends a run."""
+    kinds = {failure_kind(failure) for failure in signals.critical_failures}
+    best: RejectionStreak | None = None
+    for kind in sorted(kinds):
+        run = 1
+        since = signals.name
+        for past in reversed(history):
+            if past.decision != "reject_batch" or kind not in past.rejected_by:
+                break
+            run += 1
+            since = past.name or f"#{past.batch_index}"
+        if best is None or run > best.batches:
+            best = RejectionStreak(kind, run, since)
+    return best
+
+
 def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings,  # noqa: C901 (rules in order)
            window_batches: int | None = None) -> Decision:
     """The action for one batch. `window_batches` is the training window's size in batches
@@ -155,8 +207,7 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
     critical = SignalCheck(Rule.VALIDATION, "critical_failures", float(len(signals.critical_failures)), 0.0,
                            not signals.valid)
     if not signals.valid:
-        return Decision("reject_batch", [f"critical: {failure}" for failure in signals.critical_failures],
-                        checks=[critical])
+        return _rejection(signals, history, settings, critical)
     if signals.champion_refused is not None:
         # No retrain either: whether a tampered registry gets a fresh champion is a person's call
         # (`retrainer rollback` / `promote`); the accepted batch waits in the store for the next window.

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from retrainer.core.decision import Decision, PastCycle, Rule, SignalCheck
+from retrainer.core.decision import Decision, PastCycle, Rule, SignalCheck, failure_kind
 from retrainer.core.gate import GateVerdict
 
 DecisionName = Literal["init", "none", "retrain", "reject_batch"]
@@ -44,6 +44,17 @@ class GateRecord(BaseModel):
     def of(cls, verdict: GateVerdict) -> GateRecord:
         """The record of a gate's verdict."""
         return cls.model_validate(asdict(verdict))
+
+
+class RejectionStreakRecord(BaseModel):
+    """Batches rejected in a row for one same reason, as the record of the latest keeps it (from the
+    second on): the reason's kind, how many, since which batch, and whether this record raised the alert
+    (once per streak, on reaching `policy.rejection_streak_batches`)."""
+
+    kind: str
+    batches: int
+    since: str
+    alert: bool = False
 
 
 class BatchRecord(BaseModel):
@@ -109,6 +120,9 @@ class BatchRecord(BaseModel):
     batch_index: int = 0
     content_hash: str | None = None
     quarantined_as: str | None = None
+    rejection_streak: RejectionStreakRecord | None = None
+    # A quarantined batch run again (`retrainer requeue`): the batch index of the rejection it re-runs.
+    requeue_of: int | None = None
     decision_id: str = ""
     mlflow_run_id: str | None = None
     stage_seconds: dict[str, float] = Field(default_factory=dict)
@@ -128,7 +142,9 @@ class BatchRecord(BaseModel):
                          window_start=self.window_start, followup=self.followup, name=self.batch,
                          champion_version=self.champion_version, outgrown=self.fired(Rule.OUTGROWN_REFERENCE),
                          outgrown_due=self.fired(Rule.OUTGROWN_PERSISTENCE), champion_age_days=self.champion_age_days,
-                         metric_value=self.metric, metric_std_error=self.metric_std_error, gate_refused=refused)
+                         metric_value=self.metric, metric_std_error=self.metric_std_error, gate_refused=refused,
+                         rejected_by=tuple(failure_kind(f) for f in self.validation_failures)
+                         if self.decision == "reject_batch" else ())
 
 
 @dataclass(frozen=True)
@@ -213,6 +229,7 @@ def build_record(
     validation: ValidationSummary, drift: DriftSummary | None, ood_share: float | None, champion_version: str | None,
     champion_refused: str | None, champion_age_days: float | None, metric_name: str, scoring: ScoringSummary,
     new_labelled_rows: int, decision: Decision, quarantined_as: str | None, retrain: RetrainOutcome | None,
+    requeue_of: int | None = None,
 ) -> BatchRecord:
     """One cycle's record from what its steps measured and what the policy decided."""
     return BatchRecord(
@@ -233,6 +250,9 @@ def build_record(
         decision=decision.action, reasons=decision.reasons, signals=list(decision.checks),
         window_start=decision.window_start if decision.action == "retrain" else None, followup=decision.followup,
         batch_index=batch_index, content_hash=content_hash, quarantined_as=quarantined_as, decision_id=decision_id,
+        requeue_of=requeue_of,
+        rejection_streak=None if decision.rejection_streak is None
+        else RejectionStreakRecord.model_validate(asdict(decision.rejection_streak)),
         **(retrain.record_fields() if retrain is not None else {}),
     )
 
@@ -256,6 +276,13 @@ def trained_through(records: list[BatchRecord], champion_version: str | None) ->
             if champion_version is not None and r.new_champion_version == champion_version]
     trained = [r.batch_index for r in records if r.decision in ("init", "retrain")]
     return max(made) if made else max(trained, default=-1)
+
+
+def awaiting_requeue(records: list[BatchRecord]) -> list[BatchRecord]:
+    """The rejected batches kept in quarantine that no later cycle has run again, oldest first: what
+    `retrainer requeue` runs, each once."""
+    rerun = {r.requeue_of for r in records if r.requeue_of is not None}
+    return [r for r in records if r.decision == "reject_batch" and r.quarantined_as and r.batch_index not in rerun]
 
 
 def used_copy_of(records: list[BatchRecord], content_hash: str | None) -> str | None:

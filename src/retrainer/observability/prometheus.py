@@ -51,6 +51,9 @@ def cycle_samples(record: BatchRecord, history: Sequence[BatchRecord], settings:
     add("last_cycle_timestamp_seconds", "When the last cycle finished (Unix time).", cycle_time)
     add("batch_rows", "Rows in the last batch.", record.rows)
     add("batch_rejected", "1 when the last batch was rejected by validation.", 0.0 if record.valid else 1.0)
+    streak = record.rejection_streak.batches if record.rejection_streak else float(record.decision == "reject_batch")
+    add("rejection_streak_batches", "Batches rejected in a row for the same reason, ending with the last one "
+        "(0: it was accepted); alert at policy.rejection_streak_batches.", streak)
     for decision in DECISIONS:
         add("decision", "The last cycle's decision (1 for the one taken).", float(record.decision == decision),
             decision=decision)

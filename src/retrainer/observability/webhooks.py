@@ -23,6 +23,8 @@ def events_of(record: BatchRecord) -> list[str]:
         events.append("promote")
     if record.champion_refused:
         events.append("champion_refused")
+    if record.rejection_streak is not None and record.rejection_streak.alert:
+        events.append("rejection_streak")
     return events
 
 

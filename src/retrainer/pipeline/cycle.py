@@ -124,7 +124,8 @@ def retrain(r: Runner, config_path: str, batch_index: int, window_start: int, de
 
 
 def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = False, batch_index: int | None = None,
-            name: str | None = None, retrain_trigger: Literal["inline", "event"] = "inline") -> dict[str, Any]:
+            name: str | None = None, retrain_trigger: Literal["inline", "event"] = "inline",
+            requeue_of: int | None = None) -> dict[str, Any]:
     """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record.
 
     `move_rejected` moves a rejected file out of its landing place (`retrainer run`); a replay copies.
@@ -160,7 +161,7 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
         with timer.stage("ood"):
             ood = s.measure_ood(rt, champion, batch)
     with timer.stage("decide"):
-        decided = s.decide(rt, index, batch, champion, outcome, drift, ood, scoring, past, refused)
+        decided = s.decide(rt, index, batch, champion, outcome, drift, ood, scoring, past, refused, name)
         decision = decided.decision
     quarantined = None
     if decision.action == "reject_batch":
@@ -183,7 +184,7 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
         ood_share=ood.share if ood else None,
         champion_version=champion.version, champion_refused=refused, champion_age_days=decided.champion_age_days,
         metric_name=rt.metric.name, scoring=scoring.summary_fields(), new_labelled_rows=decided.new_labelled_rows,
-        decision=decision, quarantined_as=quarantined, retrain=retrained,
+        decision=decision, quarantined_as=quarantined, retrain=retrained, requeue_of=requeue_of,
     )
     record = s.record_cycle(rt, record, outcome, drift, reports, timer)
     if decision.action == "retrain" and retrain_trigger == "event":
@@ -196,6 +197,26 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
     warn_if_failed(r.attempt(s.push_metrics, rt, record, past), "metrics push")
     warn_if_failed(r.attempt(s.notify, rt, record), "webhook notification")
     return record.model_dump()
+
+
+def requeue(r: Runner, config_path: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the quarantined batches again, oldest first, each once, with the suite as it is now: every
+    rejection no later cycle re-ran, or those of `names`. Each is a whole cycle (a retrain it decides on
+    goes through the gate) whose record names the rejection it re-runs (`requeue_of`)."""
+    from retrainer.config import load_config
+    from retrainer.steps.suites import requeue_plan
+
+    outcomes: list[dict[str, Any]] = []
+    for kept in requeue_plan(load_config(config_path), names):
+        old = kept.record
+        if kept.path is None:
+            outcomes.append({"batch": old.batch, "requeue_of": old.batch_index, "decision": None,
+                             "reasons": ["its quarantined copy is gone: nothing to run"]})
+            continue
+        record = monitor(r, config_path, str(kept.path), name=old.batch, requeue_of=old.batch_index)
+        outcomes.append({"batch": old.batch, "requeue_of": old.batch_index, "decision": record["decision"],
+                         "batch_index": record["batch_index"], "reasons": record["reasons"]})
+    return outcomes
 
 
 # -- the plain runner -------------------------------------------------------------------------------

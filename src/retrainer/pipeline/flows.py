@@ -38,10 +38,18 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
 
 @flow(name="monitor-batch", log_prints=True)
 def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False, batch_index: int | None = None,
-                  name: str | None = None, retrain_trigger: Literal["inline", "event"] = "inline") -> dict[str, Any]:
+                  name: str | None = None, retrain_trigger: Literal["inline", "event"] = "inline",
+                  requeue_of: int | None = None) -> dict[str, Any]:
     """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record
     (`pipeline.cycle.monitor`)."""
-    return cycle.monitor(PREFECT, config_path, batch_path, move_rejected, batch_index, name, retrain_trigger)
+    return cycle.monitor(PREFECT, config_path, batch_path, move_rejected, batch_index, name, retrain_trigger,
+                         requeue_of)
+
+
+@flow(name="requeue", log_prints=True)
+def requeue_quarantined(config_path: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """The quarantined batches through the cycle again, each once (`pipeline.cycle.requeue`)."""
+    return cycle.requeue(PREFECT, config_path, names)
 
 
 def _attempt(function: Any, *args: Any, **kwargs: Any) -> cycle.Attempt:

@@ -61,6 +61,7 @@ def decide(
     scoring: Scoring,
     history: list[BatchRecord],
     champion_refused: str | None = None,
+    name: str = "",
 ) -> DecisionInputs:
     """Gather one batch's signals and let the policy decide: the champion's age on the batch's clock,
     the labelled rows since its training, and its metric on this batch or, without labels here, its
@@ -75,6 +76,7 @@ def decide(
                 late.batch_index
     signals = Signals(
         batch_index=index,
+        name=name,
         valid=outcome.valid,
         critical_failures=outcome.failures,
         drift_share=drift.share if drift else None,

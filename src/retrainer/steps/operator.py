@@ -15,6 +15,7 @@ from retrainer.registry import ModelRegistry, ModelVersionInfo, RegistryError, U
 from retrainer.registry.history import person
 from retrainer.registry.trust import SIGNING_KEY_ENV, signing_key
 from retrainer.registry.versions import MODEL_SIGNATURE
+from retrainer.state.journal import read_journal
 from retrainer.state.locks import LockTimeout, promotion_lock
 from retrainer.steps.runtime import PromotionLock
 
@@ -60,9 +61,19 @@ class RegistryCommands:
             "previous_champion": version(aliases.previous_champion),
             "challenger": version(aliases.challenger),
             "awaiting_approval": [v.version for v in self.registry.versions() if v.tag("awaiting-approval") == "true"],
+            "rejection_streak": self._rejection_streak(),
             "history": [move.to_dict() for move in self.registry.history.moves(max_results=history)],
             "versions": [_version_summary(v) for v in self.registry.versions()],
         }
+
+    def _rejection_streak(self) -> dict[str, Any] | None:
+        """The streak of rejections the journal ends with, once it reached the escalation limit."""
+        records = read_journal(self.config.storage.timeline_path(self.config.model.name))
+        limit = self.config.policy.rejection_streak_batches
+        streak = records[-1].rejection_streak if records else None
+        if streak is None or limit is None or streak.batches < limit:
+            return None
+        return {**streak.model_dump(), "last": records[-1].batch}
 
     def promote(self, version: str, reason: str | None, force: bool,
                 actor: str | None = None) -> tuple[str | None, str]:
@@ -153,6 +164,11 @@ def format_status(status: dict[str, Any]) -> str:
     if status.get("champion_refused"):
         lines.append(f"  CHAMPION REFUSED    {status['champion_refused']}: cycles score nothing until @champion "
                      "points at a version retrainer trusts (`retrainer rollback` or `retrainer promote`)")
+    streak = status.get("rejection_streak")
+    if streak:
+        lines.append(f"  REJECTION STREAK    {streak['kind']} has rejected {streak['batches']} batches in a row "
+                     f"('{streak['since']}' to '{streak['last']}'): fix the export upstream, or edit the suite "
+                     "(`retrainer suite check`) and re-run them (`retrainer requeue`)")
     lines += [
         "",
         "alias history (oldest first):",

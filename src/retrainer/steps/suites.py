@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from retrainer.config import RetrainerConfig
-from retrainer.core.records import BatchRecord
+from retrainer.core.records import BatchRecord, awaiting_requeue
 from retrainer.core.schema import BatchSchema, resolve_model_settings, schema_from_settings, validation_view
 from retrainer.data.batches import BATCH_SUFFIXES, BatchReadError, read_batch
 from retrainer.errors import UserError
@@ -61,6 +61,19 @@ def _kept_file(config: RetrainerConfig, record: BatchRecord) -> Path | None:
         return candidates[0] if candidates else None
     path = config.storage.accepted_dir(name) / f"{record.batch_index:06d}__{record.batch}.parquet"
     return path if path.exists() else None
+
+
+def requeue_plan(config: RetrainerConfig, names: list[str] | None = None) -> list[KeptBatch]:
+    """The quarantined batches to run again (`retrainer requeue`), oldest first: every rejection no later
+    cycle has re-run, or those of `names`; raises SuiteCommandError for a name that is not one of them."""
+    waiting = awaiting_requeue(journal.read_journal(config.storage.timeline_path(config.model.name)))
+    if names:
+        unknown = sorted(set(names) - {r.batch for r in waiting})
+        if unknown:
+            raise SuiteCommandError(f"not a quarantined batch waiting to be run again: {', '.join(unknown)} "
+                                    f"(waiting: {', '.join(r.batch for r in waiting) or 'none'})")
+        waiting = [r for r in waiting if r.batch in names]
+    return [KeptBatch(r, _kept_file(config, r)) for r in waiting]
 
 
 def recent_batches(config: RetrainerConfig, last: int) -> list[KeptBatch]:

@@ -877,3 +877,43 @@ def test_a_late_label_measurement_does_not_count_as_an_outgrown_reference() -> N
     decision = decide(late, [_outgrown(5)], _settings())
     assert decision.action == "none"
     assert "outgrown reference" not in {c.rule for c in decision.checks}
+
+
+# --- rejection streaks -----------------------------------------------------------------------
+def _rejected(batch_index: int, *kinds: str) -> PastCycle:
+    return PastCycle(batch_index, "reject_batch", name=f"b{batch_index}", rejected_by=kinds)
+
+
+YEAR = "expect_column_values_to_be_between(year): 100.0% unexpected, allowed 50.0%"
+
+
+def test_the_same_expectation_rejecting_three_batches_in_a_row_escalates_once() -> None:
+    """The third rejection by the same expectation raises the alert and says what to do; the fourth counts on
+    without a second alert; the observed figures in the reasons do not matter, only what rejected."""
+    kind = "expect_column_values_to_be_between(year)"
+    history: list[PastCycle] = [_calm(0, "init")]
+    streaks = []
+    for index in range(1, 5):
+        decision = decide(_signals(index, valid=False, critical_failures=[YEAR], name=f"b{index}"), history,
+                          _settings())
+        assert decision.action == "reject_batch"
+        streaks.append(decision.rejection_streak)
+        history.append(_rejected(index, kind))
+    assert streaks[0] is None
+    assert [(s.batches, s.alert, s.since) for s in streaks[1:] if s] == [(2, False, "b1"), (3, True, "b1"),
+                                                                          (4, False, "b1")]
+    third = decide(_signals(3, valid=False, critical_failures=[YEAR], name="b3"), history[:3], _settings())
+    assert third.reasons[-1].startswith(f"rejection streak: {kind} has rejected 3 batches in a row (since 'b1')")
+    assert "retrainer requeue" in third.reasons[-1]
+
+
+def test_an_accepted_batch_or_another_reason_ends_a_streak_and_the_limit_can_be_turned_off() -> None:
+    kind = "expect_column_values_to_be_between(year)"
+    broken = [_calm(0, "init"), _rejected(1, kind), _calm(2), _rejected(3, kind)]
+    assert decide(_signals(4, valid=False, critical_failures=[YEAR]), broken, _settings()).rejection_streak.batches == 2
+    other = [_calm(0, "init"), _rejected(1, "missing required column(s)"), _rejected(2, kind)]
+    assert decide(_signals(3, valid=False, critical_failures=[YEAR]), other, _settings()).rejection_streak.batches == 2
+    long = [_calm(0, "init"), *(_rejected(i, kind) for i in range(1, 6))]
+    off = decide(_signals(6, valid=False, critical_failures=[YEAR]), long, _settings(rejection_streak_batches=None))
+    assert off.rejection_streak is None
+    assert off.reasons == [f"critical: {YEAR}"]

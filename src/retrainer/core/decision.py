@@ -55,6 +55,9 @@ class Signals:
     metric_source: str | None = None
     metric_batch_index: int | None = None
     reference_metric: float | None = None
+    # Its standard error on the champion's own validation rows: a reference measured on a few dozen rows
+    # is as noisy as a small batch, and a difference from it is judged with both.
+    reference_std_error: float | None = None
     # The champion's estimated metric from its calibrated confidence (when labels are missing).
     estimated_metric_value: float | None = None
     ood_share: float | None = None

@@ -120,9 +120,24 @@ def relative_drop(spec: MetricSpec, reference: float, current: float) -> float:
     return change / abs(reference)
 
 
+def combined_std_error(*errors: float | None) -> float | None:
+    """The standard error of a difference of independent measurements (a batch's metric against the
+    champion's own validation metric, itself measured on a few hundred rows): None when none is known."""
+    known = [error for error in errors if error is not None]
+    return float(np.sqrt(sum(error * error for error in known))) if known else None
+
+
 def noise_margin(std_error: float, confidence: float) -> float:
     """How far one batch's metric may fall short of the model's true one by chance, at `confidence` (one-sided)."""
     return float(stats.norm.ppf(confidence)) * std_error
+
+
+def pessimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
+    """The worst the champion's metric may really be, at `confidence` (one-sided), given the noise."""
+    if std_error is None:
+        return value
+    margin = noise_margin(std_error, confidence)
+    return value - margin if metric.higher_is_better else value + margin
 
 
 def optimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:

@@ -52,7 +52,7 @@ from retrainer.core.decision import (
     Signals,
     failure_kind,
 )
-from retrainer.core.metrics import MetricSpec, noise_margin, optimistic, relative_drop
+from retrainer.core.metrics import MetricSpec, combined_std_error, noise_margin, optimistic, pessimistic, relative_drop
 from retrainer.core.staleness import age_rules
 
 
@@ -134,8 +134,14 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
             or signals.metric_batch_index is not None):
         return [], None, None
     gain = -relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
-    outgrown = gain > limit
-    checks = [SignalCheck(Rule.OUTGROWN_REFERENCE, "relative_metric_gain", gain, limit, outgrown)]
+    # Judged at the pessimistic end of the noise, as drops are at the optimistic one: one batch's luck
+    # against a reference measured on a few dozen rows is not a world that has passed.
+    noise = combined_std_error(signals.metric_std_error, signals.reference_std_error)
+    sure_gain = gain if noise is None else -relative_drop(
+        signals.metric, signals.reference_metric, pessimistic(signals.metric, signals.metric_value, noise,
+                                                              settings.drop_confidence))
+    outgrown = sure_gain > limit
+    checks = [SignalCheck(Rule.OUTGROWN_REFERENCE, "relative_metric_gain", sure_gain, limit, outgrown)]
     if not outgrown:
         return checks, None, None
     champion = signals.champion_version
@@ -225,7 +231,8 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
 
     measured, reason = _performance_check(Rule.PERFORMANCE, "relative_metric_drop", signals.metric,
                                           signals.metric_value, signals.reference_metric, settings.max_relative_drop,
-                                          signals.metric_std_error, settings.drop_confidence)
+                                          combined_std_error(signals.metric_std_error, signals.reference_std_error),
+                                          settings.drop_confidence)
     checks.append(measured)
     if reason:
         triggers.append(reason if signals.metric_source is None else f"{reason} on {signals.metric_source}")
@@ -330,9 +337,10 @@ def _quiet_reasons(signals: Signals, dataset_drift: bool, out_of_distribution: b
                        "below the dataset drift threshold)")
     if (signals.metric is not None and signals.metric_value is not None and signals.reference_metric is not None
             and signals.metric_std_error is not None):
+        noise = combined_std_error(signals.metric_std_error, signals.reference_std_error) or 0.0
         drop = relative_drop(signals.metric, signals.reference_metric, signals.metric_value)
         if drop > settings.max_relative_drop:
-            margin = noise_margin(signals.metric_std_error, settings.drop_confidence)
+            margin = noise_margin(noise, settings.drop_confidence)
             reasons.append(f"{signals.metric.name} {signals.metric_value:.3f} vs champion's "
                            f"{signals.reference_metric:.3f} ({drop:.1%} worse), within this batch's noise "
                            f"(±{margin:.3f} at {settings.drop_confidence:.0%} confidence)")

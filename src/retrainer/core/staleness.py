@@ -13,39 +13,42 @@ from collections.abc import Sequence
 
 from retrainer.config import PolicySettings
 from retrainer.core.decision import PastCycle, Rule, SignalCheck, Signals
-from retrainer.core.metrics import MetricSpec, optimistic, relative_drop
+from retrainer.core.metrics import MetricSpec, combined_std_error, optimistic, relative_drop
 
 
 def holds(metric: MetricSpec | None, reference: float | None, value: float | None, std_error: float | None,
-           settings: PolicySettings) -> bool:
+          settings: PolicySettings, reference_std_error: float | None = None) -> bool:
     """Whether a measured metric shows the champion holding: the performance rule's own judgement (no drop
     beyond `max_relative_drop` once the batch's noise is allowed for) found nothing."""
     if metric is None or reference is None or value is None:
         return False
-    best = optimistic(metric, value, std_error, settings.drop_confidence)
+    best = optimistic(metric, value, combined_std_error(std_error, reference_std_error), settings.drop_confidence)
     return relative_drop(metric, reference, best) <= settings.max_relative_drop
 
 
 def verified_at_age(champion_version: str | None, history: Sequence[PastCycle], metric: MetricSpec | None,
-                    reference: float | None, settings: PolicySettings) -> float:
+                    reference: float | None, settings: PolicySettings, reference_std_error: float | None = None
+                    ) -> float:
     """The champion's age (days since its training data ended) when it was last verified against the
     present: 0 at its training; later, a batch where its measured metric held, or a retrain where the
     gate kept it. Ages are read on the stream's clock as each cycle recorded them."""
     ages = [past.champion_age_days for past in history
             if past.champion_version == champion_version and past.champion_age_days is not None
-            and (past.gate_refused or holds(metric, reference, past.metric_value, past.metric_std_error, settings))]
+            and (past.gate_refused or holds(metric, reference, past.metric_value, past.metric_std_error, settings,
+                                             reference_std_error))]
     return max(ages, default=0.0)
 
 
 def unverified_days(age_days: float | None, champion_version: str | None, history: Sequence[PastCycle],
                     metric: MetricSpec | None, reference: float | None, settings: PolicySettings,
-                    refused_days_ago: float | None = None) -> float | None:
+                    refused_days_ago: float | None = None, reference_std_error: float | None = None) -> float | None:
     """Days the champion has served since it was last verified (None when its age is unknown).
     `refused_days_ago`: days since the newest challenger a gate refused against it, as the registry
     remembers (a retrain the daily check asked for leaves no batch record): that verified it too."""
     if age_days is None:
         return None
-    unverified = max(0.0, age_days - verified_at_age(champion_version, history, metric, reference, settings))
+    unverified = max(0.0, age_days - verified_at_age(champion_version, history, metric, reference, settings,
+                                                     reference_std_error))
     return unverified if refused_days_ago is None else min(unverified, max(0.0, refused_days_ago))
 
 
@@ -55,10 +58,11 @@ def age_rules(signals: Signals, history: Sequence[PastCycle], settings: PolicySe
     checks, reasons = [], []
     age = signals.champion_age_days
     unverified = unverified_days(age, signals.champion_version, history, signals.metric, signals.reference_metric,
-                                 settings)
+                                 settings, reference_std_error=signals.reference_std_error)
     # This batch's own labels show the champion holding: it is verified now.
     if unverified is not None and signals.metric_batch_index is None and holds(
-            signals.metric, signals.reference_metric, signals.metric_value, signals.metric_std_error, settings):
+            signals.metric, signals.reference_metric, signals.metric_value, signals.metric_std_error, settings,
+            signals.reference_std_error):
         unverified = 0.0
     limit = settings.max_champion_age_days
     stale = limit is not None and unverified is not None and unverified > limit

@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from retrainer.config import Task, TrainingSettings
-from retrainer.core.metrics import primary_metric, score
+from retrainer.core.metrics import metric_std_error, primary_metric, score
 from retrainer.core.schema import BatchSchema, feature_frame, target_values
 from retrainer.errors import UserError
 
@@ -117,6 +117,8 @@ class TrainedModel:
     # the top-class probability of each prediction and whether it was right.
     validation_confidence: np.ndarray | None = None
     validation_right: np.ndarray | None = None
+    # The validation metric's standard error: how far it may be from the model's true one by chance.
+    validation_std_error: float | None = None
 
 
 def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
@@ -158,6 +160,7 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         validation_rows=len(valid_part),
         validation_confidence=confidence,
         validation_right=right,
+        validation_std_error=metric_std_error(schema.task, valid_targets, predictions),
     )
 
 

@@ -37,6 +37,12 @@ class ModelVersionInfo:
         return float(value) if value is not None else None
 
     @property
+    def validation_std_error(self) -> float | None:
+        """That metric's standard error on those rows (None for versions registered before it was kept)."""
+        value = self.tag("validation_metric_std_error")
+        return float(value) if value is not None else None
+
+    @property
     def trained_until(self) -> datetime | None:
         """The newest event time of its training data (else when it was registered): its age counts from here."""
         value = self.tag("trained_until")

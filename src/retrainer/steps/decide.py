@@ -87,6 +87,7 @@ def decide(
         metric_source=metric_source,
         metric_batch_index=metric_index,
         reference_metric=champion.validation_metric,
+        reference_std_error=champion.validation_std_error,
         estimated_metric_value=scoring.estimate.value if scoring.estimate else None,
         ood_share=ood.share if ood else None,
         champion_age_days=age,
@@ -121,7 +122,8 @@ def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
                 if v.tag("gate") == "failed" and v.tag("gate_champion") == champion.version and v.created]
     unverified = staleness.unverified_days(age, champion.version, [r.past_cycle() for r in past], rt.metric,
                                            champion.validation_metric, rt.config.policy,
-                                           champion_age_days(max(refusals), now) if refusals else None)
+                                           champion_age_days(max(refusals), now) if refusals else None,
+                                           champion.validation_std_error)
     stored = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).indices()
     limit = rt.config.policy.max_champion_age_days
     summary = (f"champion v{champion.version}: age {'-' if age is None else f'{age:.1f}'} d, unverified "

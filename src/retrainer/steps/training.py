@@ -180,6 +180,8 @@ def register(
     tags = {
         **reproduce,
         "validation_metric": f"{trained.validation_metric:.6f}",
+        **({} if trained.validation_std_error is None
+           else {"validation_metric_std_error": f"{trained.validation_std_error:.6f}"}),
         "metric_name": metric.name,
         "decision_id": decision_id,
         "reasons": "; ".join(reasons),

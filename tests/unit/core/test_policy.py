@@ -917,3 +917,27 @@ def test_an_accepted_batch_or_another_reason_ends_a_streak_and_the_limit_can_be_
     off = decide(_signals(6, valid=False, critical_failures=[YEAR]), long, _settings(rejection_streak_batches=None))
     assert off.rejection_streak is None
     assert off.reasons == [f"critical: {YEAR}"]
+
+
+# --- a noisy reference ---------------------------------------------------------------------------
+def test_a_drop_against_a_reference_measured_on_few_rows_is_judged_with_both_errors() -> None:
+    """0.756 on 82 rows against a validation accuracy of 0.882 measured on 17 rows: 14 % worse at the point
+    estimates, within the noise of both; the same drop against a reference of known precision retrains."""
+    batch_se = (0.756 * 0.244 / 82) ** 0.5
+    reference_se = (0.882 * 0.118 / 17) ** 0.5
+    common = {"metric": ACCURACY, "metric_value": 0.756, "metric_std_error": batch_se, "reference_metric": 0.882}
+    noisy = decide(_signals(6, **common, reference_std_error=reference_se), [_calm(0, "init")], _settings())
+    assert noisy.action == "none"
+    assert "within this batch's noise" in noisy.reasons[-1]
+    assert decide(_signals(6, **common, reference_std_error=0.0), [_calm(0, "init")], _settings()).action == "retrain"
+
+
+def test_an_outgrown_reference_is_judged_at_the_pessimistic_end_of_the_noise() -> None:
+    """fair's b07-b08: 0.737 and 0.719 on 335 rows against 0.647 on 68 rows is no passed world."""
+    def served(index: int, value: float, reference_se: float | None) -> Decision:
+        history = [_calm(0, "init"), PastCycle(index - 1, "none", champion_version="1", outgrown=True)]
+        return decide(_signals(index, metric=ACCURACY, metric_value=value, metric_std_error=0.024,
+                               reference_metric=0.647, reference_std_error=reference_se, champion_version="1"),
+                      history, _settings(max_relative_gain=0.10))
+    assert served(8, 0.719, (0.647 * 0.353 / 68) ** 0.5).action == "none"
+    assert served(8, 0.80, 0.01).action == "retrain"

@@ -1,6 +1,7 @@
 """Decision quality: the configured policy against never / every-k / every-batch / drift-trigger on
 seven streams with known change points (benchmarks/streams.py), through `retrainer backtest
---baselines` (the simulator's own code), with the issue's targets checked per stream.
+--baselines` (the simulator's own code), with the issue's targets checked per stream; with `--real`,
+on the streams of real data that pip packages ship (benchmarks/real_streams.py, issue 16).
 
 Targets (issue 7): mean prequential metric within 0.5 point of every-batch (regression: within 0.5 %
 of its RMSE) with at most 25 % of its retrains; detection delay <= 1 batch on abrupt changes; no
@@ -8,8 +9,12 @@ retrain on the no-change stream; no retrain on rejected data; at least as good a
 every stream and ahead of it wherever the stream changes.
 
     python benchmarks/decision_quality.py [--rows 2000] [--large-rows 50000] [--streams a,b] [--direct]
+    python benchmarks/decision_quality.py --real [--streams fair-weekly,...] [--direct]
 
-`--direct` replays the configured policy without Prefect (same decisions, faster; the smoke test
+`--streams` takes names from either module (`--rows` does not apply to the real streams: their rows
+are the data set's). Under each table the configured policy's retrains, promotions (with the gate's
+figures) and rejected batches (with the failed expectations) are listed; each stream's timeline is
+written to <workdir>/<stream>/timeline.json. `--direct` replays the configured policy without Prefect (same decisions, faster; the smoke test
 uses it); by default it runs as in production, as Prefect flow runs.
 """
 
@@ -24,22 +29,50 @@ import tempfile
 import time
 from pathlib import Path
 
+from real_streams import real_streams
 from streams import Stream, streams
 
+from retrainer.core.records import BatchRecord, write_timeline
 from retrainer.observability import prepare_environment
-from retrainer.replay.backtest import run_backtest
+from retrainer.replay.backtest import BacktestResult, run_backtest
 from retrainer.replay.baselines import default_baselines
 from retrainer.replay.comparison import PolicySummary, load_ground_truth
 from retrainer.replay.sweep import Comparison, compare_policies
 
 
-def replay(stream: Stream, root: Path, every_k: int, direct: bool) -> Comparison:
+def replay(stream: Stream, root: Path, every_k: int, direct: bool) -> tuple[Comparison, BacktestResult]:
     batches, truth = stream.write(root / stream.name)
     with contextlib.redirect_stdout(io.StringIO()):
         result = run_backtest(batches, "y", task=stream.task, workdir=root / stream.name / "work",  # type: ignore[arg-type]
                               name=stream.name, orchestrated=not direct)
+    write_timeline(result.records, root / stream.name / "timeline.json")
     return compare_policies(result, default_baselines(every_k), root / stream.name / "work",
-                            load_ground_truth(truth))
+                            load_ground_truth(truth)), result
+
+
+def _figure(value: float | None) -> str:
+    return "null" if value is None else f"{value:.4f}"
+
+
+def decisions(records: list[BatchRecord]) -> list[str]:
+    """The configured policy's retrains (with the gate's verdict) and rejected batches, one line each."""
+    lines = []
+    for r in records:
+        if r.decision == "reject_batch":
+            lines.append(f"{r.batch} reject_batch: {'; '.join(r.validation_failures or r.reasons)}")
+        elif r.decision == "retrain":
+            outcome = f"promoted v{r.new_champion_version}" if r.promoted else "not promoted"
+            line = f"{r.batch} retrain ({'; '.join(r.reasons)}) -> {outcome}"
+            if r.retrain_error:
+                line += f"; retrain error: {r.retrain_error}"
+            if r.gate is not None:
+                g = r.gate
+                failed = [f"{c.name}: {c.detail}" for c in g.checks if not c.passed]
+                line += (f"; gate {'passed' if g.passed else 'failed'}: champion {_figure(g.champion_metric)}, "
+                         f"challenger {_figure(g.challenger_metric)}, ci [{_figure(g.ci_low)}, {_figure(g.ci_high)}], "
+                         f"holdout {g.holdout_rows} rows" + (f"; failed: {' | '.join(failed)}" if failed else ""))
+            lines.append(line)
+    return lines
 
 
 def cut(stream: Stream, batches: int) -> Stream:
@@ -91,25 +124,36 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2000, help="rows per batch (default 2000)")
     parser.add_argument("--large-rows", type=int, default=50_000, help="rows per batch of the no-change stream")
-    parser.add_argument("--streams", help="comma-separated names (default: all)")
+    parser.add_argument("--streams", help="comma-separated names from streams.py or real_streams.py "
+                        "(default: the seven synthetic streams; with --real: the real ones)")
+    parser.add_argument("--real", action="store_true", help="the streams of real data (benchmarks/real_streams.py)")
     parser.add_argument("--max-batches", type=int, default=None,
                         help="cut every stream to its first N batches (smoke runs)")
     parser.add_argument("--every-k", type=int, default=5)
     parser.add_argument("--direct", action="store_true", help="configured policy without Prefect (same decisions)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
+    synthetic: list[Stream] = streams(args.rows, args.large_rows)
+    real: list[Stream] = list(real_streams())
+    if args.streams:
+        names = [n.strip() for n in args.streams.split(",") if n.strip()]
+        known = {s.name: s for s in (real if args.real else synthetic + real)}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            parser.error(f"unknown stream(s): {', '.join(unknown)} (choose from: {', '.join(known)})")
+        chosen = [known[n] for n in names]
+    else:
+        chosen = real if args.real else synthetic
     root = args.workdir or Path(tempfile.mkdtemp(prefix="retrainer-decisions-"))
     prepare_environment(prefect_home=root / "prefect")
-    chosen = [s for s in streams(args.rows, args.large_rows)
-              if not args.streams or s.name in args.streams.split(",")]
     if args.max_batches:
         chosen = [cut(s, args.max_batches) for s in chosen]
     missed: list[str] = []
     for stream in chosen:
         started = time.perf_counter()
-        comparison = replay(stream, root, args.every_k, args.direct)
+        comparison, result = replay(stream, root, args.every_k, args.direct)
         print(f"\n== {stream.name}: {stream.description} ({stream.batches} × {stream.rows:,} rows, "
-              f"{comparison.metric_name}; {time.perf_counter() - started:.0f} s)")
+              f"{comparison.metric_name}; {time.perf_counter() - started:.0f} s, backtest {result.seconds:.0f} s)")
         print(f"  {'policy':<14}{'mean':>9}{'retrains':>9}{'promotions':>11}{'on rej.':>10}{'delay':>10}"
               f"{'false':>8}{'seconds':>9}")
         for summary in comparison.summaries:
@@ -118,6 +162,8 @@ def main() -> int:
             print(f"  [{'x' if met else ' '}] {label}: {figure}")
             if not met:
                 missed.append(f"{stream.name}: {label} ({figure})")
+        for line in decisions(result.records):
+            print(f"  {line}")
     print(f"\nwork dir: {root}")
     print("targets missed: " + ("none" if not missed else f"{len(missed)}\n  " + "\n  ".join(missed)))
     return 0

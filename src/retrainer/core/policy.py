@@ -117,8 +117,11 @@ def _performance_check(rule: Rule, signal: str, metric: MetricSpec | None, value
     if not fired or metric is None or value is None or reference is None or tolerance is None:
         return check, None
     label = metric.name if rule == Rule.PERFORMANCE else f"estimated {metric.name}"
+    # The drop as measured; with noise known, also what is left of it beyond the noise (what fired).
+    raw = relative_drop(metric, reference, value)
+    beyond = "" if std_error is None or drop is None else f", {drop:.1%} beyond the noise"
     return check, (f"{label} {value:.3f} vs champion's {reference:.3f} "
-                   f"({drop:.1%} worse > {tolerance:.0%})")
+                   f"({raw:.1%} worse{beyond} > {tolerance:.0%})")
 
 
 def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings: PolicySettings

@@ -88,7 +88,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
     from retrainer.pipeline.flows import requeue_quarantined
 
-    outcomes = requeue_quarantined(str(Path(args.config).resolve()), [kept.record.batch for kept in plan])
+    outcomes = requeue_quarantined(str(Path(args.config).resolve()), args.batch)
     if args.json:
         print(json.dumps(outcomes, indent=2))
     else:

@@ -132,17 +132,14 @@ def noise_margin(std_error: float, confidence: float) -> float:
     return float(stats.norm.ppf(confidence)) * std_error
 
 
-def pessimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
-    """The worst the champion's metric may really be, at `confidence` (one-sided), given the noise."""
-    if std_error is None:
-        return value
-    margin = noise_margin(std_error, confidence)
-    return value - margin if metric.higher_is_better else value + margin
-
-
 def optimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
-    """The best the champion's metric may really be, at `confidence` (one-sided), given this batch's noise."""
+    """The best the champion's metric may really be, at `confidence` (one-sided), given the noise."""
     if std_error is None:
         return value
     margin = noise_margin(std_error, confidence)
     return value + margin if metric.higher_is_better else value - margin
+
+
+def pessimistic(metric: MetricSpec, value: float, std_error: float | None, confidence: float) -> float:
+    """The worst the champion's metric may really be, at `confidence` (one-sided): the optimistic end's mirror."""
+    return 2 * value - optimistic(metric, value, std_error, confidence)

@@ -140,9 +140,8 @@ def _outgrown_reference(signals: Signals, history: Sequence[PastCycle], settings
     # Judged at the pessimistic end of the noise, as drops are at the optimistic one: one batch's luck
     # against a reference measured on a few dozen rows is not a world that has passed.
     noise = combined_std_error(signals.metric_std_error, signals.reference_std_error)
-    sure_gain = gain if noise is None else -relative_drop(
-        signals.metric, signals.reference_metric, pessimistic(signals.metric, signals.metric_value, noise,
-                                                              settings.drop_confidence))
+    sure_gain = -relative_drop(signals.metric, signals.reference_metric,
+                               pessimistic(signals.metric, signals.metric_value, noise, settings.drop_confidence))
     outgrown = sure_gain > limit
     checks = [SignalCheck(Rule.OUTGROWN_REFERENCE, "relative_metric_gain", sure_gain, limit, outgrown)]
     if not outgrown:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-from pandas.api import types as ptypes
 
-from retrainer.core.schema import BatchSchema, parse_times
+from retrainer.core.schema import BatchSchema, is_whole, parse_times
 
 # Words in a column's name that say its values follow the calendar or a count that only grows. Cyclic
 # ones (month, day, hour) are here too: one reference rarely covers a whole cycle.
@@ -41,10 +40,6 @@ def _words(name: str) -> set[str]:
     return {word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word}
 
 
-def _whole(values: pd.Series) -> bool:
-    return ptypes.is_integer_dtype(values) or bool((values == values.round()).all())
-
-
 def _rank_correlation(a: pd.Series, b: pd.Series, min_values: int = MIN_TREND_VALUES) -> float:
     if a.nunique() < min_values or b.nunique() < 2:
         return 0.0
@@ -67,7 +62,7 @@ def growing_columns(reference: pd.DataFrame, schema: BatchSchema) -> list[str]:
             continue
         values = pd.to_numeric(reference[column], errors="coerce")
         present = values.dropna()
-        if _words(column) & TIME_WORDS or times is not None and abs(_rank_correlation(values, times)) >= TREND_CORRELATION or not present.empty and _whole(present) and _rank_correlation(
+        if _words(column) & TIME_WORDS or times is not None and abs(_rank_correlation(values, times)) >= TREND_CORRELATION or not present.empty and is_whole(present) and _rank_correlation(
                 present, pd.Series(range(len(present)), index=present.index, dtype=float),
                 MIN_ORDER_VALUES) >= ORDER_CORRELATION or not present.empty and len(parse_times(present)) == len(present):
             found.append(column)

@@ -93,13 +93,18 @@ def _looks_like_id(name: str, column: pd.Series) -> bool:
     return named_like_id and column.nunique(dropna=True) == len(column.dropna())
 
 
+def is_whole(values: pd.Series) -> bool:
+    """Whether every value is a whole number (an integer column, or floats with nothing after the point)."""
+    return ptypes.is_integer_dtype(values) or bool((values == values.round()).all())
+
+
 def infer_task(target: pd.Series) -> Task:
     """The task a target calls for: classification for booleans, text, and whole numbers with at most
     `MAX_CLASSES` distinct values; regression otherwise."""
     if ptypes.is_bool_dtype(target) or not ptypes.is_numeric_dtype(target):
         return "classification"
     values = target.dropna()
-    whole = ptypes.is_integer_dtype(values) or bool((values == values.round()).all())
+    whole = is_whole(values)
     if whole and values.nunique() <= MAX_CLASSES:
         return "classification"
     return "regression"

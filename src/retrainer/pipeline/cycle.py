@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from prefect import Task
 
+from retrainer.config import load_config
 from retrainer.core.records import BatchRecord, GateRecord, RetrainOutcome, build_record
 from retrainer.data.batches import batch_name
 from retrainer.observability import StageTimer
@@ -27,6 +28,7 @@ from retrainer.pipeline import tasks
 from retrainer.steps import promotion as promotion_step
 from retrainer.steps import record as record_step
 from retrainer.steps.record import first_line, warn_failed
+from retrainer.steps.suites import requeue_plan
 from retrainer.validation import ValidationOutcome
 
 
@@ -203,9 +205,6 @@ def requeue(r: Runner, config_path: str, names: list[str] | None = None) -> list
     """Run the quarantined batches again, oldest first, each once, with the suite as it is now: every
     rejection no later cycle re-ran, or those of `names`. Each is a whole cycle (a retrain it decides on
     goes through the gate) whose record names the rejection it re-runs (`requeue_of`)."""
-    from retrainer.config import load_config
-    from retrainer.steps.suites import requeue_plan
-
     outcomes: list[dict[str, Any]] = []
     for kept in requeue_plan(load_config(config_path), names):
         old = kept.record

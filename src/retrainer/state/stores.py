@@ -32,14 +32,24 @@ class BatchFiles:
         """The indices of the stored batches, in order."""
         return sorted(self.paths())
 
+    @staticmethod
+    def name_of(path: Path) -> str:
+        """A stored batch's name, as delivered (its file is ``{index:06d}__{name}.parquet``)."""
+        return path.stem.split("__", 1)[1]
+
 
 class AcceptedStore(BatchFiles):
     """Accepted batches (features and labels): training windows come from here."""
 
     def load(self, first_index: int, last_index: int) -> pd.DataFrame:
         """Accepted batches with index in [first_index, last_index], concatenated in order."""
-        frames = [pd.read_parquet(path) for index, path in self.paths().items() if first_index <= index <= last_index]
+        frames = list(self.each(first_index, last_index).values())
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def each(self, first_index: int, last_index: int) -> dict[int, pd.DataFrame]:
+        """Accepted batches with index in [first_index, last_index], one frame each, by index, in order."""
+        return {index: pd.read_parquet(path) for index, path in self.paths().items()
+                if first_index <= index <= last_index}
 
 
 class PredictionStore(BatchFiles):

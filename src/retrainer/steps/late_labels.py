@@ -83,7 +83,7 @@ def apply_labels(rt: Runtime, prepared: labels.PreparedLabels, source: str) -> L
         if joined.newly_labelled:
             # Training windows read the accepted store: from now on they see these labels.
             stores.replace_file_atomically(path, functools.partial(_write_parquet, joined.frame))
-            outcome.batches[path.stem.split("__", 1)[1]] = joined.newly_labelled
+            outcome.batches[stores.BatchFiles.name_of(path)] = joined.newly_labelled
         record = recorded.get(index)
         if record is None or record.decision not in ("none", "retrain") or index not in predictions:
             continue

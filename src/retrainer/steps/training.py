@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -91,9 +90,8 @@ def assemble_window(rt: Runtime, window_start: int, index: int, champion_version
     """
     first = max(window_start, index - rt.config.training.window_batches + 1)
     store = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name))
-    paths = {i: path for i, path in store.paths().items() if first <= i <= index}
-    batches = sorted(paths)
-    frames = {i: pd.read_parquet(paths[i]) for i in batches}
+    frames = store.each(first, index)
+    batches = list(frames)
     counts = {i: len(labelled_rows(frames[i], rt.schema)) for i in batches}
     labelled = [i for i in reversed(batches) if counts[i]]
     if not labelled:
@@ -115,13 +113,9 @@ def assemble_window(rt: Runtime, window_start: int, index: int, champion_version
     nonempty = [part for part in parts if not part.empty]
     window = pd.concat(nonempty, ignore_index=True) if nonempty else rests[newest]
     holdout = held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
-    source = ", ".join(f"{plan[i]} of '{batch_label(paths[i])}'" for i in plan)
+    paths = store.paths()
+    source = ", ".join(f"{plan[i]} of '{store.name_of(paths[i])}'" for i in plan)
     return TrainingWindow(window, holdout, batches, source)
-
-
-def batch_label(path: Path) -> str:
-    """A stored batch's name, as delivered (its file is ``{index:06d}__{name}.parquet``)."""
-    return path.stem.split("__", 1)[-1]
 
 
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:

@@ -26,7 +26,7 @@ SHORT_SCRIPT = (
 
 
 @pytest.fixture(scope="module")
-def backtest(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+def backtest(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
     root = tmp_path_factory.mktemp("short-stream")
     write_scenario(root / "batches", rows=1500, seed=11, script=SHORT_SCRIPT)
     return run_backtest(root / "batches", TARGET, workdir=root / "work", json_out=root / "timeline.json",
@@ -135,7 +135,7 @@ def test_timeline_json_follows_the_design(backtest: BacktestResult) -> None:
     assert 0.5 < document["summary"]["mean_metric"] < 1.0
 
 
-def test_a_failed_retrain_is_recorded_and_the_stream_goes_on(prefect_api: None, tmp_path: Path) -> None:
+def test_a_failed_retrain_is_recorded_and_the_stream_goes_on(prefect_api: str, tmp_path: Path) -> None:
     """A retrain that cannot train (one class since the change) is recorded with its reason; v1 stays champion."""
     import pandas as pd
 

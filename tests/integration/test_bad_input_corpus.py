@@ -51,7 +51,7 @@ class Corpus:
 
 
 @pytest.fixture(scope="module")
-def corpus(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+def corpus(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     root = tmp_path_factory.mktemp("bad-input-corpus")
     script = (ScriptedBatch("b1", "stable", "init"), ScriptedBatch("b2", "stable", "none"))
     write_scenario(root / "batches", rows=ROWS, seed=23, script=script)

@@ -56,7 +56,7 @@ def _check(record: BatchRecord, prefix: str) -> GateCheckRecord:
     return next(c for c in record.gate.checks if str(c.name).startswith(prefix))
 
 
-def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: None, tmp_path: Path) -> None:
+def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: str, tmp_path: Path) -> None:
     """Where the west region kept the old concept, the new challenger wins on average, loses in the west: refused."""
     records = _replay(tmp_path, west_keeps_old_concept=True)
     retrain = records["b3"]
@@ -70,7 +70,7 @@ def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: None, tm
     assert retrain.new_champion_version is None
 
 
-def test_much_better_everywhere_is_promoted(prefect_api: None, tmp_path: Path) -> None:
+def test_much_better_everywhere_is_promoted(prefect_api: str, tmp_path: Path) -> None:
     """When every region changed, the challenger is better on each slice and beats the baseline: promoted."""
     records = _replay(tmp_path, west_keeps_old_concept=False)
     retrain = records["b3"]

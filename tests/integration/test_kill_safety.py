@@ -31,7 +31,7 @@ RETRAINER = str(Path(sys.executable).with_name("retrainer"))
 
 
 @pytest.fixture(scope="module")
-def initialised(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def initialised(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model with champion v1, and a concept-change batch waiting that will retrain and promote."""
     root = tmp_path_factory.mktemp("kill")
     rng = np.random.default_rng(21)

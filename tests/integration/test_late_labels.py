@@ -44,7 +44,7 @@ class LateLabels:
 
 
 @pytest.fixture(scope="module")
-def late(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> LateLabels:
+def late(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> LateLabels:
     from retrainer.pipeline.flows import initialise_champion, join_late_labels, monitor_batch
 
     root = tmp_path_factory.mktemp("late-labels")

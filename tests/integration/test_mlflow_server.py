@@ -27,7 +27,7 @@ STREAM = (
 
 
 def test_a_cycle_promotes_through_the_server_and_rollback_works(
-    prefect_api: None, mlflow_server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: str, mlflow_server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The concept change promotes v2 on the server's registry; status and rollback work there too."""
     url, database = mlflow_server
@@ -78,7 +78,7 @@ print(json.dumps({"version": result["challenger_version"], "promoted": result["p
 
 
 def test_four_retrain_flows_racing_through_the_server_promote_once(
-    prefect_api: None, mlflow_server: tuple[str, str], tmp_path: Path
+    prefect_api: str, mlflow_server: tuple[str, str], tmp_path: Path
 ) -> None:
     """Four retrain → evaluate → promote flow runs at once, each with a challenger that beats v1: exactly one
     promotes; the others see @champion moved (compare-and-set) and record it; none fails."""

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_rejection_and_retrain_are_posted_to_the_webhook(
-    prefect_api: None, receiver: tuple[str, list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: str, receiver: tuple[str, list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rejected batch and a promoted retrain each post their decision record; quiet batches post nothing."""
     url, received = receiver
@@ -35,7 +35,7 @@ def test_rejection_and_retrain_are_posted_to_the_webhook(
     assert url not in (tmp_path / "work" / "retrainer.yaml").read_text()  # secrets stay in the environment
 
 
-def test_an_unreachable_webhook_does_not_fail_the_cycle(prefect_api: None, tmp_path: Path,
+def test_an_unreachable_webhook_does_not_fail_the_cycle(prefect_api: str, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """With the webhook down, the rejected batch is still quarantined and recorded."""
     monkeypatch.setenv("RETRAINER_NOTIFICATIONS__WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens")

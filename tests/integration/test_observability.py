@@ -126,7 +126,7 @@ class Pushed:
 
 
 @pytest.fixture(scope="module")
-def pushed(prefect_api: None, pushgateway: str, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+def pushed(prefect_api: str, pushgateway: str, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
     """A short backtest pushing to the Pushgateway; the URL comes from the environment, as the
     settings advise for deployments (the config file's own URL has its test below)."""
     root = tmp_path_factory.mktemp("observed-stream")
@@ -227,7 +227,7 @@ def test_dashboard_queries_only_pushed_metrics(pushed: Pushed) -> None:
     assert queried <= seen, f"queried but never pushed: {sorted(queried - seen)}"
 
 
-def test_pushgateway_url_in_the_config_file_is_used(prefect_api: None, pushgateway: str, tmp_path: Path) -> None:
+def test_pushgateway_url_in_the_config_file_is_used(prefect_api: str, pushgateway: str, tmp_path: Path) -> None:
     """A backtest whose config file sets observability.pushgateway_url pushes its cycles there."""
     write_scenario(tmp_path / "batches", rows=800, seed=32, script=STREAM[:2])
     config = write_config(tmp_path / "config" / "retrainer.yaml",
@@ -240,7 +240,7 @@ def test_pushgateway_url_in_the_config_file_is_used(prefect_api: None, pushgatew
     assert one(samples, "retrainer_batch_rows", model="pumps").value == 800
 
 
-def test_pushgateway_down_does_not_fail_the_cycle(prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_pushgateway_down_does_not_fail_the_cycle(prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """With the Pushgateway unreachable the backtest completes with its normal decisions, the failed push a warning."""
     port = _free_port()  # nothing listens there

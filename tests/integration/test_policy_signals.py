@@ -95,7 +95,7 @@ POLICY = {"drift_persistence_batches": 2, "cooldown_batches": 2}
 
 
 @pytest.fixture(scope="module")
-def shift_stream(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+def shift_stream(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
     root = tmp_path_factory.mktemp("shift-stream")
     write_stream(root / "batches", POLICY_STREAM, seed=21)
     config = write_config(root / "config" / "retrainer.yaml", policy=POLICY, promotion={"margin": 0.5})
@@ -197,7 +197,7 @@ def test_estimated_performance_tracks_realized_on_stable_batches(shift_stream: B
         assert record.estimated_metric_std > 0
 
 
-def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_path: Path) -> None:
+def test_concept_drift_without_feature_drift_retrains(prefect_api: str, tmp_path: Path) -> None:
     """A change in what the labels mean, with unchanged inputs, retrains on the performance rule alone."""
     write_stream(tmp_path / "batches", [("b1", "stable", 0), ("b2", "stable", 1), ("b3", "concept", 2)], seed=5)
     config = write_config(tmp_path / "config" / "retrainer.yaml")
@@ -225,7 +225,7 @@ def test_concept_drift_without_feature_drift_retrains(prefect_api: None, tmp_pat
     assert retrain.metric < records["b2"].metric - 0.1
 
 
-def test_an_old_champion_verified_by_labels_is_kept_and_the_hard_age_limit_retrains_it(prefect_api: None,
+def test_an_old_champion_verified_by_labels_is_kept_and_the_hard_age_limit_retrains_it(prefect_api: str,
                                                                                         tmp_path: Path) -> None:
     """A stationary batch 45 days after the champion's training, with labels: its metric holds, so the
     champion was verified on it and the staleness rule is quiet (0 unverified days); the hard limit

@@ -11,7 +11,7 @@ from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 
 pytestmark = pytest.mark.integration
 
-def test_backtest_on_a_postgresql_mlflow_store(prefect_api: None, postgres_database: str, tmp_path: Path,
+def test_backtest_on_a_postgresql_mlflow_store(prefect_api: str, postgres_database: str, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """With the MLflow store on PostgreSQL (set from the environment), a concept change registers v2 and moves @champion there."""
     from mlflow import MlflowClient

@@ -150,7 +150,7 @@ def test_eight_racing_promotions_on_postgresql_yield_exactly_one(tmp_path: Path,
 
 
 def test_with_a_prefect_server_the_lock_is_a_global_concurrency_limit(
-        prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """On a worker (PREFECT_API_URL set) a promotion also holds a one-slot Prefect limit, visible in the UI;
     a slot leaked by a killed holder delays the next promotion by seconds, never blocks it."""
     from prefect.client.orchestration import get_client

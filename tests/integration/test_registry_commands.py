@@ -42,12 +42,12 @@ def _client(result: BacktestResult) -> Any:
 
 
 @pytest.fixture(scope="module")
-def auto(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+def auto(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
     return _replay(tmp_path_factory.mktemp("auto"), "auto")
 
 
 @pytest.fixture(scope="module")
-def manual(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+def manual(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
     return _replay(tmp_path_factory.mktemp("manual"), "manual")
 
 

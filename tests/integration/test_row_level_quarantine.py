@@ -23,7 +23,7 @@ def _bad_labels(path: Path, share: float, seed: int) -> Path:
     return path
 
 
-def test_few_bad_rows_are_split_off_and_many_reject_the_batch(prefect_api: None, tmp_path: Path) -> None:
+def test_few_bad_rows_are_split_off_and_many_reject_the_batch(prefect_api: str, tmp_path: Path) -> None:
     """With row-level quarantine on, 2 % bad labels go to quarantine and the other 98 % are accepted; 20 % reject the whole batch."""
     batches = tmp_path / "batches"
     write_scenario(batches, rows=1000, seed=31, script=(ScriptedBatch("r1", "stable", "init"),))

@@ -22,7 +22,7 @@ def _fahrenheit_batch(path: Path, seed: int) -> Path:
     return path
 
 
-def test_editing_the_suite_changes_the_next_cycle(prefect_api: None, tmp_path: Path) -> None:
+def test_editing_the_suite_changes_the_next_cycle(prefect_api: str, tmp_path: Path) -> None:
     """A °F batch is rejected; after the engineer widens the temperature mean bounds in the JSON file, the next °F batch is accepted."""
     from retrainer.pipeline.flows import monitor_batch
 

@@ -42,7 +42,7 @@ def _client(root: Path) -> Any:
 
 
 @pytest.fixture
-def model(prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def model(prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           receiver: tuple[str, list[dict[str, Any]]]) -> Path:
     """Champion v1 of `pumps`, signed with a key; `next.csv` waits; the webhook goes to `receiver`."""
     monkeypatch.setenv("RETRAINER_SIGNING_KEY", KEY)

@@ -49,7 +49,7 @@ def _retyped(day: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def retrained(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def retrained(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Champion v1 on a CSV day; then a parquet day with `RETYPED` as text (accepted), a parquet day with
     one word in that column (rejected), and a day far enough on for the champion (max age 2 days) to be
     stale, whose retrain's window holds the text-typed day with the last one."""
@@ -193,7 +193,7 @@ def _init(capsys: pytest.CaptureFixture[str], config: Path, first: Path, *extra:
 
 
 def test_init_keeps_a_hand_edited_suite_drafts_a_missing_one_and_redrafts_on_force(
-    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`retrainer init` leaves a suite someone edited byte for byte (and says it drafted none), drafts one
     where there is none, and replaces an edited one only with --force."""
@@ -229,7 +229,7 @@ def test_init_keeps_a_hand_edited_suite_drafts_a_missing_one_and_redrafts_on_for
 
 
 def test_a_day_without_its_time_or_id_column_is_accepted_with_a_notice(
-    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """After `retrainer init` took `event_time` as the time column and `reading_id` as the id column, a day
     without either is accepted, with a warning that says what the cycle can no longer do."""

@@ -45,7 +45,7 @@ def _alias(root: Path, alias: str) -> str | None:
 
 
 def test_a_promotion_whose_new_champion_does_not_serve_is_rolled_back(
-    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The gate passes and @champion moves, but the new champion cannot be loaded from the store as a
     server would load it: the transaction's rollback hook puts every alias back where it was."""
@@ -77,7 +77,7 @@ def test_a_promotion_whose_new_champion_does_not_serve_is_rolled_back(
     assert {(m["alias"], m["from_version"], m["to_version"]) for m in undo} >= {("champion", "2", "1")}
 
 
-def test_the_staleness_check_retrains_a_champion_too_old_on_the_wall_clock(prefect_api: None, tmp_path: Path) -> None:
+def test_the_staleness_check_retrains_a_champion_too_old_on_the_wall_clock(prefect_api: str, tmp_path: Path) -> None:
     """The landing went quiet; the daily check finds the champion (trained on March data) too old and,
     with new labels accepted since, retrains on the latest window."""
     from retrainer.pipeline.flows import monitor_batch, staleness_check
@@ -94,7 +94,7 @@ def test_the_staleness_check_retrains_a_champion_too_old_on_the_wall_clock(prefe
     assert "retrain_error" not in result
 
 
-def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check(prefect_api: None,
+def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check(prefect_api: str,
                                                                                 tmp_path: Path) -> None:
     """Past the age limit, but nothing new to learn from: retraining would only repeat the champion."""
     from retrainer.pipeline.flows import staleness_check
@@ -107,7 +107,7 @@ def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check
     assert _alias(tmp_path, "challenger") is None
 
 
-def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api: None, tmp_path: Path) -> None:
+def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api: str, tmp_path: Path) -> None:
     """A file whose name hides characters and a link out of the landing folder are refused on record
     (once), the others are processed in name order; a second scan finds nothing new."""
     from retrainer.pipeline.flows import monitor_landing
@@ -139,7 +139,7 @@ def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api
 
 
 def test_a_batch_whose_cycle_keeps_dying_is_set_aside_with_an_alert(
-    prefect_api: None, tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]
+    prefect_api: str, tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
     """Three unfinished attempts (a file that crashes its worker each time): the batch is set aside as
     failed, the webhook hears of it, and the batches behind it go on."""

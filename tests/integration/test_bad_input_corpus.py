@@ -143,8 +143,24 @@ def fahrenheit(frame: pd.DataFrame, rng: np.random.Generator, folder: Path, name
     return _csv(frame, folder, name)
 
 
-def category_flood(frame: pd.DataFrame, rng: np.random.Generator, folder: Path, name: str) -> Path:
+def new_common_category(frame: pd.DataFrame, rng: np.random.Generator, folder: Path, name: str) -> Path:
     frame.loc[_rows(rng, frame, 0.4), "site"] = "mars"
+    return _csv(frame, folder, name)
+
+
+def categories_re_encoded(frame: pd.DataFrame, rng: np.random.Generator, folder: Path, name: str) -> Path:
+    frame["site"] = frame["site"].str.upper()
+    return _csv(frame, folder, name)
+
+
+def placeholder_categories(frame: pd.DataFrame, rng: np.random.Generator, folder: Path, name: str) -> Path:
+    frame.loc[_rows(rng, frame, 0.4), "site"] = "unknown"
+    return _csv(frame, folder, name)
+
+
+def garbage_categories(frame: pd.DataFrame, rng: np.random.Generator, folder: Path, name: str) -> Path:
+    rows = _rows(rng, frame, 0.3)
+    frame.loc[rows, "site"] = [f"{value:.6f}" for value in rng.random(len(rows))]
     return _csv(frame, folder, name)
 
 
@@ -274,8 +290,9 @@ CASES = (
          warning_prefix="expect_column_values_to_be_between(load_pct): 3.0% unexpected"),
     Case("c13_fahrenheit", "Temperatures in °F fail the critical mean expectation.", fahrenheit, REJECT,
          failure_prefix="expect_column_mean_to_be_between(temperature_c): observed 1"),
-    Case("c14_category_flood", "40 % unseen categories fail the critical value-set expectation.", category_flood,
-         REJECT, failure_prefix="expect_column_values_to_be_in_set(site): 40.0% unexpected"),
+    Case("c14_new_common_category", "A new site on 40 % of rows beside the known ones is accepted as a possible new "
+         "normal, with a value-set warning naming it.", new_common_category, NONE,
+         warning="expect_column_values_to_be_in_set(site): 40.0% unexpected, allowed 1.0% (e.g. 'mars')"),
     Case("c15_category_trickle", "3 % unseen categories are accepted with a value-set warning.", category_trickle,
          NONE, warning_prefix="expect_column_values_to_be_in_set(site): 3.0% unexpected"),
     Case("c16_duplicated_rows", "Rows delivered twice (ids included) are rejected as shared ids.", duplicated_rows,
@@ -306,6 +323,15 @@ CASES = (
          failure_prefix="unreadable: malformed CSV:"),
     Case("c28_no_target", "A batch without its label column is accepted with a warning and no metric.", no_target,
          NONE, warning=f"expect_column_to_exist({TARGET}): failed", metric_none=True),
+    Case("c29_categories_re_encoded", "Every category re-encoded (upper case) is rejected: no known value is left.",
+         categories_re_encoded, REJECT,
+         failure_prefix="expect_column_values_to_be_in_set(site): 100.0% unexpected, allowed 50.0%"),
+    Case("c30_placeholder_categories", "'unknown' on 40 % of rows is a missing value, not a new category: rejected.",
+         placeholder_categories, REJECT,
+         failure="expect_column_values_to_not_be_in_set(site): 40.0% unexpected, allowed 10.0% (e.g. 'unknown')"),
+    Case("c31_garbage_categories", "Hundreds of new values in a category column are rejected as not categories.",
+         garbage_categories, REJECT,
+         failure="expect_column_unique_value_count_to_be_between(site): observed 604, above the maximum 7"),
 )
 
 

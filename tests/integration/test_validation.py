@@ -157,3 +157,32 @@ def test_small_batch_streams_and_categorical_data_get_checks_they_can_pass(tmp_p
     schema = infer_schema(categories, ModelSettings(target="y"))
     kinds = [e["type"] for e in draft_suite(categories, schema, "m")["expectations"]]
     assert "expect_compound_columns_to_be_unique" not in kinds
+
+
+def test_a_new_category_becoming_common_is_a_warning_and_broken_categories_reject(tmp_path: Path) -> None:
+    """A new region on 40 % of rows beside the known four is accepted with a warning; the same share of
+    'unknown' (a placeholder) is rejected, as are regions re-encoded in upper case. A reference that itself
+    uses 'unknown' as a category keeps accepting it."""
+    reference = _census(2000, 2015, 0)
+    path, schema = _suite(reference, tmp_path, "y")
+    rng = np.random.default_rng(9)
+
+    def with_region(value: str, share: float) -> pd.DataFrame:
+        batch = _census(2000, 2015, 8)
+        batch.loc[rng.choice(len(batch), round(share * len(batch)), replace=False), "region"] = value
+        return batch
+
+    new_site = validate_batch(with_region("central", 0.4), schema, path)  # type: ignore[arg-type]
+    assert new_site.valid, new_site.failures
+    assert any(w.startswith("expect_column_values_to_be_in_set(region): 40.0% unexpected") for w in new_site.warnings)
+    placeholder = validate_batch(with_region("unknown", 0.4), schema, path)  # type: ignore[arg-type]
+    assert placeholder.failures == ["expect_column_values_to_not_be_in_set(region): 40.0% unexpected, allowed 10.0% "
+                                    "(e.g. 'unknown')"]
+    upper = validate_batch(_census(2000, 2015, 8).assign(region=lambda f: f["region"].str.upper()),  # type: ignore[arg-type]
+                           schema, path)
+    assert [f.split(":")[0] for f in upper.failures] == ["expect_column_values_to_be_in_set(region)"]
+
+    own = _census(2000, 2015, 0)
+    own.loc[:299, "region"] = "unknown"
+    path, schema = _suite(own, tmp_path / "own", "y")
+    assert validate_batch(with_region("unknown", 0.2), schema, path).valid  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ reference size, unless the config names one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +45,15 @@ class DriftResult:
     # The label's distribution against the training labels, when the batch has labels.
     target_drift: FeatureDrift | None = None
     sample_rows: int = 0
+    # Columns that grow with time (years, counters: core.profile.growing_columns): tested and scored like
+    # the others, but a later year always "drifts" from the training years, so they count neither in
+    # the share nor as drifted features; the performance rule judges whether the model keeps up.
+    growing: list[str] = field(default_factory=list)
 
     @property
     def drifted_features(self) -> list[str]:
-        """The names of the features that drifted."""
-        return [f.column for f in self.features if f.drifted]
+        """The names of the features that drifted (columns that grow with time aside)."""
+        return [f.column for f in self.features if f.drifted and f.column not in self.growing]
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain data, for reports and artifacts."""
@@ -107,8 +111,10 @@ def compute_drift(
     current_predictions: np.ndarray | None = None,
     reference_target: pd.Series | None = None,
     current_target: pd.Series | None = None,
+    growing: tuple[str, ...] = (),
 ) -> DriftResult:
-    """Per-feature drift, the drifted share, drift of the champion's predictions and of the labels."""
+    """Per-feature drift, the drifted share (of the features that do not grow with time: `growing`),
+    drift of the champion's predictions and of the labels."""
     reference_sample = sample(reference, settings.sample_size)
     current_sample = sample(current, settings.sample_size)
     features = [
@@ -118,9 +124,10 @@ def compute_drift(
         )
         for column in schema.features
     ]
-    share = sum(f.drifted for f in features) / len(features)
+    counted = [f for f in features if f.column not in growing]
+    share = sum(f.drifted for f in counted) / len(counted) if counted else 0.0
     result = DriftResult(features=features, share=share, dataset_drift=share > share_threshold,
-                         sample_rows=len(current_sample))
+                         sample_rows=len(current_sample), growing=[c for c in schema.features if c in growing])
     if reference_predictions is not None and current_predictions is not None:
         categorical = schema.task == "classification"
         convert = (lambda a: pd.Series(a).astype(str)) if categorical else (lambda a: pd.Series(a, dtype=float))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from retrainer.core.profile import growing_columns
 from retrainer.core.records import BatchRecord, used_copy_of
 from retrainer.core.schema import (
     feature_frame,
@@ -66,7 +67,7 @@ def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, sco
         reference, current, rt.schema, rt.config.drift,
         rt.config.policy.drift_share_threshold, reference_predictions,
         None if scoring.predictions is None else scoring.predictions.to_numpy(),
-        reference_target, labels,
+        reference_target, labels, tuple(growing_columns(reference, rt.schema)),
     )
 
 

@@ -5,6 +5,9 @@ cycle; the webhook is a real local HTTP receiver)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from retrainer.pipeline import cycle
 from retrainer.replay.backtest import run_backtest
 from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 from retrainer.state.journal import read_journal
+from retrainer.state.locks import intake_lock
 from retrainer.steps.operator import RegistryCommands, format_status
 
 pytestmark = pytest.mark.integration
@@ -56,6 +60,17 @@ def test_a_rejection_streak_alerts_once_and_requeue_runs_each_quarantined_batch_
         if expectation["kwargs"].get("column") == "temperature_c":
             expectation["severity"] = "warning"
     config.suite_path.write_text(json.dumps(suite))
+
+    # While a monitor run holds the model's intake lock, `retrainer requeue` waits for it, then gives up
+    # with one line and runs nothing.
+    with intake_lock(config):
+        blocked = subprocess.run([str(Path(sys.executable).with_name("retrainer")), "requeue", "--config",
+                                  str(work / "retrainer.yaml")], capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, "RETRAINER_INTAKE__LOCK_TIMEOUT_SECONDS": "1"})
+    assert blocked.returncode != 0
+    assert blocked.stderr.strip().splitlines() == [blocked.stderr.strip()]
+    assert "another monitor or requeue run of this model held" in blocked.stderr
+    assert len(read_journal(work / "models" / "pumps" / "timeline.jsonl")) == 5
 
     outcomes = cycle.requeue(cycle.PLAIN, str(work / "retrainer.yaml"))
     assert [(o["batch"], o["requeue_of"]) for o in outcomes] == [("d2", 1), ("d3", 2), ("d4", 3), ("d5", 4)]

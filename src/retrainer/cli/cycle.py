@@ -87,8 +87,12 @@ def cmd_requeue(args: argparse.Namespace) -> int:
         return 0
     prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
     from retrainer.pipeline.flows import requeue_quarantined
+    from retrainer.state.locks import intake_lock
 
-    outcomes = requeue_quarantined(str(Path(args.config).resolve()), args.batch)
+    # The lock of the runs that take batches in: a monitor run or a second requeue waits, so no
+    # quarantined batch runs twice (the flow reads what is still waiting once it holds the lock).
+    with intake_lock(config):
+        outcomes = requeue_quarantined(str(Path(args.config).resolve()), args.batch)
     if args.json:
         print(json.dumps(outcomes, indent=2))
     else:

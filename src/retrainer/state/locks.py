@@ -76,7 +76,8 @@ def _file_name(model: str) -> str:
 @contextmanager
 def intake_lock(config: RetrainerConfig, timeout_seconds: float | None = None) -> Iterator[None]:
     """One monitor run per model takes batches from the landing location at a time: an overlapping
-    schedule or a second worker waits, then leaves the landing to the run that holds it.
+    schedule or a second worker waits, then leaves the landing to the run that holds it. `retrainer
+    requeue` holds it too: the quarantined batches it runs again are taken in like landed ones.
 
     Where the ledger lives: a PostgreSQL advisory lock in the ledger's database (workers on several
     machines), else a file lock in the work dir. Both die with a killed holder, so a restarted
@@ -85,11 +86,11 @@ def intake_lock(config: RetrainerConfig, timeout_seconds: float | None = None) -
     timeout = config.intake.lock_timeout_seconds if timeout_seconds is None else timeout_seconds
     url = _libpq_url(config.ledger_url)
     if url is not None:
-        with _advisory_lock(url, lock_key(config.model.name, "intake"), timeout, "monitor run"):
+        with _advisory_lock(url, lock_key(config.model.name, "intake"), timeout, "monitor or requeue run"):
             yield
     else:
         path = config.storage.workdir / "locks" / f"intake-{_file_name(config.model.name)}.lock"
-        with machine_lock(path, timeout, "monitor run"):
+        with machine_lock(path, timeout, "monitor or requeue run"):
             yield
 
 

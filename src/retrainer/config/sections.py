@@ -35,8 +35,10 @@ class ModelSettings(_Section):
     time_column: str | None = Field(None, description="Event time; inferred from dtype or name.")
     estimator: str | None = Field(
         None,
-        description="A named scikit-learn pipeline (see retrainer.core.training.ESTIMATORS); "
-        "default: hist_gradient_boosting.",
+        description="A named scikit-learn pipeline (hist_gradient_boosting, the default; random_forest; linear), "
+        "or your own factory as an import path 'package.module:function' returning an unfitted scikit-learn-"
+        "compatible estimator that takes the feature frame (called with schema= when its signature names it; "
+        "see examples/custom_training).",
     )
     trusted_types: list[str] = Field(
         default_factory=list,

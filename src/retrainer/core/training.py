@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from retrainer.config import Task, TrainingSettings
 from retrainer.core.metrics import metric_std_error, primary_metric, score
+from retrainer.core.plugins import PluginError, call_with, is_import_path, load_function, one_line
 from retrainer.core.schema import BatchSchema, feature_frame, target_values
 from retrainer.errors import UserError
 
@@ -94,13 +96,48 @@ ESTIMATORS: dict[str, Callable[[BatchSchema, int], Pipeline]] = {
 }
 
 
-def build_estimator(name: str | None, schema: BatchSchema, seed: int = 0) -> Pipeline:
-    """The pipeline of an estimator name (`model.estimator`; None: the default), seeded; raises
-    TrainingError for an unknown name."""
+def build_estimator(name: str | None, schema: BatchSchema, seed: int = 0) -> BaseEstimator:
+    """The unfitted estimator of `model.estimator` (None: the default): a built-in pipeline, seeded, or
+    what the team's factory `package.module:function` returns (called with `schema=` when its signature
+    names it; it takes the feature frame as it is). Raises TrainingError naming what went wrong."""
     key = name or DEFAULT_ESTIMATOR
+    if is_import_path(key):
+        return _user_estimator(key, schema)
     if key not in ESTIMATORS:
-        raise TrainingError(f"unknown estimator '{key}' (model.estimator); choose one of: {', '.join(ESTIMATORS)}")
+        raise TrainingError(f"unknown estimator '{key}' (model.estimator); choose one of: {', '.join(ESTIMATORS)}, "
+                            "or name your own factory as 'package.module:function'")
     return ESTIMATORS[key](schema, seed)
+
+
+def _user_estimator(path: str, schema: BatchSchema) -> BaseEstimator:
+    try:
+        factory = load_function(path, "model.estimator")
+    except PluginError as exc:
+        raise TrainingError(str(exc)) from None
+    try:
+        estimator = call_with(factory, schema=schema)
+    except Exception as exc:  # the team's code: its failure is a reason on the record, not a crash
+        raise TrainingError(f"model.estimator '{path}' raised {one_line(exc)}") from None
+    if not (callable(getattr(estimator, "fit", None)) and callable(getattr(estimator, "predict", None))):
+        raise TrainingError(f"model.estimator '{path}' returned a {type(estimator).__name__}, not an unfitted "
+                            "estimator with fit and predict")
+    return estimator
+
+
+def _fit_and_predict(estimator: BaseEstimator, name: str, train_inputs: pd.DataFrame, train_targets: pd.Series,
+                     valid_inputs: pd.DataFrame) -> Any:
+    """Fit, then predict the validation rows; the team's own estimator failing is a TrainingError."""
+    if not is_import_path(name):
+        estimator.fit(train_inputs, train_targets)
+        return estimator.predict(valid_inputs)
+    try:
+        estimator.fit(train_inputs, train_targets)
+    except Exception as exc:
+        raise TrainingError(f"model.estimator '{name}': fit raised {one_line(exc)}") from None
+    try:
+        return estimator.predict(valid_inputs)
+    except Exception as exc:
+        raise TrainingError(f"model.estimator '{name}': predict raised {one_line(exc)}") from None
 
 
 @dataclass
@@ -108,7 +145,7 @@ class TrainedModel:
     """A fitted pipeline with the metric it scored on its own validation rows and the row counts
     of both parts; a classifier's confidence on the validation rows too."""
 
-    pipeline: Pipeline
+    pipeline: BaseEstimator
     estimator: str
     validation_metric: float
     train_rows: int
@@ -145,9 +182,12 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         stratify=stratify,
     )
     pipeline = build_estimator(estimator, schema, settings.seed)
-    pipeline.fit(feature_frame(train_part, schema), target_values(train_part, schema))
     valid_inputs, valid_targets = feature_frame(valid_part, schema), target_values(valid_part, schema)
-    predictions = pipeline.predict(valid_inputs)
+    predictions = _fit_and_predict(pipeline, estimator or DEFAULT_ESTIMATOR, feature_frame(train_part, schema),
+                                   target_values(train_part, schema), valid_inputs)
+    if len(predictions) != len(valid_inputs):
+        raise TrainingError(f"model.estimator '{estimator or DEFAULT_ESTIMATOR}' predicted {len(predictions)} values for "
+                            f"{len(valid_inputs)} rows")
     confidence = right = None
     if schema.task == "classification" and hasattr(pipeline, "predict_proba"):
         confidence = np.asarray(pipeline.predict_proba(valid_inputs)).max(axis=1)

@@ -1,0 +1,84 @@
+"""The team's own training code (`model.estimator: package.module:function`, the factory in
+examples/custom_training) through real cycles: it trains the first champion and the challengers,
+the gate promotes it, and a model holding an untrusted class of the team's is never registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from retrainer.config import load_config
+from retrainer.pipeline import cycle
+from retrainer.registry import ModelRegistry, connect
+from retrainer.replay.backtest import run_backtest
+from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
+from retrainer.state.journal import read_journal
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_training"
+FACTORY = "retrainer_example_model:make_estimator"
+SCRIPT = (ScriptedBatch("d1", "stable", "init"), ScriptedBatch("d2", "stable", "none"),
+          ScriptedBatch("d3", "concept", "retrain", concept=1), ScriptedBatch("d4", "concept", "none", concept=1))
+
+
+@pytest.fixture(autouse=True)
+def team_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example package importable, as `pip install ./examples/custom_training` makes it."""
+    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+
+
+def _config(path: Path, **model: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET, **model},
+                                    "policy": {"cooldown_batches": 0}}), encoding="utf-8")
+    return path
+
+
+def test_the_teams_factory_trains_every_model_and_a_challenger_is_promoted_through_the_gate(tmp_path: Path) -> None:
+    write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT)
+    config = _config(tmp_path / "config" / "retrainer.yaml", estimator=FACTORY,
+                     trusted_types=["retrainer_example_model.SignedLog"])
+    result = run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work",
+                          orchestrated=False)
+    decisions = [(r.batch, r.decision, r.promoted) for r in result.records]
+    assert decisions[:3] == [("d1", "init", False), ("d2", "none", False), ("d3", "retrain", True)], decisions
+    promoted = result.records[2]
+    assert promoted.gate is not None
+    assert promoted.gate.passed
+    loaded = load_config(tmp_path / "work" / "retrainer.yaml")
+    registry = ModelRegistry(connect(loaded), loaded)
+    champion = registry.champion()
+    assert champion is not None
+    assert champion.version == promoted.new_champion_version
+    run = registry.client.get_run(champion.run_id)
+    assert run.data.params["estimator"] == FACTORY
+    model = registry.load_model(champion, fresh=True)  # as a serving process loads it: skops, trusted types
+    assert type(model.named_steps["prepare"].named_transformers_["numeric"]).__name__ == "SignedLog"
+
+
+def test_a_model_with_an_untrusted_team_class_is_never_registered(tmp_path: Path) -> None:
+    """Champion v1 from the built-in recipe; the config then names the team's factory but not its class in
+    model.trusted_types: the retrain is recorded with a reason naming the class, and @champion stays."""
+    write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT[:2])
+    write_scenario(tmp_path / "later", rows=1500, seed=6, script=SCRIPT[2:3])
+    config = _config(tmp_path / "config" / "retrainer.yaml")
+    run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work", orchestrated=False)
+    settings = yaml.safe_load((tmp_path / "work" / "retrainer.yaml").read_text())
+    settings["model"]["estimator"] = FACTORY
+    (tmp_path / "work" / "retrainer.yaml").write_text(yaml.safe_dump(settings))
+
+    record = cycle.monitor(cycle.PLAIN, str(tmp_path / "work" / "retrainer.yaml"),
+                           str(next((tmp_path / "later").glob("*.csv"))))
+    assert record["decision"] == "retrain"
+    assert record["promoted"] is False
+    assert "retrainer_example_model.SignedLog" in record["retrain_error"]
+    assert "model.trusted_types" in record["retrain_error"]
+    journal = read_journal(tmp_path / "work" / "models" / "pumps" / "timeline.jsonl")
+    assert journal[-1].champion_version == "1"
+    loaded = load_config(tmp_path / "work" / "retrainer.yaml")
+    champion = ModelRegistry(connect(loaded), loaded).champion()
+    assert champion is not None
+    assert champion.version == "1"

@@ -6,6 +6,7 @@ registry's job, not this module's.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,18 +103,21 @@ def build_estimator(name: str | None, schema: BatchSchema, seed: int = 0) -> Bas
     names it; it takes the feature frame as it is). Raises TrainingError naming what went wrong."""
     key = name or DEFAULT_ESTIMATOR
     if is_import_path(key):
-        return _user_estimator(key, schema)
+        return _user_estimator(key, _team_function(key), schema)
     if key not in ESTIMATORS:
         raise TrainingError(f"unknown estimator '{key}' (model.estimator); choose one of: {', '.join(ESTIMATORS)}, "
                             "or name your own factory as 'package.module:function'")
     return ESTIMATORS[key](schema, seed)
 
 
-def _user_estimator(path: str, schema: BatchSchema) -> BaseEstimator:
+def _team_function(path: str) -> Callable[..., Any]:
     try:
-        factory = load_function(path, "model.estimator")
+        return load_function(path, "model.estimator")
     except PluginError as exc:
         raise TrainingError(str(exc)) from None
+
+
+def _user_estimator(path: str, factory: Callable[..., Any], schema: BatchSchema) -> BaseEstimator:
     try:
         estimator = call_with(factory, schema=schema)
     except Exception as exc:  # the team's code: its failure is a reason on the record, not a crash
@@ -124,18 +128,45 @@ def _user_estimator(path: str, schema: BatchSchema) -> BaseEstimator:
     return estimator
 
 
-def _fit_and_predict(estimator: BaseEstimator, name: str, train_inputs: pd.DataFrame, train_targets: pd.Series,
-                     valid_inputs: pd.DataFrame) -> Any:
-    """Fit, then predict the validation rows; the team's own estimator failing is a TrainingError."""
+def is_training_function(function: Callable[..., Any]) -> bool:
+    """A training function takes the training rows themselves (a parameter named `train_frame`); a
+    factory takes nothing or `schema` and returns an estimator for retrainer to fit."""
+    try:
+        return "train_frame" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _fitted(name: str, schema: BatchSchema, settings: TrainingSettings, train_part: pd.DataFrame,
+            valid_inputs: pd.DataFrame) -> tuple[Any, Any]:
+    """(fitted model, its predictions on the validation rows) for `model.estimator` `name`: a built-in
+    recipe or a factory fitted here on the feature frame, or the team's training function called with the
+    training rows (features and target, never the validation rows or the gate's holdout). The team's
+    code failing anywhere is a TrainingError naming the step."""
+    inputs, targets = feature_frame(train_part, schema), target_values(train_part, schema)
     if not is_import_path(name):
-        estimator.fit(train_inputs, train_targets)
-        return estimator.predict(valid_inputs)
+        estimator = build_estimator(name, schema, settings.seed)
+        estimator.fit(inputs, targets)
+        return estimator, estimator.predict(valid_inputs)
+    function = _team_function(name)
+    if is_training_function(function):
+        try:
+            # The rows as every model sees them: features converted, classes as text, quantities as floats.
+            model = call_with(function, train_frame=inputs.assign(**{schema.target: targets}), schema=schema,
+                              settings=settings)
+        except Exception as exc:
+            raise TrainingError(f"model.estimator '{name}' raised {one_line(exc)}") from None
+        if not callable(getattr(model, "predict", None)):
+            raise TrainingError(f"model.estimator '{name}' returned a {type(model).__name__}, not a fitted model "
+                                "with predict")
+    else:
+        model = _user_estimator(name, function, schema)
+        try:
+            model.fit(inputs, targets)
+        except Exception as exc:
+            raise TrainingError(f"model.estimator '{name}': fit raised {one_line(exc)}") from None
     try:
-        estimator.fit(train_inputs, train_targets)
-    except Exception as exc:
-        raise TrainingError(f"model.estimator '{name}': fit raised {one_line(exc)}") from None
-    try:
-        return estimator.predict(valid_inputs)
+        return model, model.predict(valid_inputs)
     except Exception as exc:
         raise TrainingError(f"model.estimator '{name}': predict raised {one_line(exc)}") from None
 
@@ -181,10 +212,8 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         data, test_size=settings.validation_fraction, random_state=settings.seed,
         stratify=stratify,
     )
-    pipeline = build_estimator(estimator, schema, settings.seed)
     valid_inputs, valid_targets = feature_frame(valid_part, schema), target_values(valid_part, schema)
-    predictions = _fit_and_predict(pipeline, estimator or DEFAULT_ESTIMATOR, feature_frame(train_part, schema),
-                                   target_values(train_part, schema), valid_inputs)
+    pipeline, predictions = _fitted(estimator or DEFAULT_ESTIMATOR, schema, settings, train_part, valid_inputs)
     if len(predictions) != len(valid_inputs):
         raise TrainingError(f"model.estimator '{estimator or DEFAULT_ESTIMATOR}' predicted {len(predictions)} values for "
                             f"{len(valid_inputs)} rows")

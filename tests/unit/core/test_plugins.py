@@ -42,6 +42,16 @@ def breaks_at_fit():
     return Breaks()
 
 NOT_CALLABLE = 3
+
+def train_model(train_frame, schema, settings):
+    SEEN["train_rows"] = len(train_frame)
+    SEEN["columns"] = list(train_frame.columns)
+    SEEN["seed"] = settings.seed
+    model = LogisticRegression(max_iter=500)
+    return model.fit(train_frame[list(schema.features)] * 2, train_frame[schema.target])
+
+def train_nothing(train_frame):
+    return None
 '''
 
 
@@ -105,3 +115,18 @@ def test_a_module_that_fails_at_import_is_named(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(PluginError, match=r"^model.estimator 'raising_team:make': importing 'raising_team' raised "
                                            r"ImportError: needs lightgbm >= 4$"):
         load_function("raising_team:make", "model.estimator")
+
+
+def test_a_training_function_gets_the_training_rows_only_and_returns_the_fitted_model(team_module: str) -> None:
+    """`(train_frame, schema, settings)`: the team's code fits as it likes, on the training part of the window
+    (features and target; the validation rows and the gate's holdout never reach it)."""
+    schema = infer_schema(_frame(), ModelSettings(target="y"))
+    trained = train(_frame(), schema, f"{team_module}:train_model", TrainingSettings())
+    seen = load_function(f"{team_module}:train_model", "s").__globals__["SEEN"]
+    assert seen["train_rows"] == trained.train_rows == 160
+    assert seen["columns"] == ["x1", "x2", "y"]
+    assert seen["seed"] == TrainingSettings().seed
+    assert trained.validation_metric > 0.8
+    with pytest.raises(TrainingError, match=r"^model.estimator 'team_model:train_nothing' returned a NoneType, not a "
+                                           r"fitted model with predict$"):
+        train(_frame(), schema, "team_model:train_nothing", TrainingSettings())

@@ -41,6 +41,10 @@ def test_the_teams_factory_trains_every_model_and_a_challenger_is_promoted_throu
     write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT)
     config = _config(tmp_path / "config" / "retrainer.yaml", estimator=FACTORY,
                      trusted_types=["retrainer_example_model.SignedLog"])
+    # ... tuned at every training by scikit-learn's successive halving inside the training rows.
+    settings = yaml.safe_load(config.read_text())
+    settings["training"] = {"search": {"parameters": {"model__learning_rate": [0.1, 0.3]}, "folds": 2}}
+    config.write_text(yaml.safe_dump(settings))
     result = run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work",
                           orchestrated=False)
     decisions = [(r.batch, r.decision, r.promoted) for r in result.records]
@@ -55,6 +59,8 @@ def test_the_teams_factory_trains_every_model_and_a_challenger_is_promoted_throu
     assert champion.version == promoted.new_champion_version
     run = registry.client.get_run(champion.run_id)
     assert run.data.params["estimator"] == FACTORY
+    assert run.data.params["search.model__learning_rate"] in ("0.1", "0.3")
+    assert 0.0 <= float(run.data.params["search.cv_score"]) <= 1.0
     model = registry.load_model(champion, fresh=True)  # as a serving process loads it: skops, trusted types
     assert type(model.named_steps["prepare"].named_transformers_["numeric"]).__name__ == "SignedLog"
 

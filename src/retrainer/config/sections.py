@@ -4,7 +4,7 @@ means (`retrainer.config` puts them together and loads them)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -156,6 +156,21 @@ class ValidationSettings(_Section):
     )
 
 
+class SearchSettings(_Section):
+    """Hyperparameter search by scikit-learn's successive halving (HalvingRandomSearchCV) with
+    cross-validation inside the training rows only: never the validation rows or the gate's holdout."""
+
+    parameters: dict[str, list[Any]] = Field(
+        ..., min_length=1, description="Candidate values per parameter of the estimator, in scikit-learn's "
+        "names (a built-in pipeline's model is 'model': {model__learning_rate: [0.03, 0.1, 0.3]}).",
+    )
+    candidates: int | Literal["exhaust"] = Field(
+        "exhaust", description="Candidates sampled in the first round; 'exhaust': as many as the rows allow.",
+    )
+    folds: int = Field(3, ge=2, description="Cross-validation folds within the training rows.")
+    scoring: str | None = Field(None, description="A scikit-learn scorer name; default: the estimator's score.")
+
+
 class TrainingSettings(_Section):
     """How a challenger is trained: its window of accepted batches, the gate's holdout, its validation share."""
 
@@ -170,6 +185,10 @@ class TrainingSettings(_Section):
         True, description="When a change narrows the window to the batches since it, also train on the full "
         "window and keep whichever scores better on the holdout: a covariate shift leaves the older batches' "
         "concept intact, a concept change does not, and the holdout tells them apart.",
+    )
+    search: SearchSettings | None = Field(
+        None, description="Tune the estimator's hyperparameters at every training (built-in names and factories; "
+        "a training function tunes itself). Off by default.",
     )
     seed: int = 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,18 +138,45 @@ def is_training_function(function: Callable[..., Any]) -> bool:
         return False
 
 
+def _searched(estimator: BaseEstimator, settings: TrainingSettings, inputs: pd.DataFrame,
+              targets: pd.Series) -> tuple[BaseEstimator, dict[str, str] | None]:
+    """With `training.search`: the best candidate of scikit-learn's successive halving, cross-validated
+    within these (training) rows and refitted on all of them, and what was chosen (parameter: value, as
+    text, and its cross-validated score); else the estimator as it is, unfitted, and None."""
+    search = settings.search
+    if search is None:
+        return estimator, None
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401 (scikit-learn's opt-in)
+    from sklearn.model_selection import HalvingRandomSearchCV
+
+    searcher = HalvingRandomSearchCV(estimator, search.parameters, n_candidates=search.candidates, cv=search.folds,
+                                     scoring=search.scoring, random_state=settings.seed, refit=True, error_score="raise")
+    try:
+        with warnings.catch_warnings():
+            # "The total space of parameters is smaller than n_iter": a small grid is searched whole, as asked.
+            warnings.filterwarnings("ignore", message="The total space of parameters", category=UserWarning)
+            searcher.fit(inputs, targets)
+    except Exception as exc:  # a misspelt parameter or an impossible value: say which, in one line
+        raise TrainingError(f"training.search: {one_line(exc)}") from None
+    chosen = {name: str(value) for name, value in searcher.best_params_.items()}
+    chosen["cv_score"] = f"{float(searcher.best_score_):.6g}"
+    return searcher.best_estimator_, chosen
+
+
 def _fitted(name: str, schema: BatchSchema, settings: TrainingSettings, train_part: pd.DataFrame,
-            valid_inputs: pd.DataFrame) -> tuple[Any, Any]:
+            valid_inputs: pd.DataFrame) -> tuple[Any, Any, dict[str, str] | None]:
     """(fitted model, its predictions on the validation rows) for `model.estimator` `name`: a built-in
     recipe or a factory fitted here on the feature frame, or the team's training function called with the
     training rows (features and target, never the validation rows or the gate's holdout). The team's
     code failing anywhere is a TrainingError naming the step."""
     inputs, targets = feature_frame(train_part, schema), target_values(train_part, schema)
     if not is_import_path(name):
-        estimator = build_estimator(name, schema, settings.seed)
-        estimator.fit(inputs, targets)
-        return estimator, estimator.predict(valid_inputs)
+        estimator, chosen = _searched(build_estimator(name, schema, settings.seed), settings, inputs, targets)
+        if chosen is None:
+            estimator.fit(inputs, targets)
+        return estimator, estimator.predict(valid_inputs), chosen
     function = _team_function(name)
+    chosen = None
     if is_training_function(function):
         try:
             # The rows as every model sees them: features converted, classes as text, quantities as floats.
@@ -160,13 +188,14 @@ def _fitted(name: str, schema: BatchSchema, settings: TrainingSettings, train_pa
             raise TrainingError(f"model.estimator '{name}' returned a {type(model).__name__}, not a fitted model "
                                 "with predict")
     else:
-        model = _user_estimator(name, function, schema)
+        model, chosen = _searched(_user_estimator(name, function, schema), settings, inputs, targets)
         try:
-            model.fit(inputs, targets)
+            if chosen is None:
+                model.fit(inputs, targets)
         except Exception as exc:
             raise TrainingError(f"model.estimator '{name}': fit raised {one_line(exc)}") from None
     try:
-        return model, model.predict(valid_inputs)
+        return model, model.predict(valid_inputs), chosen
     except Exception as exc:
         raise TrainingError(f"model.estimator '{name}': predict raised {one_line(exc)}") from None
 
@@ -187,6 +216,8 @@ class TrainedModel:
     validation_right: np.ndarray | None = None
     # The validation metric's standard error: how far it may be from the model's true one by chance.
     validation_std_error: float | None = None
+    # With training.search: the hyperparameters chosen (as text) and their cross-validated score.
+    search: dict[str, str] | None = None
 
 
 def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
@@ -213,7 +244,7 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         stratify=stratify,
     )
     valid_inputs, valid_targets = feature_frame(valid_part, schema), target_values(valid_part, schema)
-    pipeline, predictions = _fitted(estimator or DEFAULT_ESTIMATOR, schema, settings, train_part, valid_inputs)
+    pipeline, predictions, chosen = _fitted(estimator or DEFAULT_ESTIMATOR, schema, settings, train_part, valid_inputs)
     if len(predictions) != len(valid_inputs):
         raise TrainingError(f"model.estimator '{estimator or DEFAULT_ESTIMATOR}' predicted {len(predictions)} values for "
                             f"{len(valid_inputs)} rows")
@@ -230,6 +261,7 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         validation_confidence=confidence,
         validation_right=right,
         validation_std_error=metric_std_error(schema.task, valid_targets, predictions),
+        search=chosen,
     )
 
 

@@ -195,6 +195,8 @@ def register(
         feature_frame(reference.head(5), schema),
         params={"estimator": trained.estimator, "features": ",".join(schema.features), "target": schema.target,
                 **{f"training.{key}": value for key, value in rt.config.training.model_dump().items()},
+                # What training.search chose for this version: the hyperparameters and their CV score.
+                **{f"search.{key}": value for key, value in (trained.search or {}).items()},
                 **reproduce},
         metrics={f"validation_{metric.name}": trained.validation_metric, "train_rows": trained.train_rows,
                  "validation_rows": trained.validation_rows},

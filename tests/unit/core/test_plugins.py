@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainer.config import ModelSettings, TrainingSettings
+from retrainer.config import ModelSettings, SearchSettings, TrainingSettings
 from retrainer.core.plugins import PluginError, call_with, load_function
 from retrainer.core.schema import infer_schema
 from retrainer.core.training import TrainingError, build_estimator, train
@@ -130,3 +130,18 @@ def test_a_training_function_gets_the_training_rows_only_and_returns_the_fitted_
     with pytest.raises(TrainingError, match=r"^model.estimator 'team_model:train_nothing' returned a NoneType, not a "
                                            r"fitted model with predict$"):
         train(_frame(), schema, "team_model:train_nothing", TrainingSettings())
+
+
+def test_a_search_tunes_a_factorys_estimator_within_the_training_rows(team_module: str) -> None:
+    """training.search: scikit-learn's successive halving picks among the candidates by cross-validation on
+    the training rows; the choice is kept with the model. A misspelt parameter is one line."""
+    schema = infer_schema(_frame(), ModelSettings(target="y"))
+    settings = TrainingSettings(search=SearchSettings(parameters={"C": [0.001, 1.0, 100.0]}, folds=3))
+    trained = train(_frame(), schema, f"{team_module}:plain", settings)
+    assert trained.search is not None
+    assert trained.search["C"] in ("0.001", "1.0", "100.0")
+    assert float(trained.search["cv_score"]) > 0.5
+    assert str(trained.pipeline.get_params()["C"]) == trained.search["C"]
+    wrong = TrainingSettings(search=SearchSettings(parameters={"model__C": [1.0, 2.0]}))
+    with pytest.raises(TrainingError, match=r"^training.search: ValueError: Invalid parameter 'model' for estimator"):
+        train(_frame(), schema, f"{team_module}:plain", wrong)

@@ -45,6 +45,40 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adopt(args: argparse.Namespace) -> int:
+    """`retrainer adopt`: take a model version trained elsewhere as the first champion, measured on the
+    reference data, which becomes its drift baseline and the suite's source. Refuses an initialised model."""
+    import getpass
+
+    import pandas as pd
+
+    from retrainer.config import load_config
+    from retrainer.core.schema import resolve_model_settings
+    from retrainer.data.batches import BatchReadError, read_batch
+    from retrainer.observability import prepare_environment
+    from retrainer.registry import ModelRegistry, connect
+    from retrainer.state.stores import save_model_settings
+
+    config = load_config(args.config)
+    ModelRegistry(connect(config), config).refuse_if_initialised()
+    kept_suite = config.suite_path.exists() and not args.force
+    try:
+        reference = read_batch(Path(args.reference))
+    except BatchReadError as exc:
+        raise UserError(f"{args.reference}: {exc}") from None
+    model = resolve_model_settings(pd.DataFrame(reference), config.model)
+    save_model_settings(config, model)
+    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    from retrainer.pipeline.flows import adopt_champion
+
+    record = adopt_champion(str(Path(args.config).resolve()), args.model_uri, str(Path(args.reference).resolve()),
+                            getpass.getuser(), redraft_suite=args.force)
+    print(json.dumps({"champion_version": record["champion_version"], "adopted_from": args.model_uri,
+                      "suite": str(config.suite_path), "suite_drafted": not kept_suite,
+                      "columns": model.model_dump(mode="json")}, indent=2))
+    return 0
+
+
 def _flow_on_file(args: argparse.Namespace, path: str, what: str) -> None:
     """Before a flow runs on one file: the config loads, the file exists, Prefect's environment is set
     (before Prefect is imported)."""

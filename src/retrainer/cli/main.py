@@ -7,7 +7,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from retrainer.cli.cycle import cmd_check_large, cmd_init, cmd_labels, cmd_requeue, cmd_run, cmd_serve
+from retrainer.cli.cycle import cmd_adopt, cmd_check_large, cmd_init, cmd_labels, cmd_requeue, cmd_run, cmd_serve
 from retrainer.cli.models import cmd_promote, cmd_rollback, cmd_sign, cmd_status
 from retrainer.cli.replay import cmd_backtest, cmd_demo
 from retrainer.cli.suites import cmd_suite_check, cmd_suite_docs, cmd_suite_draft
@@ -18,6 +18,7 @@ EPILOG = """examples:
   retrainer backtest ./batches --target y --json timeline.json
   retrainer backtest ./batches --target y --baselines --truth truth.yaml --sweep
   retrainer init --config retrainer.yaml --data first_batch.parquet
+  retrainer adopt --config retrainer.yaml --model-uri models:/churn/3 --reference reference.parquet
   retrainer run --config retrainer.yaml landing/2026-03-02.csv
   retrainer labels --config retrainer.yaml landing/labels-2026-03-03.csv
   retrainer suite check --config retrainer.yaml --last 10
@@ -90,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--data", required=True, nargs="+", help="reference batch file(s)")
     init.add_argument("--force", action="store_true",
                       help="draft a new suite over an existing one (by default an existing suite is kept)")
+
+    adopt = add("adopt", cmd_adopt, "Take a model version trained elsewhere as the first champion.",
+                "retrainer adopt --config retrainer.yaml --model-uri models:/churn/3 --reference reference.parquet")
+    adopt.add_argument("--config", required=True)
+    adopt.add_argument("--model-uri", required=True, help="models:/NAME/VERSION in the config's tracking store "
+                       "(a scikit-learn model saved with serialization_format='skops')")
+    adopt.add_argument("--reference", required=True, help="labelled data the model is measured on; it becomes "
+                       "the drift baseline and drafts the suite")
+    adopt.add_argument("--force", action="store_true",
+                       help="draft a new suite over an existing one (by default an existing suite is kept)")
 
     run = add("run", cmd_run, "Run one monitoring cycle on one batch and print its decision record.",
               "retrainer run --config retrainer.yaml landing/2026-03-02.csv")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pandas.api import types as ptypes
 
@@ -280,6 +282,11 @@ def _as_text(column: pd.Series) -> pd.Series:
     labels = column.astype(object).map(_text_of)
     labels[column.isna()] = None
     return labels
+
+
+def labels_as_text(values: Any) -> npt.NDArray[np.object_]:
+    """Class labels as the pipeline compares them (text, whole numbers without '.0'), as an object array."""
+    return np.asarray(_as_text(pd.Series(np.asarray(values, dtype=object))).to_numpy(), dtype=object)
 
 
 def _text_of(value: object) -> str:

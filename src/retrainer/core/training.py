@@ -30,11 +30,12 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.metaestimators import available_if
 
 from retrainer.config import Task, TrainingSettings
 from retrainer.core.metrics import metric_std_error, primary_metric, score
 from retrainer.core.plugins import PluginError, call_with, is_import_path, load_function, one_line
-from retrainer.core.schema import BatchSchema, feature_frame, target_values
+from retrainer.core.schema import BatchSchema, feature_frame, labels_as_text, target_values
 from retrainer.errors import UserError
 
 DEFAULT_ESTIMATOR = "hist_gradient_boosting"
@@ -263,6 +264,62 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         validation_std_error=metric_std_error(schema.task, valid_targets, predictions),
         search=chosen,
     )
+
+
+class LabelsAsText(BaseEstimator):
+    """A classifier fitted elsewhere on labels that are not text (0/1, say): predicts its classes as the
+    pipeline compares them, as text, like every model retrainer trains. `retrainer adopt` wraps such a
+    model; its probabilities are the wrapped model's own."""
+
+    def __init__(self, model: Any = None) -> None:
+        self.model = model
+
+    def fit(self, X: Any, y: Any) -> LabelsAsText:  # noqa: N803 (scikit-learn's names)
+        """Refit the wrapped model (retrainer's own retrains train new models instead)."""
+        self.model.fit(X, y)
+        return self
+
+    def predict(self, X: Any) -> npt.NDArray[np.object_]:  # noqa: N803
+        """The wrapped model's predictions, as text."""
+        return labels_as_text(self.model.predict(X))
+
+    @available_if(lambda self: hasattr(self.model, "predict_proba"))  # type: ignore[untyped-decorator]
+    def predict_proba(self, X: Any) -> Any:  # noqa: N803
+        """The wrapped model's class probabilities, in the order of `classes_`."""
+        return self.model.predict_proba(X)
+
+    @property
+    def classes_(self) -> npt.NDArray[np.object_]:
+        """The wrapped model's classes, as text."""
+        return labels_as_text(self.model.classes_)
+
+
+def measured(model: Any, frame: pd.DataFrame, schema: BatchSchema, estimator: str) -> TrainedModel:
+    """A model fitted elsewhere (`retrainer adopt`), measured on the labelled rows of `frame` as a trained
+    model is on its validation rows: its metric there becomes its validation metric. Raises TrainingError
+    when it cannot predict them."""
+    data = labelled_rows(frame, schema)
+    if len(data) < 20:
+        raise TrainingError(f"only {len(data)} labelled rows to measure the model on; need at least 20")
+    inputs, targets = feature_frame(data, schema), target_values(data, schema)
+    try:
+        predictions = model.predict(inputs)
+    except Exception as exc:
+        raise TrainingError(f"{estimator}: predict raised {one_line(exc)} on the reference data") from None
+    if len(predictions) != len(inputs):
+        raise TrainingError(f"{estimator}: predicted {len(predictions)} values for {len(inputs)} rows")
+    if schema.task == "classification" and not all(isinstance(c, str) for c in getattr(model, "classes_", ())):
+        # Classes as the pipeline compares them (text) wherever the model serves: records, gate, drift.
+        model = LabelsAsText(model)
+        predictions = labels_as_text(predictions)
+    confidence = right = None
+    if schema.task == "classification" and hasattr(model, "predict_proba"):
+        confidence = np.asarray(model.predict_proba(inputs)).max(axis=1)
+        right = np.asarray(targets, dtype=object) == np.asarray(predictions, dtype=object)
+    return TrainedModel(pipeline=model, estimator=estimator, validation_metric=score(schema.task, targets, predictions),
+                        train_rows=len(data), validation_rows=len(data), validation_confidence=confidence,
+                        validation_right=right,
+                        validation_std_error=metric_std_error(schema.task, targets, predictions))
 
 
 def train_baseline(frame: pd.DataFrame, schema: BatchSchema) -> BaseEstimator:

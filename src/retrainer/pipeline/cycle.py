@@ -89,6 +89,31 @@ def initialise(r: Runner, config_path: str, batch_paths: list[str], redraft_suit
     return records
 
 
+def adopt(r: Runner, config_path: str, model_uri: str, reference_path: str, adopted_by: str,
+          redraft_suite: bool = False) -> dict[str, Any]:
+    """Take a model trained elsewhere as the first champion: loaded under the safe-loading rules and
+    measured on the reference data, registered as a version of this model with the reference as its
+    training snapshot (the drift baseline) and its provenance in tags, @champion on it; the suite drafted
+    from the reference (an existing one kept unless `redraft_suite`). From then on it is a champion like any."""
+    s = r.steps
+    rt = tasks.runtime(config_path)
+    s.refuse_if_initialised(rt)
+    decision_id = tasks.new_decision_id()
+    read = s.read_batch(reference_path)
+    reference = s.combine([read])
+    trained = s.adopt_model(rt, model_uri, reference)
+    reasons = [f"adopted {model_uri}"]
+    champion = s.register(rt, trained, reference, rt.config.mlflow.aliases.champion, reasons, decision_id,
+                          {"adopted_from": model_uri, "adopted_by": adopted_by,
+                           "adopted_reference": Path(reference_path).name})
+    s.draft(rt, reference, redraft_suite, 1)
+    s.accept(rt, 0, batch_name(Path(reference_path)), read)
+    record = BatchRecord(batch=batch_name(Path(reference_path)), rows=read.rows, valid=True, decision="init",
+                         reasons=reasons, batch_index=0, decision_id=decision_id, content_hash=read.content_hash,
+                         champion_version=champion.version, new_champion_version=champion.version)
+    return s.record_cycle(rt, record, ValidationOutcome(valid=True), None, [], StageTimer()).model_dump()
+
+
 def retrain(r: Runner, config_path: str, batch_index: int, window_start: int, decision_id: str,
             reasons: list[str]) -> dict[str, Any]:
     """Train a challenger on accepted data, score both models on the same holdout, promote on a pass."""

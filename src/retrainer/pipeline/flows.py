@@ -29,6 +29,13 @@ def initialise_champion(config_path: str, batch_paths: list[str], redraft_suite:
     return cycle.initialise(PREFECT, config_path, batch_paths, redraft_suite)
 
 
+@flow(name="adopt-champion", log_prints=True)
+def adopt_champion(config_path: str, model_uri: str, reference_path: str, adopted_by: str,
+                   redraft_suite: bool = False) -> dict[str, Any]:
+    """Take a model version trained elsewhere as the first champion (`pipeline.cycle.adopt`)."""
+    return cycle.adopt(PREFECT, config_path, model_uri, reference_path, adopted_by, redraft_suite)
+
+
 @flow(name="retrain-evaluate-promote", log_prints=True)
 def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: int, decision_id: str,
                              reasons: list[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ exists, so a person reading the MLflow UI needs nothing else.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,28 @@ class ModelRegistry:
             return self._info(self.client.get_model_version(self.name, str(number)))
         except MlflowException:
             raise RegistryError(f"model '{self.name}' has no version {number}") from None
+
+    def load_external(self, model_uri: str) -> Any:
+        """The model of a version registered elsewhere (`models:/NAME/VERSION`, for `retrainer adopt`): its
+        format checked from MLmodel alone (skops only), then deserialised with the trusted types only. No
+        provenance check: retrainer did not register it, which is why it is being adopted."""
+        from mlflow.exceptions import MlflowException
+
+        match = re.fullmatch(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)", model_uri)
+        if match is None:
+            raise RegistryError(f"{model_uri}: not a model version URI of the form models:/NAME/VERSION")
+        try:
+            info = self._info(self.client.get_model_version(match["name"], match["version"]))
+        except MlflowException as exc:
+            if exc.error_code in NOT_FOUND_CODES:
+                raise RegistryError(f"{model_uri}: no such model version in {self.config.tracking_uri}") from None
+            raise
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                _, model_file = download_checked_format(self.client, self.config, match["name"], info, Path(folder))
+                return trust.load_skops(model_file, self.trusted_types)
+            except trust.UntrustedModel as exc:
+                raise trust.UntrustedModel(f"{model_uri}: refused: {exc}") from None
 
     def exists(self) -> bool:
         """Whether the registered model exists (an outage raises, it is not an answer)."""

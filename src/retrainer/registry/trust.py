@@ -41,6 +41,7 @@ SIGNATURE_SCHEME = "retrainer-model-v1"
 BUILTIN_TRUSTED_TYPES: tuple[str, ...] = (
     "functools.partial",  # skops rebuilds a partial from trusted parts only (here: check_array)
     "numpy.dtype",
+    "retrainer.core.training.LabelsAsText",  # retrainer's own: an adopted classifier's labels as text
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
     "sklearn.utils.validation.check_array",

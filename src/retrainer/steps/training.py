@@ -22,6 +22,7 @@ from retrainer.core.training import (
     TrainedModel,
     TrainingError,
     labelled_rows,
+    measured,
     pick_candidate,
     plan_holdout,
     split_holdout,
@@ -121,6 +122,12 @@ def assemble_window(rt: Runtime, window_start: int, index: int, champion_version
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
     """Fit the configured estimator on the labelled rows of `frame` (`core.training.train`)."""
     return train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
+
+
+def adopt_model(rt: Runtime, model_uri: str, frame: pd.DataFrame) -> TrainedModel:
+    """A version registered elsewhere, loaded under the safe-loading rules and measured on the reference
+    `frame` (`retrainer adopt`)."""
+    return measured(rt.registry.load_external(model_uri), frame, rt.schema, f"adopted {model_uri}")
 
 
 def _window_label(window: TrainingWindow) -> str:

@@ -34,6 +34,7 @@ def test_demo_handles_every_scripted_event(tmp_path: Path) -> None:
     # The config the demo leaves works for the registry commands right after it.
     status = run_cli("status", "--config", str(workdir / "retrainer.yaml"), "--json", timeout=120)
     assert status.returncode == 0, status.stderr[-2000:]
+    assert "Downloading artifacts" not in status.stderr  # no library progress bars on a person's terminal
     document = json.loads(status.stdout)
     champion = timeline["batches"][-1]["champion_version"]
     assert document["champion"] == champion

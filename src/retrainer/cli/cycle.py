@@ -1,4 +1,4 @@
-"""The production cycle's commands: `init`, `run`, `labels`, `serve`, `check-large`."""
+"""The production cycle's commands: `init`, `adopt`, `run`, `requeue`, `labels`, `serve`, `check-large`."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from retrainer.errors import UserError
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    """`retrainer init`: save the column settings, train the first champion and draft the suite.
-
-    Refuses a model that is initialised already; an existing suite is kept unless `--force`."""
+def _first_champion(args: argparse.Namespace, data: list[str]) -> tuple[Any, Any, bool]:
+    """Before `init` or `adopt` runs its flow: refused for a model that has a champion already (before
+    anything is written: a second init must not rewrite the saved column settings), the columns resolved
+    from `data` and saved, Prefect's environment set. Returns (config, column settings, suite kept)."""
     import pandas as pd
 
     from retrainer.config import load_config
@@ -24,11 +25,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from retrainer.state.stores import save_model_settings
 
     config = load_config(args.config)
-    # Refused before anything is written: a second init must not rewrite the saved column settings.
     ModelRegistry(connect(config), config).refuse_if_initialised()
     kept_suite = config.suite_path.exists() and not args.force
     frames = []
-    for path in args.data:
+    for path in data:
         try:
             frames.append(read_batch(Path(path)))
         except BatchReadError as exc:
@@ -36,6 +36,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     model = resolve_model_settings(pd.concat(frames, ignore_index=True), config.model)
     save_model_settings(config, model)
     prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    return config, model, kept_suite
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """`retrainer init`: save the column settings, train the first champion and draft the suite.
+
+    Refuses a model that is initialised already; an existing suite is kept unless `--force`."""
+    config, model, kept_suite = _first_champion(args, args.data)
     from retrainer.pipeline.flows import initialise_champion
 
     records = initialise_champion(str(Path(args.config).resolve()), [str(Path(p).resolve()) for p in args.data],
@@ -50,25 +58,7 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     reference data, which becomes its drift baseline and the suite's source. Refuses an initialised model."""
     import getpass
 
-    import pandas as pd
-
-    from retrainer.config import load_config
-    from retrainer.core.schema import resolve_model_settings
-    from retrainer.data.batches import BatchReadError, read_batch
-    from retrainer.observability import prepare_environment
-    from retrainer.registry import ModelRegistry, connect
-    from retrainer.state.stores import save_model_settings
-
-    config = load_config(args.config)
-    ModelRegistry(connect(config), config).refuse_if_initialised()
-    kept_suite = config.suite_path.exists() and not args.force
-    try:
-        reference = read_batch(Path(args.reference))
-    except BatchReadError as exc:
-        raise UserError(f"{args.reference}: {exc}") from None
-    model = resolve_model_settings(pd.DataFrame(reference), config.model)
-    save_model_settings(config, model)
-    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    config, model, kept_suite = _first_champion(args, [args.reference])
     from retrainer.pipeline.flows import adopt_champion
 
     record = adopt_champion(str(Path(args.config).resolve()), args.model_uri, str(Path(args.reference).resolve()),

@@ -245,24 +245,35 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
         stratify=stratify,
     )
     valid_inputs, valid_targets = feature_frame(valid_part, schema), target_values(valid_part, schema)
-    pipeline, predictions, chosen = _fitted(estimator or DEFAULT_ESTIMATOR, schema, settings, train_part, valid_inputs)
-    if len(predictions) != len(valid_inputs):
-        raise TrainingError(f"model.estimator '{estimator or DEFAULT_ESTIMATOR}' predicted {len(predictions)} values for "
-                            f"{len(valid_inputs)} rows")
+    name = estimator or DEFAULT_ESTIMATOR
+    pipeline, predictions, chosen = _fitted(name, schema, settings, train_part, valid_inputs)
+    _check_count(f"model.estimator '{name}'", predictions, valid_inputs)
+    return _validated(pipeline, name, schema, valid_inputs, valid_targets, predictions, len(train_part), chosen)
+
+
+def _check_count(what: str, predictions: Any, inputs: pd.DataFrame) -> None:
+    if len(predictions) != len(inputs):
+        raise TrainingError(f"{what} predicted {len(predictions)} values for {len(inputs)} rows")
+
+
+def _validated(model: Any, name: str, schema: BatchSchema, inputs: pd.DataFrame, targets: pd.Series,
+               predictions: Any, train_rows: int, search: dict[str, str] | None = None) -> TrainedModel:
+    """A fitted model with what its validation rows say of it: the metric and its standard error, and a
+    classifier's confidence and whether it was right (for calibrating estimated performance)."""
     confidence = right = None
-    if schema.task == "classification" and hasattr(pipeline, "predict_proba"):
-        confidence = np.asarray(pipeline.predict_proba(valid_inputs)).max(axis=1)
-        right = np.asarray(valid_targets, dtype=object) == np.asarray(predictions, dtype=object)
+    if schema.task == "classification" and hasattr(model, "predict_proba"):
+        confidence = np.asarray(model.predict_proba(inputs)).max(axis=1)
+        right = np.asarray(targets, dtype=object) == np.asarray(predictions, dtype=object)
     return TrainedModel(
-        pipeline=pipeline,
-        estimator=estimator or DEFAULT_ESTIMATOR,
-        validation_metric=score(schema.task, valid_targets, predictions),
-        train_rows=len(train_part),
-        validation_rows=len(valid_part),
+        pipeline=model,
+        estimator=name,
+        validation_metric=score(schema.task, targets, predictions),
+        train_rows=train_rows,
+        validation_rows=len(inputs),
         validation_confidence=confidence,
         validation_right=right,
-        validation_std_error=metric_std_error(schema.task, valid_targets, predictions),
-        search=chosen,
+        validation_std_error=metric_std_error(schema.task, targets, predictions),
+        search=search,
     )
 
 
@@ -306,20 +317,12 @@ def measured(model: Any, frame: pd.DataFrame, schema: BatchSchema, estimator: st
         predictions = model.predict(inputs)
     except Exception as exc:
         raise TrainingError(f"{estimator}: predict raised {one_line(exc)} on the reference data") from None
-    if len(predictions) != len(inputs):
-        raise TrainingError(f"{estimator}: predicted {len(predictions)} values for {len(inputs)} rows")
+    _check_count(estimator, predictions, inputs)
     if schema.task == "classification" and not all(isinstance(c, str) for c in getattr(model, "classes_", ())):
         # Classes as the pipeline compares them (text) wherever the model serves: records, gate, drift.
         model = LabelsAsText(model)
         predictions = labels_as_text(predictions)
-    confidence = right = None
-    if schema.task == "classification" and hasattr(model, "predict_proba"):
-        confidence = np.asarray(model.predict_proba(inputs)).max(axis=1)
-        right = np.asarray(targets, dtype=object) == np.asarray(predictions, dtype=object)
-    return TrainedModel(pipeline=model, estimator=estimator, validation_metric=score(schema.task, targets, predictions),
-                        train_rows=len(data), validation_rows=len(data), validation_confidence=confidence,
-                        validation_right=right,
-                        validation_std_error=metric_std_error(schema.task, targets, predictions))
+    return _validated(model, estimator, schema, inputs, targets, predictions, len(data))
 
 
 def train_baseline(frame: pd.DataFrame, schema: BatchSchema) -> BaseEstimator:

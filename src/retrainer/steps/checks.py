@@ -67,8 +67,15 @@ def measure_drift(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, sco
         reference, current, rt.schema, rt.config.drift,
         rt.config.policy.drift_share_threshold, reference_predictions,
         None if scoring.predictions is None else scoring.predictions.to_numpy(),
-        reference_target, labels, tuple(growing_columns(reference, rt.schema)),
+        reference_target, labels, _growing(rt, champion, reference),
     )
+
+
+def _growing(rt: Runtime, champion: ModelVersionInfo, reference: pd.DataFrame) -> tuple[str, ...]:
+    """The reference's columns that grow with time, profiled once per champion (its reference is fixed)."""
+    if champion.version not in rt.growing:
+        rt.growing = {champion.version: tuple(growing_columns(reference, rt.schema))}
+    return rt.growing[champion.version]
 
 
 def measure_ood(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> OodResult | None:

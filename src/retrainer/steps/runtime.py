@@ -48,6 +48,8 @@ class Runtime:
     # Per champion version: the reference as model input, the champion's predictions on it,
     # and the reference's labels.
     reference_inputs: dict[str, tuple[pd.DataFrame, np.ndarray, pd.Series]] = field(default_factory=dict)
+    # Per champion version: the reference's columns that grow with time (drift does not count them).
+    growing: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Per champion version: the isolation forest fitted on its training data.
     novelty: dict[str, NoveltyModel] = field(default_factory=dict)
 

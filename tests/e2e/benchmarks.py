@@ -10,12 +10,10 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def run_benchmark(script: str, *args: str, cwd: Path, prefect_api: str | None = None) -> str:
-    """The script's output; its flows report to `prefect_api` when given, else to a server it starts."""
+def run_benchmark(script: str, *args: str, cwd: Path) -> str:
+    """The script's output; its flows report to a Prefect server it starts."""
     environment = {**os.environ, "PREFECT_HOME": str(cwd / "prefect"), "PYTHONWARNINGS": "ignore"}
     environment.pop("PREFECT_API_URL", None)
-    if prefect_api:
-        environment["PREFECT_API_URL"] = prefect_api
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -13,7 +13,7 @@ from .cli import binary_batch, features, read_timeline, run_cli
 pytestmark = pytest.mark.e2e
 
 
-def test_backtest_binary_csv_with_time_column_and_a_malformed_file(tmp_path: Path, prefect_api: str) -> None:
+def test_backtest_binary_csv_with_time_column_and_a_malformed_file(tmp_path: Path) -> None:
     """A CSV stream with a time column, a broken file and a concept flip: the broken file is rejected with its reason and the flip is retrained."""
     rng = np.random.default_rng(1)
     batches = tmp_path / "batches"
@@ -24,8 +24,7 @@ def test_backtest_binary_csv_with_time_column_and_a_malformed_file(tmp_path: Pat
         frame.to_csv(batches / f"{i:02d}.csv", index=False)
     (batches / "02b_broken.csv").write_bytes(b"x1,x2\n1,2\n\xff\xfe garbage \x00\n")
     out = tmp_path / "out.json"
-    done = run_cli("backtest", str(batches), "--target", "y", "--json", str(out), "--workdir", str(tmp_path / "w"),
-                   prefect_api=prefect_api)
+    done = run_cli("backtest", str(batches), "--target", "y", "--json", str(out), "--workdir", str(tmp_path / "w"))
     assert done.returncode == 0, done.stderr[-2000:]
     timeline = read_timeline(out)
     decisions = {b["batch"]: b["decision"] for b in timeline["batches"]}
@@ -43,7 +42,7 @@ def test_backtest_binary_csv_with_time_column_and_a_malformed_file(tmp_path: Pat
     assert "task: classification" in config
 
 
-def test_backtest_multiclass_parquet_without_time_column(tmp_path: Path, prefect_api: str) -> None:
+def test_backtest_multiclass_parquet_without_time_column(tmp_path: Path) -> None:
     """Parquet batches with a string multiclass target and no time column back-test with everything inferred."""
     rng = np.random.default_rng(2)
     batches = tmp_path / "batches"
@@ -53,15 +52,14 @@ def test_backtest_multiclass_parquet_without_time_column(tmp_path: Path, prefect
         frame["y"] = np.select([frame.x1 > 0.5, frame.x1 < -0.5], ["high", "low"], "mid")
         frame.to_parquet(batches / f"part-{i}.parquet", index=False)
     out = tmp_path / "out.json"
-    done = run_cli("backtest", str(batches), "--target", "y", "--json", str(out), "--workdir", str(tmp_path / "w"),
-                   prefect_api=prefect_api)
+    done = run_cli("backtest", str(batches), "--target", "y", "--json", str(out), "--workdir", str(tmp_path / "w"))
     assert done.returncode == 0, done.stderr[-2000:]
     timeline = read_timeline(out)
     assert [b["decision"] for b in timeline["batches"]] == ["init", "none", "none", "none"]
     assert all(b["metric_name"] == "accuracy" and b["metric"] > 0.9 for b in timeline["batches"][1:])
 
 
-def test_backtest_regression_target(tmp_path: Path, prefect_api: str) -> None:
+def test_backtest_regression_target(tmp_path: Path) -> None:
     """A numeric target is a regression: RMSE is the metric, and a jump in error retrains."""
     rng = np.random.default_rng(3)
     batches = tmp_path / "batches"
@@ -72,8 +70,7 @@ def test_backtest_regression_target(tmp_path: Path, prefect_api: str) -> None:
         frame["y"] = slope * frame.x1 + frame.x3 + rng.normal(0, 0.5, len(frame))
         frame.to_csv(batches / f"{i}.csv", index=False)
     out = tmp_path / "out.json"
-    done = run_cli("backtest", str(batches), "--target", "y", "--json", str(out), "--workdir", str(tmp_path / "w"),
-                   prefect_api=prefect_api)
+    done = run_cli("backtest", str(batches), "--target", "y", "--json", str(out), "--workdir", str(tmp_path / "w"))
     assert done.returncode == 0, done.stderr[-2000:]
     batches_out = read_timeline(out)["batches"]
     assert all(b["metric_name"] == "rmse" for b in batches_out[1:])

@@ -35,15 +35,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def test_the_example_package_trains_the_champion_and_a_promoted_challenger(
-    tmp_path: Path, installed: dict[str, str], prefect_api: str
+    tmp_path: Path, installed: dict[str, str]
 ) -> None:
     script = (ScriptedBatch("d1", "stable", "init"), ScriptedBatch("d2", "stable", "none"),
               ScriptedBatch("d3", "concept", "retrain", concept=1), ScriptedBatch("d4", "concept", "none", concept=1))
     write_scenario(tmp_path / "batches", rows=1500, seed=5, script=script)
     out = tmp_path / "timeline.json"
     done = run_cli("backtest", str(tmp_path / "batches"), "--target", TARGET, "--config",
-                   str(EXAMPLE / "retrainer.yaml"), "--json", str(out), "--workdir", str(tmp_path / "w"),
-                   prefect_api=prefect_api, extra_env=installed)
+                   str(EXAMPLE / "retrainer.yaml"), "--json", str(out), "--workdir", str(tmp_path / "w"), extra_env=installed)
     assert done.returncode == 0, done.stderr[-2000:]
     decisions = [(b["batch"], b["decision"], b.get("promoted")) for b in read_timeline(out)["batches"]]
     assert decisions[2] == ("d3", "retrain", True), decisions
@@ -54,8 +53,7 @@ def test_the_example_package_trains_the_champion_and_a_promoted_challenger(
     config = tmp_path / "missing" / "retrainer.yaml"
     config.parent.mkdir()
     config.write_text((EXAMPLE / "retrainer.yaml").read_text())
-    done = run_cli("init", "--config", str(config), "--data", str(tmp_path / "batches" / "d1.csv"),
-                   prefect_api=prefect_api)
+    done = run_cli("init", "--config", str(config), "--data", str(tmp_path / "batches" / "d1.csv"))
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         "retrainer: error: model.estimator 'retrainer_example_model:make_estimator': no module named "

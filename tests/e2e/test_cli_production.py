@@ -13,7 +13,7 @@ from .cli import binary_batch, run_cli
 pytestmark = pytest.mark.e2e
 
 
-def test_init_then_run_one_batch_with_a_config_file(tmp_path: Path, prefect_api: str) -> None:
+def test_init_then_run_one_batch_with_a_config_file(tmp_path: Path) -> None:
     """The production path: `init` trains v1 and drafts the suite, `run` prints one decision record."""
     rng = np.random.default_rng(4)
     binary_batch(rng, 1500).to_parquet(tmp_path / "first.parquet", index=False)
@@ -21,11 +21,11 @@ def test_init_then_run_one_batch_with_a_config_file(tmp_path: Path, prefect_api:
     broken.to_csv(tmp_path / "next.csv", index=False)
     config = tmp_path / "retrainer.yaml"
     config.write_text("model:\n  name: churn\n  target: y\nstorage:\n  workdir: state\n")
-    done = run_cli("init", "--config", str(config), "--data", str(tmp_path / "first.parquet"), prefect_api=prefect_api)
+    done = run_cli("init", "--config", str(config), "--data", str(tmp_path / "first.parquet"))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["champion_version"] == "1"
     assert (tmp_path / "expectations" / "churn.json").exists()
-    done = run_cli("run", "--config", str(config), str(tmp_path / "next.csv"), prefect_api=prefect_api)
+    done = run_cli("run", "--config", str(config), str(tmp_path / "next.csv"))
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(done.stdout)
     assert record["decision"] == "reject_batch"

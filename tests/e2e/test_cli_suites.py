@@ -13,7 +13,7 @@ from .cli import binary_batch, run_cli
 pytestmark = pytest.mark.e2e
 
 
-def test_suite_commands_draft_check_and_docs(tmp_path: Path, prefect_api: str) -> None:
+def test_suite_commands_draft_check_and_docs(tmp_path: Path) -> None:
     """`suite draft` writes a suite, `suite check` previews the current suite on kept batches, `suite docs` builds a site."""
     rng = np.random.default_rng(6)
     batches = tmp_path / "batches"
@@ -22,7 +22,7 @@ def test_suite_commands_draft_check_and_docs(tmp_path: Path, prefect_api: str) -
         binary_batch(rng, 600).to_csv(batches / f"{i}.csv", index=False)
     binary_batch(rng, 600).drop(columns=["x3"]).to_csv(batches / "3.csv", index=False)
     workdir = tmp_path / "w"
-    done = run_cli("backtest", str(batches), "--target", "y", "--workdir", str(workdir), prefect_api=prefect_api)
+    done = run_cli("backtest", str(batches), "--target", "y", "--workdir", str(workdir))
     assert done.returncode == 0, done.stderr[-2000:]
     config = str(workdir / "retrainer.yaml")
 

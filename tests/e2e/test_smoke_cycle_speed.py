@@ -11,9 +11,9 @@ from .benchmarks import run_benchmark
 pytestmark = pytest.mark.e2e
 
 
-def test_cycle_speed_prints_stages_and_ratios(tmp_path: Path, prefect_api: str) -> None:
+def test_cycle_speed_prints_stages_and_ratios(tmp_path: Path) -> None:
     out = run_benchmark("cycle_speed.py", "--sizes", "1000", "--small-rows", "500", "--reference-rows", "2000",
-                        "--workdir", str(tmp_path / "work"), cwd=tmp_path, prefect_api=prefect_api)
+                        "--workdir", str(tmp_path / "work"), cwd=tmp_path)
     for stage in ("read", "validate", "score", "drift", "decide", "record"):
         assert f"\n  {stage} " in out
     assert "cycle, Prefect" in out

@@ -12,6 +12,7 @@ import yaml
 from retrainer.config import load_config
 from retrainer.pipeline import cycle
 from retrainer.registry import ModelRegistry, connect
+from retrainer.registry.downloads import download
 from retrainer.replay.backtest import run_backtest
 from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 from retrainer.state.journal import read_journal
@@ -84,6 +85,61 @@ def test_a_model_with_an_untrusted_team_class_is_never_registered(tmp_path: Path
     assert "model.trusted_types" in record["retrain_error"]
     journal = read_journal(tmp_path / "work" / "models" / "pumps" / "timeline.jsonl")
     assert journal[-1].champion_version == "1"
+    loaded = load_config(tmp_path / "work" / "retrainer.yaml")
+    champion = ModelRegistry(connect(loaded), loaded).champion()
+    assert champion is not None
+    assert champion.version == "1"
+
+
+def test_a_built_in_lightgbm_model_judged_on_f1_of_the_failures(tmp_path: Path) -> None:
+    """`model.estimator: lightgbm` (the extra) with `model.metric: f1` of class '1': the versions are LightGBM
+    pipelines stored as skops and loaded back under the trusted types; records and tags name f1."""
+    write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT)
+    config = _config(tmp_path / "config" / "retrainer.yaml", estimator="lightgbm", metric="f1", positive_class="1")
+    result = run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work",
+                          orchestrated=False)
+    assert [r.decision for r in result.records][:3] == ["init", "none", "retrain"]
+    assert {r.metric_name for r in result.records[1:]} == {"f1"}
+    promoted = result.records[2]
+    assert promoted.gate is not None
+    assert promoted.gate.metric_name == "f1"
+    assert promoted.promoted, promoted.gate.checks
+    loaded = load_config(tmp_path / "work" / "retrainer.yaml")
+    registry = ModelRegistry(connect(loaded), loaded)
+    champion = registry.champion()
+    assert champion is not None
+    assert champion.tag("metric_name") == "f1"
+    assert type(registry.load_model(champion, fresh=True).named_steps["model"]).__name__ == "LGBMClassifier"
+    # A serving process that installs the version's requirements gets LightGBM too.
+    source = registry.client.get_model_version_download_uri(loaded.registered_model, champion.version)
+    requirements = download(loaded, f"{source}/requirements.txt", tmp_path / "req").read_text()
+    assert "lightgbm==" in requirements
+
+
+def test_a_team_metric_that_raises_leaves_the_cycle_standing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Champion v1 judged on accuracy; the config then names a team metric that raises: each batch loses its
+    metric (a warning names the function and the error), not its cycle: the record is written and @champion
+    stays. Training under it fails in one line naming the function."""
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "team_metrics.py").write_text(
+        "def fragile(y_true, y_pred, y_proba):\n    raise KeyError('segment')\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(team))
+    write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT[:2])
+    write_scenario(tmp_path / "later", rows=1500, seed=6, script=SCRIPT[1:2])
+    config = _config(tmp_path / "config" / "retrainer.yaml")
+    run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work", orchestrated=False)
+    settings = yaml.safe_load((tmp_path / "work" / "retrainer.yaml").read_text())
+    settings["model"] |= {"metric": "team_metrics:fragile", "metric_higher_is_better": True}
+    (tmp_path / "work" / "retrainer.yaml").write_text(yaml.safe_dump(settings))
+
+    record = cycle.monitor(cycle.PLAIN, str(tmp_path / "work" / "retrainer.yaml"),
+                           str(next((tmp_path / "later").glob("*.csv"))))
+    assert record["decision"] == "none"
+    assert record["metric"] is None
+    assert record["metric_name"] == "team_metrics:fragile"
+    assert "model.metric 'team_metrics:fragile' raised KeyError: 'segment'" in caplog.text
     loaded = load_config(tmp_path / "work" / "retrainer.yaml")
     champion = ModelRegistry(connect(loaded), loaded).champion()
     assert champion is not None

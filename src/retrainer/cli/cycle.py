@@ -20,7 +20,7 @@ def _first_champion(args: argparse.Namespace, data: list[str]) -> tuple[Any, Any
     from retrainer.config import load_config
     from retrainer.core.schema import resolve_model_settings
     from retrainer.data.batches import BatchReadError, read_batch
-    from retrainer.observability import prepare_environment
+    from retrainer.pipeline.local_api import prepare_local_run
     from retrainer.registry import ModelRegistry, connect
     from retrainer.state.stores import save_model_settings
 
@@ -35,7 +35,7 @@ def _first_champion(args: argparse.Namespace, data: list[str]) -> tuple[Any, Any
             raise UserError(f"{path}: {exc}") from None
     model = resolve_model_settings(pd.concat(frames, ignore_index=True), config.model)
     save_model_settings(config, model)
-    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    prepare_local_run(config.storage.workdir / "prefect", verbose=args.verbose)
     return config, model, kept_suite
 
 
@@ -73,12 +73,12 @@ def _flow_on_file(args: argparse.Namespace, path: str, what: str) -> None:
     """Before a flow runs on one file: the config loads, the file exists, Prefect's environment is set
     (before Prefect is imported)."""
     from retrainer.config import load_config
-    from retrainer.observability import prepare_environment
+    from retrainer.pipeline.local_api import prepare_local_run
 
     config = load_config(args.config)
     if not Path(path).is_file():
         raise UserError(f"{path}: {what} file not found (give a .csv or .parquet file)")
-    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    prepare_local_run(config.storage.workdir / "prefect", verbose=args.verbose)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -101,7 +101,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     """`retrainer requeue`: run the quarantined batches through the cycle again, oldest first, each once,
     with the suite as it is now (after a fix); prints a line per batch and exits 0 whatever they decide."""
     from retrainer.config import load_config
-    from retrainer.observability import prepare_environment
+    from retrainer.pipeline.local_api import prepare_local_run
     from retrainer.steps.suites import requeue_plan
 
     config = load_config(args.config)
@@ -109,7 +109,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     if not plan:
         print("no quarantined batch is waiting to be run again")
         return 0
-    prepare_environment(prefect_home=config.storage.workdir / "prefect", verbose=args.verbose)
+    prepare_local_run(config.storage.workdir / "prefect", verbose=args.verbose)
     from retrainer.pipeline.flows import requeue_quarantined
     from retrainer.state.locks import intake_lock
 

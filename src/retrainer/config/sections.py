@@ -40,6 +40,24 @@ class ModelSettings(_Section):
         "compatible estimator that takes the feature frame (called with schema= when its signature names it; "
         "see examples/custom_training).",
     )
+    metric: str | None = Field(
+        None,
+        description="The primary metric the gate judges and the policy watches: accuracy (the default), f1, "
+        "precision, recall, roc_auc, log_loss for classification; rmse (the default), mae for regression; or "
+        "your own function as 'package.module:function' taking (y_true, y_pred, y_proba) and returning a number "
+        "(y_proba: class probabilities in the model's class order, None for regression). Binary precision, "
+        "recall and F1 are of the last of the model's sorted classes; with more classes, macro averages.",
+    )
+    metric_higher_is_better: bool | None = Field(
+        None,
+        description="Which way your own metric function is better (true for a score, false for a loss or cost); "
+        "required with one, known for the built-in names.",
+    )
+    positive_class: str | None = Field(
+        None,
+        description="Binary classification: the class that precision, recall, F1 and ROC AUC are of (the rare "
+        "event you care about, e.g. 'fail'); by default the last of the two sorted classes ('1' of 0/1).",
+    )
     trusted_types: list[str] = Field(
         default_factory=list,
         description="Types (module.Class) a model may be built from when it is loaded, beyond scikit-learn's and "

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from retrainer.config import PromotionSettings, Task
-from retrainer.core.metrics import metric_from_losses, primary_metric, row_losses
+from retrainer.core.metrics import MetricSpec, Outputs, as_outputs, measure, paired_improvement, primary_metric
 
 
 @dataclass(frozen=True)
@@ -99,18 +99,14 @@ def _finite(task: Task, predictions: npt.ArrayLike) -> bool:
     return bool(np.all(np.isfinite(np.asarray(predictions, dtype=float))))
 
 
-def _improvement(task: Task, champion_losses: npt.NDArray[np.float64], challenger_losses: npt.NDArray[np.float64],
-                 axis: int = -1) -> npt.NDArray[np.float64]:
+def _better_by(spec: MetricSpec, champion: float, challenger: float) -> float:
     """Challenger minus champion on the metric's own scale, positive when the challenger is better."""
-    champion = metric_from_losses(task, champion_losses, axis=axis)
-    challenger = metric_from_losses(task, challenger_losses, axis=axis)
-    return challenger - champion if primary_metric(task).higher_is_better else champion - challenger
+    return challenger - champion if spec.higher_is_better else champion - challenger
 
 
-def _slice_checks(task: Task, y: npt.NDArray[Any], champion_pred: npt.NDArray[Any], challenger_pred: npt.NDArray[Any],
+def _slice_checks(spec: MetricSpec, task: Task, y: npt.NDArray[Any], champion: Outputs, challenger: Outputs,
                   slices: dict[str, npt.ArrayLike | None], settings: PromotionSettings) -> list[Check]:
     """One check per configured column: no value with enough rows gets worse beyond the tolerance."""
-    spec = primary_metric(task)
     checks = []
     for column, values in slices.items():
         if values is None:
@@ -125,12 +121,14 @@ def _slice_checks(task: Task, y: npt.NDArray[Any], champion_pred: npt.NDArray[An
             rows = keys == value
             if int(rows.sum()) < settings.min_slice_rows:
                 continue
+            before = measure(spec, task, y[rows], champion.take(rows))
+            after = measure(spec, task, y[rows], challenger.take(rows))
+            if not (np.isfinite(before) and np.isfinite(after)):
+                continue  # a metric this slice cannot give (ROC AUC of one class) judges nothing
             judged += 1
-            champion = float(metric_from_losses(task, row_losses(task, y[rows], champion_pred[rows])))
-            challenger = float(metric_from_losses(task, row_losses(task, y[rows], challenger_pred[rows])))
-            change = challenger - champion if spec.higher_is_better else champion - challenger
+            change = _better_by(spec, before, after)
             if worst is None or change < worst[0]:
-                worst = (change, f"{column}={value}: {spec.name} {champion:.4f} -> {challenger:.4f}")
+                worst = (change, f"{column}={value}: {spec.name} {before:.4f} -> {after:.4f}")
         # A worsening of exactly the tolerance is allowed, whatever floating point makes of it.
         passed = worst is None or worst[0] >= -settings.slice_tolerance - 1e-12
         detail = (f"no value of '{column}' has {settings.min_slice_rows}+ rows" if worst is None
@@ -156,45 +154,48 @@ def _cost_checks(costs: ModelCosts, settings: PromotionSettings) -> list[Check]:
 def gate(
     task: Task,
     y_true: npt.ArrayLike,
-    champion_predictions: npt.ArrayLike,
-    challenger_predictions: npt.ArrayLike,
+    champion_predictions: npt.ArrayLike | Outputs,
+    challenger_predictions: npt.ArrayLike | Outputs,
     settings: PromotionSettings,
     seed: int = 0,
     slices: dict[str, npt.ArrayLike | None] | None = None,
-    baseline_predictions: npt.ArrayLike | None = None,
+    baseline_predictions: npt.ArrayLike | Outputs | None = None,
     costs: ModelCosts | None = None,
     holdout_source: str = "",
+    metric: MetricSpec | None = None,
 ) -> GateVerdict:
-    """The verdict on a challenger. `slices` maps a column name to its values on the holdout rows;
-    `baseline_predictions` are a simple model's on the same rows; `costs` are measured serving costs."""
-    spec = primary_metric(task)
+    """The verdict on a challenger, judged on `metric` (the task's default when None). Each model's
+    predictions come alone or as Outputs with class probabilities (a metric such as ROC AUC needs them).
+    `slices` maps a column name to its values on the holdout rows; `baseline_predictions` are a simple
+    model's on the same rows; `costs` are measured serving costs."""
+    spec = metric or primary_metric(task)
     y = np.asarray(y_true, dtype=object if task == "classification" else float)
-    champion_pred = np.asarray(champion_predictions, dtype=object if task == "classification" else float)
-    challenger_pred = np.asarray(challenger_predictions, dtype=object if task == "classification" else float)
+    champion, challenger = as_outputs(task, champion_predictions), as_outputs(task, challenger_predictions)
+    champion_pred, challenger_pred = champion.predictions, challenger.predictions
     if not (len(y) == len(champion_pred) == len(challenger_pred)) or len(y) == 0:
         raise ValueError("the gate needs the same non-empty held-out rows for both models")
     others = [*(v for v in (slices or {}).values() if v is not None),
-              *([] if baseline_predictions is None else [baseline_predictions])]
+              *([] if baseline_predictions is None else [as_outputs(task, baseline_predictions).predictions])]
     if any(len(np.asarray(values, dtype=object)) != len(y) for values in others):
         raise ValueError("slice columns and baseline predictions must cover the same held-out rows")
 
     finite = _finite(task, challenger_pred)
     checks = [Check("finite outputs", finite, "no NaN/inf in the challenger's predictions")]
-    champion_losses = row_losses(task, y, champion_pred)
-    champion_metric = float(metric_from_losses(task, champion_losses))
+    champion_metric = measure(spec, task, y, champion)
     enough_rows = len(y) >= settings.min_holdout_rows
     checks.append(Check("holdout size", enough_rows, f"{len(y)} rows (minimum {settings.min_holdout_rows})"))
     if finite:
-        challenger_losses = row_losses(task, y, challenger_pred)
-        challenger_metric = float(metric_from_losses(task, challenger_losses))
-        improvement = float(_improvement(task, champion_losses, challenger_losses))
+        challenger_metric = measure(spec, task, y, challenger)
+        improvement = _better_by(spec, champion_metric, challenger_metric)
     else:
         challenger_metric, improvement = float("nan"), float("nan")
-    if finite and enough_rows:
+    # A metric these rows cannot give (ROC AUC on a holdout of one class) proves nothing either way.
+    measurable = finite and bool(np.isfinite(improvement))
+    if measurable and enough_rows:
+        # Row positions resampled, both models scored on the same resample: a paired bootstrap.
         interval = stats.bootstrap(
-            (champion_losses, challenger_losses),
-            lambda a, b, axis=-1: _improvement(task, a, b, axis=axis),
-            paired=True,
+            (np.arange(len(y)),),
+            paired_improvement(spec, task, y, champion, challenger),
             vectorized=True,
             n_resamples=settings.bootstrap_resamples,
             confidence_level=settings.confidence,
@@ -209,9 +210,10 @@ def gate(
     checks.append(
         Check(
             f"{spec.name} improvement ≥ margin",
-            finite and improvement >= settings.margin and improvement > 0,
-            f"{improvement:+.4f} (margin {settings.margin:g})" if finite
-            else "not measured: the challenger's predictions are not all finite",
+            measurable and improvement >= settings.margin and improvement > 0,
+            f"{improvement:+.4f} (margin {settings.margin:g})" if measurable
+            else "not measured: the challenger's predictions are not all finite" if not finite
+            else f"not measured: {spec.name} cannot be computed on these held-out rows",
         )
     )
     checks.append(
@@ -220,9 +222,11 @@ def gate(
             f"{settings.confidence:.0%} interval above zero" + (" and the margin" if settings.margin > 0 else ""),
             bool(ci_low > 0 and ci_low >= settings.margin),
             f"[{ci_low:+.4f}, {ci_high:+.4f}] (paired bootstrap, {settings.bootstrap_resamples} resamples)"
-            if finite and enough_rows else
+            if measurable and enough_rows else
             (f"no interval: {len(y)} held-out rows are too few to trust one (minimum {settings.min_holdout_rows}, "
-             "promotion.min_holdout_rows)" if finite else "no interval: the challenger's predictions are not all finite"),
+             "promotion.min_holdout_rows)" if measurable
+             else "no interval: the challenger's predictions are not all finite" if not finite
+             else f"no interval: {spec.name} cannot be computed on these held-out rows"),
         )
     )
     if task == "classification":
@@ -236,12 +240,11 @@ def gate(
         checks.append(Check("prediction churn", bool(churn <= settings.max_churn),
                             f"{churn:.1%} of predictions change (cap {settings.max_churn:.0%})"))
     if finite and slices:
-        checks += _slice_checks(task, y, champion_pred, challenger_pred, slices, settings)
+        checks += _slice_checks(spec, task, y, champion, challenger, slices, settings)
     if baseline_predictions is not None:
-        baseline_pred = np.asarray(baseline_predictions, dtype=object if task == "classification" else float)
-        baseline_metric = float(metric_from_losses(task, row_losses(task, y, baseline_pred)))
-        beats = finite and (challenger_metric > baseline_metric if spec.higher_is_better
-                            else challenger_metric < baseline_metric)
+        baseline_metric = measure(spec, task, y, as_outputs(task, baseline_predictions))
+        # A constant baseline has no ROC AUC to speak of beyond 0.5 (NaN here only on one class): not judged.
+        beats = finite and (not np.isfinite(baseline_metric) or _better_by(spec, baseline_metric, challenger_metric) > 0)
         checks.append(Check("beats the baseline", bool(beats),
                             f"{spec.name} {_figure(challenger_metric)} vs baseline {baseline_metric:.4f}"))
     if costs is not None:

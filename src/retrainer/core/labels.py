@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from retrainer.core.metrics import all_metrics
+from retrainer.core.metrics import MetricSpec, all_metrics
 from retrainer.core.schema import BatchSchema, target_values
 from retrainer.errors import UserError
 
@@ -107,8 +107,10 @@ def prediction_frame(ids: pd.Series, predictions: pd.Series, probabilities: pd.D
     return frame
 
 
-def batch_metrics(batch: pd.DataFrame, predictions: pd.DataFrame, schema: BatchSchema) -> tuple[dict[str, float], int]:
-    """The served champion's metrics on every labelled row of the batch, and how many rows that is."""
+def batch_metrics(batch: pd.DataFrame, predictions: pd.DataFrame, schema: BatchSchema,
+                  primary: MetricSpec | None = None) -> tuple[dict[str, float], int]:
+    """The served champion's metrics (`primary` among them) on every labelled row of the batch, and how many
+    rows that is."""
     assert schema.id_column is not None
     if schema.target not in batch.columns:
         return {}, 0
@@ -127,4 +129,5 @@ def batch_metrics(batch: pd.DataFrame, predictions: pd.DataFrame, schema: BatchS
         # Classes are text, as the model sees them (schema.target_values).
         classes = [c[len(PROBABILITY_PREFIX):] for c in columns]
         probabilities = joined[columns].to_numpy(dtype=float)
-    return all_metrics(schema.task, joined["target"], joined[PREDICTION], probabilities, classes), len(joined)
+    return (all_metrics(schema.task, joined["target"], joined[PREDICTION], probabilities, classes, primary=primary),
+            len(joined))

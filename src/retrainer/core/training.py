@@ -6,6 +6,7 @@ registry's job, not this module's.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import warnings
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -33,7 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.metaestimators import available_if
 
 from retrainer.config import Task, TrainingSettings
-from retrainer.core.metrics import metric_std_error, primary_metric, score
+from retrainer.core.metrics import MetricSpec, Outputs, as_outputs, measure, metric_std_error, primary_metric
 from retrainer.core.plugins import PluginError, call_with, is_import_path, load_function, one_line
 from retrainer.core.schema import BatchSchema, feature_frame, labels_as_text, target_values
 from retrainer.errors import UserError
@@ -92,10 +93,40 @@ def _linear(schema: BatchSchema, seed: int) -> Pipeline:
     return Pipeline([("prepare", _linear_preprocessor(schema)), ("model", model)])
 
 
+def _library(name: str, extra: str) -> Any:
+    """An optional model library, or a TrainingError saying which extra installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise TrainingError(f"model.estimator '{extra}' needs {name}, which is not installed where retrainer runs "
+                            f"(pip install 'retrainer[{extra}]')") from None
+
+
+def _lightgbm(schema: BatchSchema, seed: int) -> Pipeline:
+    lightgbm = _library("lightgbm", "lightgbm")
+    model_cls = lightgbm.LGBMClassifier if schema.task == "classification" else lightgbm.LGBMRegressor
+    # One thread: a retrain shares its machine with the cycle's other work; verbose -1: no C++ chatter.
+    model = model_cls(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=10,
+                      subsample=0.9, subsample_freq=1, colsample_bytree=0.9, random_state=seed, n_jobs=1, verbose=-1)
+    return Pipeline([("prepare", _tree_preprocessor(schema)), ("model", model)])
+
+
+def _xgboost(schema: BatchSchema, seed: int) -> Pipeline:
+    xgboost = _library("xgboost", "xgboost")
+    settings = {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 4, "subsample": 0.9,
+                "colsample_bytree": 0.9, "random_state": seed, "n_jobs": 1}
+    model: BaseEstimator = (EncodedLabels(xgboost.XGBClassifier(**settings)) if schema.task == "classification"
+                            else xgboost.XGBRegressor(**settings))
+    return Pipeline([("prepare", _tree_preprocessor(schema)), ("model", model)])
+
+
 ESTIMATORS: dict[str, Callable[[BatchSchema, int], Pipeline]] = {
     "hist_gradient_boosting": _hist_gradient_boosting,
     "random_forest": _random_forest,
     "linear": _linear,
+    # Optional libraries (extras); their boosters are stored in their own formats inside the skops file.
+    "lightgbm": _lightgbm,
+    "xgboost": _xgboost,
 }
 
 
@@ -228,8 +259,10 @@ def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
     return frame[frame[schema.target].notna()]
 
 
-def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, settings: TrainingSettings) -> TrainedModel:
-    """Fit on the labelled rows of `frame`, keeping a validation share for the model's own metric."""
+def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, settings: TrainingSettings,
+          metric: MetricSpec | None = None) -> TrainedModel:
+    """Fit on the labelled rows of `frame`, keeping a validation share for the model's own `metric` (the
+    task's default when None)."""
     data = labelled_rows(frame, schema)
     if len(data) < 20:
         raise TrainingError(f"only {len(data)} labelled rows to train on; need at least 20")
@@ -248,7 +281,8 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
     name = estimator or DEFAULT_ESTIMATOR
     pipeline, predictions, chosen = _fitted(name, schema, settings, train_part, valid_inputs)
     _check_count(f"model.estimator '{name}'", predictions, valid_inputs)
-    return _validated(pipeline, name, schema, valid_inputs, valid_targets, predictions, len(train_part), chosen)
+    return _validated(pipeline, name, schema, valid_inputs, valid_targets, predictions, len(train_part), chosen,
+                      metric)
 
 
 def _check_count(what: str, predictions: Any, inputs: pd.DataFrame) -> None:
@@ -257,24 +291,65 @@ def _check_count(what: str, predictions: Any, inputs: pd.DataFrame) -> None:
 
 
 def _validated(model: Any, name: str, schema: BatchSchema, inputs: pd.DataFrame, targets: pd.Series,
-               predictions: Any, train_rows: int, search: dict[str, str] | None = None) -> TrainedModel:
+               predictions: Any, train_rows: int, search: dict[str, str] | None = None,
+               metric: MetricSpec | None = None) -> TrainedModel:
     """A fitted model with what its validation rows say of it: the metric and its standard error, and a
     classifier's confidence and whether it was right (for calibrating estimated performance)."""
+    spec = metric or primary_metric(schema.task)
+    outputs = model_outputs(model, inputs, schema.task, predictions)
     confidence = right = None
-    if schema.task == "classification" and hasattr(model, "predict_proba"):
-        confidence = np.asarray(model.predict_proba(inputs)).max(axis=1)
-        right = np.asarray(targets, dtype=object) == np.asarray(predictions, dtype=object)
+    if outputs.probabilities is not None:
+        confidence = outputs.probabilities.max(axis=1)
+        right = np.asarray(targets, dtype=object) == outputs.predictions
+    value = measure(spec, schema.task, targets, outputs)
+    if not np.isfinite(value):
+        raise TrainingError(f"{spec.name} cannot be measured on the {len(inputs)} validation rows "
+                            "(a single class, or no probabilities)")
     return TrainedModel(
         pipeline=model,
         estimator=name,
-        validation_metric=score(schema.task, targets, predictions),
+        validation_metric=value,
         train_rows=train_rows,
         validation_rows=len(inputs),
         validation_confidence=confidence,
         validation_right=right,
-        validation_std_error=metric_std_error(schema.task, targets, predictions),
+        validation_std_error=metric_std_error(schema.task, targets, outputs, spec),
         search=search,
     )
+
+
+def model_outputs(model: Any, inputs: pd.DataFrame, task: Task, predictions: Any = None) -> Outputs:
+    """What `model` says about `inputs`: its predictions (given, or made here) and, for a classifier with
+    predict_proba, its class probabilities in the order of its classes."""
+    said = np.asarray(model.predict(inputs) if predictions is None else predictions,
+                      dtype=object if task == "classification" else np.float64)
+    if task != "classification" or not hasattr(model, "predict_proba"):
+        return Outputs(said)
+    return Outputs(said, np.asarray(model.predict_proba(inputs), dtype=np.float64), tuple(model.classes_))
+
+
+class EncodedLabels(ClassifierMixin, BaseEstimator):
+    """A classifier that takes classes as 0..k-1 only (XGBoost), fitted on the window's text classes:
+    encodes them for it, and predicts them back as text."""
+
+    def __init__(self, model: Any = None) -> None:
+        self.model = model
+
+    def fit(self, X: Any, y: Any) -> EncodedLabels:  # noqa: N803 (scikit-learn's names)
+        """Fit the wrapped model on the classes as codes, in sorted order."""
+        self.classes_, codes = np.unique(np.asarray(y, dtype=object).astype(str), return_inverse=True)
+        self.classes_ = self.classes_.astype(object)
+        self.model.fit(X, codes)
+        return self
+
+    def predict(self, X: Any) -> npt.NDArray[np.object_]:  # noqa: N803
+        """The wrapped model's predicted codes, as classes."""
+        predicted: npt.NDArray[np.object_] = self.classes_[np.asarray(self.model.predict(X), dtype=int)]
+        return predicted
+
+    def predict_proba(self, X: Any) -> Any:  # noqa: N803
+        """The wrapped model's class probabilities, in the order of `classes_`."""
+        return self.model.predict_proba(X)
 
 
 class LabelsAsText(BaseEstimator):
@@ -305,7 +380,8 @@ class LabelsAsText(BaseEstimator):
         return labels_as_text(self.model.classes_)
 
 
-def measured(model: Any, frame: pd.DataFrame, schema: BatchSchema, estimator: str) -> TrainedModel:
+def measured(model: Any, frame: pd.DataFrame, schema: BatchSchema, estimator: str,
+             metric: MetricSpec | None = None) -> TrainedModel:
     """A model fitted elsewhere (`retrainer adopt`), measured on the labelled rows of `frame` as a trained
     model is on its validation rows: its metric there becomes its validation metric. Raises TrainingError
     when it cannot predict them."""
@@ -322,7 +398,7 @@ def measured(model: Any, frame: pd.DataFrame, schema: BatchSchema, estimator: st
         # Classes as the pipeline compares them (text) wherever the model serves: records, gate, drift.
         model = LabelsAsText(model)
         predictions = labels_as_text(predictions)
-    return _validated(model, estimator, schema, inputs, targets, predictions, len(data))
+    return _validated(model, estimator, schema, inputs, targets, predictions, len(data), metric=metric)
 
 
 def train_baseline(frame: pd.DataFrame, schema: BatchSchema) -> BaseEstimator:
@@ -371,11 +447,13 @@ def plan_holdout(labelled: Sequence[tuple[int, int]], fraction: float, min_rows:
     return plan
 
 
-def pick_candidate(task: Task, y_true: npt.ArrayLike, predictions: Sequence[npt.ArrayLike]) -> tuple[int, list[float]]:
-    """Which of several challengers scores best on the same held-out rows, and every score. A tie
-    keeps the earlier candidate: the caller lists the one it prefers on a tie first."""
-    metric = primary_metric(task)
-    scores = [score(task, y_true, predicted) for predicted in predictions]
+def pick_candidate(task: Task, y_true: npt.ArrayLike, predictions: Sequence[npt.ArrayLike | Outputs],
+                   metric: MetricSpec | None = None) -> tuple[int, list[float]]:
+    """Which of several challengers scores best on `metric` (the task's default when None) on the same
+    held-out rows, and every score. A tie keeps the earlier candidate: the caller lists the one it prefers
+    on a tie first."""
+    metric = metric or primary_metric(task)
+    scores = [measure(metric, task, y_true, as_outputs(task, predicted)) for predicted in predictions]
     best = 0
     for index, value in enumerate(scores):
         if (value > scores[best]) if metric.higher_is_better else (value < scores[best]):

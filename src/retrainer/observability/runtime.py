@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,41 +43,6 @@ def prepare_environment(prefect_home: Path | None = None, verbose: bool = False)
         # line itself, and a failed retrain is a reason in the decision record.
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "CRITICAL")
-        if prefect_home is not None and "PREFECT_API_URL" not in os.environ:
-            start_local_api(prefect_home / LOCAL_API_LOG)
-
-
-# Where the local API's own output goes when retrainer starts it (under PREFECT_HOME).
-LOCAL_API_LOG = "local-api.log"
-
-
-def start_local_api(log_file: Path) -> None:
-    """Start Prefect's local (ephemeral) API now, its output written to `log_file`, not the terminal.
-
-    Prefect starts that server lazily as a child process that shares our stderr, and at shutdown its
-    database driver can print a cancelled-connection traceback there after the command has finished
-    (seen once in ~10 demo runs): noise on a person's terminal and in a cron mail. The child inherits
-    whatever file descriptor 2 is when it is spawned, so it is spawned here with 2 pointing at the log;
-    our own stderr is back before this returns. Prefect reuses this one server (it keeps one per port)."""
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    server = SubprocessASGIServer()
-    if server.running or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with log_file.open("ab") as log:
-            os.dup2(log.fileno(), 2)
-            try:
-                server.start()
-            finally:
-                os.dup2(saved, 2)
-    except RuntimeError as exc:  # Prefect's own "timed out" message; the server's own words are in the log
-        raise RuntimeError(f"{exc} (the local Prefect API's output is in {log_file})") from None
-    finally:
-        os.close(saved)
 
 
 class StageTimer:

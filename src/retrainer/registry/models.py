@@ -214,7 +214,7 @@ class ModelRegistry:
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
-        self._refuse_untrusted_types(pipeline)
+        found = self._refuse_untrusted_types(pipeline)
         version_tags = {TAG_PREFIX + k: str(v) for k, v in tags.items()}
         version_tags[REGISTERED_BY] = "retrainer"
         experiment = experiment_id(self.client, self.config.training_experiment, self.config.artifact_location)
@@ -233,7 +233,7 @@ class ModelRegistry:
                 name="model",
                 serialization_format="skops",
                 # Given explicitly: inferring requirements costs ~6 s per model.
-                pip_requirements=[f"scikit-learn=={_sklearn_version()}", "pandas", "numpy"],
+                pip_requirements=_requirements(found),
                 signature=infer_signature(input_example, pipeline.predict(input_example)),
                 # For MLflow's own loader (a serving process); retrainer itself never reads this list back.
                 skops_trusted_types=self.trusted_types,
@@ -250,13 +250,14 @@ class ModelRegistry:
             self._documents[(str(version.version), name)] = document
         return self._info(version)
 
-    def _refuse_untrusted_types(self, pipeline: Any) -> None:
+    def _refuse_untrusted_types(self, pipeline: Any) -> list[str]:
         """Before logging: a trained pipeline made of types the loader would refuse fails here, once,
-        with the names, instead of at every later load."""
+        with the names, instead of at every later load. The types beyond skops' defaults it holds."""
         import skops.io
 
-        trust.check_types(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)), self.trusted_types,
-                          what="the trained model")
+        found: list[str] = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+        trust.check_types(found, self.trusted_types, what="the trained model")
+        return found
 
     def _provenance_tags(self, artifact_location: str) -> dict[str, str]:
         """The digest of the model folder as stored (downloaded back: the bytes a later load will see),
@@ -394,7 +395,16 @@ class ModelRegistry:
         return ModelVersionInfo(str(version.version), str(version.run_id), dict(version.tags or {}), created)
 
 
-def _sklearn_version() -> str:
-    import sklearn
+# Model libraries beyond scikit-learn whose classes a model may hold, by top-level module: pip name.
+_MODEL_LIBRARIES = {"lightgbm": "lightgbm", "xgboost": "xgboost"}
 
-    return str(sklearn.__version__)
+
+def _requirements(types: list[str]) -> list[str]:
+    """What loading the model needs (given, not inferred: inferring costs ~6 s per model): scikit-learn at
+    this version, and the version here of each model library among the model's `types`."""
+    from importlib.metadata import version
+
+    modules = {name.split(".")[0] for name in types}
+    extra = [f"{package}=={version(package)}" for module, package in sorted(_MODEL_LIBRARIES.items())
+             if module in modules]
+    return [f"scikit-learn=={version('scikit-learn')}", "pandas", "numpy", *extra]

@@ -39,12 +39,23 @@ SIGNATURE_SCHEME = "retrainer-model-v1"
 # The types (beyond skops' own defaults) that the built-in estimators of `retrainer.core.training` are made
 # of; `tests/unit/test_trust.py` fits every built-in estimator and checks that none needs more.
 BUILTIN_TRUSTED_TYPES: tuple[str, ...] = (
+    "collections.OrderedDict",  # LightGBM's parameters
     "functools.partial",  # skops rebuilds a partial from trusted parts only (here: check_array)
+    # LightGBM and XGBoost (the `lightgbm` and `xgboost` extras): skops rebuilds their boosters through their own
+    # __setstate__, which parses the library's own model format (LightGBM's text model, XGBoost's UBJSON
+    # buffer) in native code; no pickle is involved.
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
     "numpy.dtype",
+    "retrainer.core.training.EncodedLabels",  # retrainer's own: text classes as codes for XGBoost
     "retrainer.core.training.LabelsAsText",  # retrainer's own: an adopted classifier's labels as text
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
     "sklearn.utils.validation.check_array",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+    "xgboost.sklearn.XGBRegressor",
 )
 
 # Written by MLflow itself into a model folder it "downloads" from a local store (its own loader does,

@@ -24,7 +24,6 @@ from retrainer.core.records import BatchRecord, write_timeline
 from retrainer.core.schema import resolve_model_settings
 from retrainer.data.batches import BatchReadError, list_batch_files, read_batch
 from retrainer.errors import UserError
-from retrainer.observability import prepare_environment
 
 OnRecord = Callable[[BatchRecord, int, int], None]
 
@@ -158,7 +157,10 @@ def run_backtest(
     resolved_config = workdir / "retrainer.yaml"
     write_config(config, resolved_config)
 
-    prepare_environment(prefect_home=workdir / "prefect", verbose=verbose)
+    # Imports Prefect when it starts the local API: after the config above, before any flow.
+    from retrainer.pipeline.local_api import prepare_local_run
+
+    prepare_local_run(workdir / "prefect", verbose=verbose)
     # Imports Prefect: after the environment. Without `orchestrated`, the same cycle runs as plain
     # steps (`pipeline.cycle.PLAIN`): the same decisions, without Prefect's ~0.7 s per cycle.
     from retrainer.pipeline import cycle

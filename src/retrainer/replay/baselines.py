@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from retrainer.config import RetrainerConfig
-from retrainer.core.metrics import score
+from retrainer.core.metrics import MetricError, MetricSpec, configured_metric, measure
 from retrainer.core.schema import BatchSchema, feature_frame, has_labels, schema_from_settings, target_values
-from retrainer.core.training import TrainingError, labelled_rows, train
+from retrainer.core.training import TrainingError, labelled_rows, model_outputs, train
 from retrainer.data.batches import BatchReadError, batch_name, read_batch
 from retrainer.monitoring import preset_dataset_drift
 from retrainer.replay.comparison import BatchOutcome, PolicyRun
@@ -68,7 +69,7 @@ class _State:
     seconds: float = 0.0
 
 
-def _score(model: Any, frame: pd.DataFrame | None, schema: BatchSchema) -> tuple[float | None, str]:
+def _score(model: Any, frame: pd.DataFrame | None, schema: BatchSchema, metric: MetricSpec) -> tuple[float | None, str]:
     if frame is None:
         return None, "unreadable"
     missing = [c for c in schema.features if c not in frame.columns]
@@ -78,10 +79,11 @@ def _score(model: Any, frame: pd.DataFrame | None, schema: BatchSchema) -> tuple
     if rows.empty:
         return None, "no labels"
     try:
-        predictions = model.predict(feature_frame(rows, schema))
-    except (ValueError, TypeError) as exc:
+        outputs = model_outputs(model, feature_frame(rows, schema), schema.task)
+        value = measure(metric, schema.task, target_values(rows, schema), outputs)
+    except (ValueError, TypeError, MetricError) as exc:
         return None, f"cannot score: {str(exc).splitlines()[0]}"
-    return score(schema.task, target_values(rows, schema), predictions), ""
+    return (value, "") if np.isfinite(value) else (None, f"{metric.name} cannot be measured on this batch")
 
 
 def _drifted(state: _State, frame: pd.DataFrame, schema: BatchSchema) -> tuple[bool, str]:
@@ -108,7 +110,8 @@ def run_baselines(
     initial_frames = [(batch_name(p), read_batch(p)) for p in initial]
     first = pd.concat([frame for _, frame in initial_frames], ignore_index=True)
     started = time.perf_counter()
-    model = train(first, schema, config.model.estimator, config.training).pipeline
+    metric = configured_metric(config.model, schema.task)
+    model = train(first, schema, config.model.estimator, config.training, metric).pipeline
     setup = time.perf_counter() - started
     states = [_State(b, model, first, [], setup) for b in baselines]
     window: deque[tuple[str, pd.DataFrame]] = deque(initial_frames, maxlen=config.training.window_batches)
@@ -130,20 +133,21 @@ def run_baselines(
 def _step(state: _State, position: int, name: str, frame: pd.DataFrame | None,
           window: list[tuple[str, pd.DataFrame]], rejected: set[str], schema: BatchSchema,
           config: RetrainerConfig) -> BatchOutcome:
-    metric, note = _score(state.model, frame, schema)
+    metric = configured_metric(config.model, schema.task)
+    value, note = _score(state.model, frame, schema, metric)
     due = state.baseline.due(position)
     if state.baseline.kind == "drift-trigger" and frame is not None:
         due, note = _drifted(state, frame, schema)
     if not due:
-        return BatchOutcome(name, metric, note=note)
+        return BatchOutcome(name, value, note=note)
     # The window: the latest labelled batches, this one included when it has labels.
     training = pd.concat([f for _, f in window], ignore_index=True)
     on_rejected = any(batch in rejected for batch, _ in window)
     try:
-        state.model = train(training, schema, config.model.estimator, config.training).pipeline
+        state.model = train(training, schema, config.model.estimator, config.training, metric).pipeline
     except (TrainingError, KeyError, ValueError, TypeError) as exc:
         # A job whose training step fails keeps its model; a retrain was still attempted.
-        return BatchOutcome(name, metric, retrained=True, trained_on_rejected=False,
+        return BatchOutcome(name, value, retrained=True, trained_on_rejected=False,
                             note=f"retrain failed: {str(exc).splitlines()[0]}")
     state.reference = training
-    return BatchOutcome(name, metric, retrained=True, promoted=True, trained_on_rejected=on_rejected, note=note)
+    return BatchOutcome(name, value, retrained=True, promoted=True, trained_on_rejected=on_rejected, note=note)

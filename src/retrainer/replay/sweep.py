@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from retrainer.config import ConfigError, PolicySettings, load_config, write_config
-from retrainer.core.metrics import primary_metric
+from retrainer.core.metrics import configured_metric
 from retrainer.core.records import BatchRecord
 from retrainer.replay.backtest import BacktestResult, run_backtest
 from retrainer.replay.baselines import Baseline, run_baselines
@@ -79,7 +79,7 @@ def compare_policies(result: BacktestResult, baselines: Sequence[Baseline], out_
     if truth is not None:
         check_ground_truth(truth, order)
     config = load_config(result.config_path)
-    metric = primary_metric(config.model.task or "classification")
+    metric = configured_metric(config.model, config.model.task or "classification")
     rejected = {r.batch for r in result.records if r.decision == "reject_batch"}
     runs = [configured_run(result)]
     runs += run_baselines(config, result.initial_paths, result.replayed_paths, rejected, list(baselines))
@@ -165,7 +165,7 @@ def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[flo
     if truth is not None:
         check_ground_truth(truth, order)
     scored = scored_batches(result.records)
-    metric = primary_metric(base.model.task or "classification")
+    metric = configured_metric(base.model, base.model.task or "classification")
     init_batches = len(result.initial_paths)
     points: list[SweepPoint] = []
     settings_list = grid_points(grid)

@@ -86,8 +86,9 @@ def decide(
         metric_std_error=scoring.metric_std_error if metric_source is None else None,
         metric_source=metric_source,
         metric_batch_index=metric_index,
-        reference_metric=champion.validation_metric,
-        reference_std_error=champion.validation_std_error,
+        # A champion validated on another metric (model.metric changed since) has no reference to compare.
+        reference_metric=champion.validation_metric if _same_metric(rt, champion) else None,
+        reference_std_error=champion.validation_std_error if _same_metric(rt, champion) else None,
         estimated_metric_value=scoring.estimate.value if scoring.estimate else None,
         ood_share=ood.share if ood else None,
         champion_age_days=age,
@@ -134,3 +135,9 @@ def check_staleness(rt: Runtime, champion: ModelVersionInfo) -> StalenessCheck:
     if reason is None or window is None:
         return StalenessCheck(None, summary + ("" if window else "; no accepted batch to train on"))
     return StalenessCheck(reason, summary, *window)
+
+
+def _same_metric(rt: Runtime, champion: ModelVersionInfo) -> bool:
+    """Whether the champion's validation metric is the one the config judges on now (versions from before
+    the tag was kept were validated on the task's default, as then)."""
+    return champion.tag("metric_name") in (None, rt.metric.name)

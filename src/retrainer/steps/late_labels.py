@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from retrainer.core import labels
+from retrainer.core.metrics import MetricError
 from retrainer.data import batches as batch_files
 from retrainer.registry.tracking import log_late_metrics
 from retrainer.state import journal, stores
@@ -87,7 +89,11 @@ def apply_labels(rt: Runtime, prepared: labels.PreparedLabels, source: str) -> L
         record = recorded.get(index)
         if record is None or record.decision not in ("none", "retrain") or index not in predictions:
             continue
-        metrics, rows = labels.batch_metrics(joined.frame, pd.read_parquet(predictions[index]), schema)
+        try:
+            metrics, rows = labels.batch_metrics(joined.frame, pd.read_parquet(predictions[index]), schema, rt.metric)
+        except MetricError as exc:  # the team's metric function failed: the labels are kept, the metric is not
+            logging.getLogger("retrainer").warning("retrainer: warning: %s", exc)
+            continue
         if rows != record.labelled_rows:
             updates[index] = {"metrics": metrics, "metric": metrics.get(rt.metric.name), "labelled_rows": rows,
                               "late_labels_at": stamp}

@@ -19,6 +19,7 @@ from retrainer.core.schema import (
     target_values,
 )
 from retrainer.core.training import (
+    model_outputs,
     train_baseline,
 )
 from retrainer.registry import (
@@ -53,12 +54,12 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
     inputs = feature_frame(holdout, schema)
     champion_model = rt.registry.load_model(champion)
     challenger_model = rt.registry.load_model(challenger)
-    baseline = train_baseline(window.train, schema).predict(inputs) if settings.baseline else None
+    baseline = model_outputs(train_baseline(window.train, schema), inputs, schema.task) if settings.baseline else None
     verdict = gate(
         schema.task,
         target_values(holdout, schema),
-        champion_model.predict(inputs),
-        challenger_model.predict(inputs),
+        model_outputs(champion_model, inputs, schema.task),
+        model_outputs(challenger_model, inputs, schema.task),
         settings,
         seed=rt.config.training.seed,
         slices={column: holdout[column].to_numpy() if column in holdout.columns else None
@@ -66,6 +67,7 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
         baseline_predictions=baseline,
         costs=_serving_costs(champion_model, challenger_model, inputs),
         holdout_source=window.holdout_source,
+        metric=rt.metric,
     )
     digest = _digest(holdout)
     # The same digest on both: a comparison is only ever between scores on the same rows.

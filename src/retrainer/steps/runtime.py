@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from retrainer.config import RetrainerConfig, load_config
-from retrainer.core.metrics import MetricSpec, primary_metric
+from retrainer.core.metrics import MetricSpec, configured_metric
 from retrainer.core.records import BatchRecord
 from retrainer.core.schema import (
     BatchSchema,
@@ -60,8 +60,8 @@ class Runtime:
 
     @property
     def metric(self) -> MetricSpec:
-        """The primary metric of the model's task."""
-        return primary_metric(self.schema.task)
+        """The primary metric: `model.metric`, or the task's default."""
+        return configured_metric(self.config.model, self.schema.task)
 
     @property
     def journal(self) -> Path:
@@ -74,7 +74,10 @@ def _runtime(config_path: str, modified: float, lock: PromotionLock) -> Runtime:
     config = stores.with_saved_columns(load_config(config_path))
     check_stattests(config.drift, config_path)
     client = connect(config)
-    return Runtime(Path(config_path), config, ModelRegistry(client, config), lock)
+    built = Runtime(Path(config_path), config, ModelRegistry(client, config), lock)
+    if config.model.task is not None:
+        built.metric  # noqa: B018 (a misnamed model.metric fails here, in one line, not halfway through a cycle)
+    return built
 
 
 def runtime(config_path: str | Path, lock: PromotionLock = promotion_lock) -> Runtime:

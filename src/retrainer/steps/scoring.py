@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainer.core.metrics import all_metrics, metric_std_error, primary_metric
+from retrainer.core.metrics import MetricError, Outputs, all_metrics, metric_std_error
 from retrainer.core.records import ScoringSummary
 from retrainer.core.schema import (
     feature_chunks,
@@ -150,18 +150,27 @@ def measure_performance(rt: Runtime, champion: ModelVersionInfo, batch: BatchRea
     rows = batch.frame.index
     predictions = scoring.predictions.loc[rows]
     probabilities = None if scoring.probabilities is None else scoring.probabilities.loc[rows]
+    # The calibrated estimate is of accuracy: it stands in for no other metric.
     kept = Scoring(predictions, probabilities, scoring.classes,
-                   estimate=None if probabilities is None else _estimate(rt, champion, probabilities))
+                   estimate=_estimate(rt, champion, probabilities)
+                   if probabilities is not None and rt.metric.name == "accuracy" else None)
     if not has_labels(batch.frame, schema):
         return kept
     targets = target_values(batch.frame, schema)
     labelled = targets.notna()  # a label that is not a number (regression) counts as missing
     if not labelled.any():
         return kept
-    kept.metrics = all_metrics(schema.task, targets[labelled], predictions[labelled],
-                               None if probabilities is None else probabilities[labelled].to_numpy(), scoring.classes)
-    kept.metric = kept.metrics[rt.metric.name]
+    labelled_probabilities = None if probabilities is None else probabilities[labelled].to_numpy()
     kept.labelled_rows = int(labelled.sum())
-    if rt.metric == primary_metric(schema.task):
-        kept.metric_std_error = metric_std_error(schema.task, targets[labelled], predictions[labelled])
+    try:
+        kept.metrics = all_metrics(schema.task, targets[labelled], predictions[labelled], labelled_probabilities,
+                                   scoring.classes, primary=rt.metric)
+    except MetricError as exc:  # the team's metric function failed: the batch still counts, without a metric
+        logging.getLogger("retrainer").warning("retrainer: warning: %s", exc)
+        return kept
+    kept.metric = kept.metrics.get(rt.metric.name)
+    if kept.metric is not None:
+        outputs = Outputs(predictions[labelled].to_numpy(dtype=object if schema.task == "classification" else float),
+                          labelled_probabilities, None if scoring.classes is None else tuple(scoring.classes))
+        kept.metric_std_error = metric_std_error(schema.task, targets[labelled], outputs, rt.metric)
     return kept

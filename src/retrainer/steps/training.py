@@ -23,6 +23,7 @@ from retrainer.core.training import (
     TrainingError,
     labelled_rows,
     measured,
+    model_outputs,
     pick_candidate,
     plan_holdout,
     split_holdout,
@@ -121,13 +122,13 @@ def assemble_window(rt: Runtime, window_start: int, index: int, champion_version
 
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
     """Fit the configured estimator on the labelled rows of `frame` (`core.training.train`)."""
-    return train(frame, rt.schema, rt.config.model.estimator, rt.config.training)
+    return train(frame, rt.schema, rt.config.model.estimator, rt.config.training, rt.metric)
 
 
 def adopt_model(rt: Runtime, model_uri: str, frame: pd.DataFrame) -> TrainedModel:
     """A version registered elsewhere, loaded under the safe-loading rules and measured on the reference
     `frame` (`retrainer adopt`)."""
-    return measured(rt.registry.load_external(model_uri), frame, rt.schema, f"adopted {model_uri}")
+    return measured(rt.registry.load_external(model_uri), frame, rt.schema, f"adopted {model_uri}", rt.metric)
 
 
 def _window_label(window: TrainingWindow) -> str:
@@ -151,7 +152,8 @@ def choose_window(rt: Runtime, narrow: TrainingWindow, narrow_model: TrainedMode
     inputs = feature_frame(narrow.holdout, schema)
     candidates = [(full, full_model), (narrow, narrow_model)]
     best, scores = pick_candidate(schema.task, target_values(narrow.holdout, schema),
-                                  [model.pipeline.predict(inputs) for _, model in candidates])
+                                  [model_outputs(model.pipeline, inputs, schema.task) for _, model in candidates],
+                                  rt.metric)
     window, model = candidates[best]
     note = (f"window {_window_label(window)} chosen: {rt.metric.name} {scores[best]:.4f} on the holdout "
             f"against {scores[1 - best]:.4f} trained on {_window_label(candidates[1 - best][0])}")

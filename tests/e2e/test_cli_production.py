@@ -33,3 +33,30 @@ def test_init_then_run_one_batch_with_a_config_file(tmp_path: Path) -> None:
     quarantined = tmp_path / "state" / "models" / "churn" / "quarantine" / "next.csv"
     assert quarantined.read_bytes() == broken.to_csv(index=False).encode()
     assert not (tmp_path / "next.csv").exists()  # `run` moves a rejected batch out of its landing place
+    # A cron or Airflow wrapper that must fail on a rejected batch asks for it; the record is printed all the same.
+    broken.to_csv(tmp_path / "again.csv", index=False)
+    done = run_cli("run", "--config", str(config), "--fail-on-reject", str(tmp_path / "again.csv"))
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert json.loads(done.stdout)["decision"] == "reject_batch"
+
+
+def test_an_unreachable_tracking_server_fails_fast_in_one_full_line(tmp_path: Path) -> None:
+    """No MLflow server at the configured address: `init` says so at once (MLflow alone would retry for
+    minutes), in one whole line naming the address, exit 3."""
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rng = np.random.default_rng(4)
+    binary_batch(rng, 300).to_csv(tmp_path / "first.csv", index=False)
+    config = tmp_path / "retrainer.yaml"
+    config.write_text(f"model:\n  name: churn\n  target: y\nmlflow:\n  tracking_uri: http://127.0.0.1:{port}\n")
+    started = time.monotonic()
+    done = run_cli("init", "--config", str(config), "--data", str(tmp_path / "first.csv"), timeout=120)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == [
+        f"retrainer: error: MLflow tracking server http://127.0.0.1:{port} is unreachable: connection refused "
+        "(mlflow.tracking_uri)"], done.stderr

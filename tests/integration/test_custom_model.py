@@ -144,3 +144,27 @@ def test_a_team_metric_that_raises_leaves_the_cycle_standing(tmp_path: Path, mon
     champion = ModelRegistry(connect(loaded), loaded).champion()
     assert champion is not None
     assert champion.version == "1"
+
+
+def test_a_fleet_runs_library_and_team_models_each_on_its_own_metric(tmp_path: Path, prefect_api: str) -> None:
+    """One `monitor-fleet` flow run on a Dask worker process: a built-in LightGBM model judged on F1 of the
+    failures and the team's package judged on its cost both retrain on the concept change and are promoted,
+    each through the gate on its own metric."""
+    from retrainer.pipeline.fleet import run_fleet
+
+    write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT[:2])
+    write_scenario(tmp_path / "later", rows=1500, seed=6, script=SCRIPT[2:3])
+    models = {"library": {"estimator": "lightgbm", "metric": "f1", "positive_class": "1"},
+              "team": {"estimator": FACTORY, "trusted_types": ["retrainer_example_model.SignedLog"],
+                       "metric": "retrainer_example_model.metrics:cost_per_reading", "metric_higher_is_better": False}}
+    jobs = []
+    for name, settings in models.items():
+        config = _config(tmp_path / name / "retrainer.yaml", **settings)
+        run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / name / "work",
+                     name=name, orchestrated=False)
+        jobs.append((tmp_path / name / "work" / "retrainer.yaml", next((tmp_path / "later").glob("*.csv"))))
+    results = run_fleet(jobs, workers=1)
+    assert [result.get("error") for result in results] == [None, None], results
+    records = [result["record"] for result in results]
+    assert [(r["decision"], r["promoted"]) for r in records] == [("retrain", True), ("retrain", True)], records
+    assert [r["gate"]["metric_name"] for r in records] == ["f1", "retrainer_example_model.metrics:cost_per_reading"]

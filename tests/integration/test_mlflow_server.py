@@ -4,6 +4,10 @@ server."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +57,15 @@ def test_a_cycle_promotes_through_the_server_and_rollback_works(
     assert commands.rollback("back to v1 on the server") == ("2", "1")
     status = commands.status()
     assert (status["champion"], status["previous_champion"]) == ("1", "2")
+
+    # `retrainer run` against the server: its stdout is the record alone (no MLflow "View run" links), so a
+    # wrapper can parse it.
+    write_scenario(tmp_path / "next", rows=600, seed=9, script=(ScriptedBatch("b4", "stable", "none"),))
+    done = subprocess.run([str(Path(sys.executable).parent / "retrainer"), "run", "--config", str(result.config_path),
+                           str(tmp_path / "next" / "b4.csv")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PREFECT_API_URL": prefect_api})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["batch"] == "b4", done.stdout
 
 
 def test_eight_racing_promotions_through_the_server_yield_exactly_one(

@@ -115,6 +115,35 @@ def test_promote_refuses_a_version_retrainer_did_not_register(auto: BacktestResu
     assert client.get_model_version_by_alias("pumps", "champion").version == before
 
 
+def test_forcing_past_the_gate_needs_a_reason_and_rollback_does_not_restore_it_silently(auto: BacktestResult) -> None:
+    """A version that failed its gate serves only by `promote --force --reason`, and the history says it was
+    forced and why; once rolled back, a second rollback does not quietly put it back in service."""
+    client = _client(auto)
+    commands = RegistryCommands.open(load_config(auto.config_path))
+    current = commands.status()["champion"]
+    failed = "1" if current == "2" else "2"
+    client.set_model_version_tag("pumps", failed, "retrainer.gate", "failed")
+    client.set_model_version_tag("pumps", failed, "retrainer.gate_champion", current)
+    with pytest.raises(RegistryError, match=f"version {failed} failed its gate .*use --force --reason"):
+        commands.promote(failed, None, force=False)
+    with pytest.raises(RegistryError, match="say why it should serve anyway with --reason"):
+        commands.promote(failed, None, force=True)
+    assert commands.status()["champion"] == current
+
+    assert commands.promote(failed, "hotfix for the March outage", force=True) == (current, failed)
+    moved = [m for m in commands.status()["history"] if m["alias"] == "champion"][-1]
+    assert moved["reason"] == (f"hotfix for the March outage (forced: version {failed} failed its gate "
+                               "(see its description))")
+
+    assert commands.rollback("the forced version misbehaves") == (failed, current)
+    with pytest.raises(RegistryError, match=f"@previous-champion is version {failed}, which failed its gate"):
+        commands.rollback(None)
+    assert commands.status()["champion"] == current
+    assert commands.rollback("reviewed: back to the forced one", force=True) == (current, failed)
+    moved = [m for m in commands.status()["history"] if m["alias"] == "champion"][-1]
+    assert moved["reason"] == f"reviewed: back to the forced one (forced: version {failed} failed its gate)"
+
+
 def test_manual_mode_waits_for_a_person_then_promote_approves(manual: BacktestResult) -> None:
     """In manual mode a passing challenger is tagged awaiting approval and v1 keeps serving until `promote`."""
     records = {r.batch: r for r in manual.records}

@@ -217,7 +217,7 @@ def _artifacts(client: Any, model: str) -> list[Any]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    keys = [f"{model}-cycle", f"{model}-drift", f"{model}-drift-report"]
+    keys = [f"{model}-cycle", f"{model}-drift", f"{model}-drift-report", f"{model}-retrain"]
     return list(client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
                                       sort=ArtifactSort.CREATED_DESC, limit=100))
 
@@ -285,6 +285,14 @@ def test_served_deployments_take_each_batch_once_and_retrain_on_the_event(
             artifacts)
         assert f"({production_stack['MLFLOW_TRACKING_URI']}/#/experiments/" in str(
             artifacts[("served-drift-report", "markdown")].data)
+        # The retrain run has its own artifact, which names the version it promoted (not "vNone").
+        retrain_artifact = str(artifacts[("served-retrain", "markdown")].data)
+        assert retrain_artifact.startswith("## Retrain for batch `day-3`: challenger v2 promoted to @champion"), \
+            retrain_artifact
+        assert "✅" in retrain_artifact
+        cycles = [str(a.data) for a in _artifacts(client, "served") if a.key == "served-cycle"]
+        assert any("retrain requested" in text for text in cycles), cycles
+        assert not any("vNone" in text for text in cycles), cycles
 
         # The same file delivered again (same name, same bytes, a new timestamp) is ignored.
         project.drop("day-1")

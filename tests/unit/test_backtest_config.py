@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retrainer.replay.backtest import BacktestError, backtest_config, prepare_workdir
+from retrainer.replay.backtest import BacktestError, backtest_config, prepare_workdir, split_initial
 
 
 def test_replay_with_a_production_config_keeps_its_own_store_and_suites(tmp_path: Path) -> None:
@@ -39,3 +39,15 @@ def test_a_used_workdir_is_refused(tmp_path: Path) -> None:
     (tmp_path / "retrainer.yaml").write_text("model: {target: y}\n")
     with pytest.raises(BacktestError, match="already holds a backtest"):
         prepare_workdir(tmp_path)
+
+
+def test_a_misspelt_target_lists_the_columns_there_are(tmp_path: Path) -> None:
+    """`backtest --target` naming no column says which columns the batches do have."""
+    import pandas as pd
+
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    for name in ("a", "b"):
+        pd.DataFrame({"temp": [1.0, 2.0], "failure": [0, 1]}).to_csv(folder / f"{name}.csv", index=False)
+    with pytest.raises(BacktestError, match=r"'failures' is not a column of batches/ \(its columns: temp, failure\)$"):
+        split_initial(sorted(folder.glob("*.csv")), 1, "failures")

@@ -109,9 +109,10 @@ def test_environment_override_applies_without_the_section_in_the_file(
 def test_invalid_environment_value_is_a_config_error_naming_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bad value in an environment override is reported like a bad value in the file."""
+    """A bad value in an environment override names the setting, and the variable it came from, not the file."""
     monkeypatch.setenv("RETRAINER_PROMOTION__MODE", "sometimes")
-    with pytest.raises(ConfigError, match=r"setting 'promotion\.mode'"):
+    with pytest.raises(ConfigError, match=r"^environment variable RETRAINER_PROMOTION__MODE \(setting 'promotion\.mode' "
+                                          r"of config\): Input should be"):
         build_config({"model": {"target": "y"}}, tmp_path)
 
 

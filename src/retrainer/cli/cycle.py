@@ -94,7 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     record = monitor_batch(str(Path(args.config).resolve()), str(batch), move_rejected=not args.keep_rejected)
     print(json.dumps(record, indent=2, default=str))
-    return 0
+    # A rejected batch is an outcome of a completed cycle (exit 0); a cron or Airflow job that must fail
+    # on one asks for it, as `check-large` does.
+    return 1 if args.fail_on_reject and record.get("decision") == "reject_batch" else 0
 
 
 def cmd_requeue(args: argparse.Namespace) -> int:

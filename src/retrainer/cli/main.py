@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--init-batches", type=int, default=1, help="batches that train the first champion (default 1)")
     backtest.add_argument("--config", help="config file (optional: everything is inferred without one)")
     backtest.add_argument("--workdir", help="empty folder for the replay (default: ./retrainer-backtest-<folder>)")
-    backtest.add_argument("--json", help="write the timeline record (DESIGN.md) to this file")
+    backtest.add_argument("--json", help="write the timeline (one record per batch, see README 'The timeline') to this file")
     backtest.add_argument("--baselines", action="store_true",
                           help="also replay the stream under never, every-k, every-batch and drift-trigger; "
                                "prints a comparison and writes policies.{json,png,html} into the work dir")
@@ -102,12 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("--force", action="store_true",
                        help="draft a new suite over an existing one (by default an existing suite is kept)")
 
-    run = add("run", cmd_run, "Run one monitoring cycle on one batch and print its decision record.",
-              "retrainer run --config retrainer.yaml landing/2026-03-02.csv")
+    run = add("run", cmd_run, "Run one monitoring cycle on one batch and print its decision record (JSON, alone on "
+              "stdout). Exit status 0 when the cycle completed, whatever it decided; with --fail-on-reject, 1 when "
+              "the batch was rejected.",
+              "retrainer run --config retrainer.yaml --fail-on-reject landing/2026-03-02.csv")
     run.add_argument("--config", required=True)
     run.add_argument("batch", help="batch file (.csv or .parquet)")
     run.add_argument("--keep-rejected", action="store_true",
                      help="copy a rejected batch to quarantine instead of moving it there")
+    run.add_argument("--fail-on-reject", action="store_true",
+                     help="exit with status 1 when the batch is rejected (the record is printed all the same)")
 
     requeue = add("requeue", cmd_requeue,
                   "Run the quarantined batches through the cycle again, oldest first, each once, with the suite as "
@@ -143,12 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--config", required=True)
     promote.add_argument("version", help="model version number")
     promote.add_argument("--reason", help="why, for the alias history")
-    promote.add_argument("--force", action="store_true", help="promote even a version that failed its gate")
+    promote.add_argument("--force", action="store_true",
+                         help="promote even a version the gate did not pass (needs --reason; the history notes the "
+                              "override)")
 
     rollback = add("rollback", cmd_rollback, "Restore @previous-champion as @champion.",
                    "retrainer rollback --config retrainer.yaml --reason 'complaints since v5'")
     rollback.add_argument("--config", required=True)
     rollback.add_argument("--reason", help="why, for the alias history")
+    rollback.add_argument("--force", action="store_true",
+                          help="restore @previous-champion even when it failed its gate (it served only by --force)")
 
     sign = add("sign", cmd_sign,
                "Vouch for a version made before signing was on, or under an older key: checks its format and "
@@ -244,4 +252,4 @@ def _service_error(exc: BaseException) -> str | None:
     if package not in SERVICE_PACKAGES and not isinstance(exc, ConnectionError):
         return None
     first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    return f"{SERVICE_PACKAGES.get(package, 'connection')}: {first_line[:300]}"
+    return f"{SERVICE_PACKAGES.get(package, 'connection')}: {first_line.strip()}"

@@ -45,7 +45,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from retrainer.pipeline.concurrency import promotion_lock
     from retrainer.steps.operator import RegistryCommands
 
-    before, after = RegistryCommands.open(config, promotion_lock).rollback(args.reason)
+    before, after = RegistryCommands.open(config, promotion_lock).rollback(args.reason, args.force)
     print(f"@champion: {before} -> {after} (previous-champion: {before}; `retrainer rollback` again rolls forward)")
     return 0
 

@@ -214,7 +214,22 @@ def build_config(data: dict[str, Any], base_dir: Path, source: str = "config") -
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        variable = _environment_source(first["loc"])
+        if variable is not None:  # the file is not at fault: say where the value came from
+            raise ConfigError(f"environment variable {variable} (setting '{where}' of {source}): "
+                              f"{first['msg']}") from None
         raise ConfigError(f"{source}: setting '{where}': {first['msg']}") from None
+
+
+def _environment_source(location: tuple[Any, ...]) -> str | None:
+    """The RETRAINER_* environment variable that set the setting at `location` (or its section), if one did."""
+    names = {name.upper(): name for name in os.environ}
+    parts = [str(part).upper() for part in location]
+    for length in range(len(parts), 0, -1):
+        candidate = ENV_PREFIX + "__".join(parts[:length])
+        if candidate in names:
+            return names[candidate]
+    return None
 
 
 def load_config(path: str | Path) -> RetrainerConfig:

@@ -69,13 +69,18 @@ class GateVerdict:
         return asdict(self)
 
     def summary(self) -> str:
-        """The verdict for a person: a headline with both metrics, then one ticked or empty box per check."""
+        """The verdict for a person: a headline with both metrics and the checks that failed, then one line per
+        check, marked ✅ or ❌."""
         source = f" ({self.holdout_source})" if self.holdout_source else ""
+        failed = [c.name for c in self.checks if not c.passed]
         lines = [
             f"gate {'PASSED' if self.passed else 'FAILED'} on {self.holdout_rows} held-out rows{source}: "
             f"{self.metric_name} champion {_figure(self.champion_metric)}, challenger {_figure(self.challenger_metric)}"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
         ]
-        lines += [f"- [{'x' if c.passed else ' '}] {c.name}: {c.detail}" for c in self.checks]
+        # Marks that read the same as text, in a terminal and in the MLflow UI's markdown (where "[x]" would
+        # render as a plain bullet).
+        lines += [f"- {'✅' if c.passed else '❌'} {c.name}: {c.detail}" for c in self.checks]
         return "\n".join(lines)
 
 

@@ -147,6 +147,11 @@ class BatchRecord(BaseModel):
                          if self.decision == "reject_batch" else ())
 
 
+def _figure(value: float | None) -> str:
+    """A metric for a person: four decimals, '-' when none was measured."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 @dataclass(frozen=True)
 class RetrainOutcome:
     """What a retrain → evaluate → promote run did, as the cycle's record and the retrain flow carry it."""
@@ -172,6 +177,24 @@ class RetrainOutcome:
         if kept.get("gate") is not None:
             kept["gate"] = GateRecord.model_validate(kept["gate"])
         return cls(**kept)
+
+    def summary(self) -> str:
+        """A retrain's outcome in one line for a person (a log line, an artifact's headline)."""
+        if self.retrain_error:
+            return f"retrain failed: {self.retrain_error} (@champion unchanged)"
+        gate = self.gate
+        figures = "" if gate is None else (
+            f" (gate {'passed' if gate.passed else 'failed'}: {gate.metric_name} {_figure(gate.champion_metric)}"
+            f" -> {_figure(gate.challenger_metric)})")
+        if self.promoted:
+            return f"challenger v{self.challenger_version} promoted to @champion{figures}"
+        why = (self.approval if self.approval  # a person's answer, or that none came yet
+               else f"another promotion came first: {self.promotion_conflict}" if self.promotion_conflict
+               else f"rolled back: {self.promotion_rolled_back}" if self.promotion_rolled_back
+               else "awaiting approval (manual mode)" if gate is not None and gate.passed
+               else "failed: " + ", ".join(c.name for c in gate.checks if not c.passed) if gate is not None
+               else "not judged")
+        return f"challenger v{self.challenger_version} not promoted: {why}{figures}"
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as the retrain flows return it: a failure is its error only."""

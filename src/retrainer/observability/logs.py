@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from retrainer.core.records import BatchRecord
+
+
+def decision_message(model: str, batch: str, decision: str, reasons: Sequence[str]) -> str:
+    """A cycle's decision in one line for a person: `model: batch NAME -> decision (reasons)`."""
+    message = f"{model}: batch {batch} -> {decision}"
+    return f"{message} ({'; '.join(reasons)})" if reasons else message
 
 
 def cycle_log_line(model: str, record: BatchRecord, when: datetime | None = None) -> str:
@@ -21,9 +28,7 @@ def cycle_log_line(model: str, record: BatchRecord, when: datetime | None = None
     # Log shippers want UTC with a Z; a naive time is taken as UTC.
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     level = "warning" if record.decision == "reject_batch" or record.retrain_error else "info"
-    message = f"{model}: batch {record.batch} -> {record.decision}"
-    if record.reasons:
-        message += f" ({'; '.join(record.reasons)})"
+    message = decision_message(model, record.batch, record.decision, record.reasons)
     document: dict[str, Any] = {
         "@timestamp": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "log": {"level": level, "logger": "retrainer.cycle"},

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Telemetry of every library in the stack, off: a pipeline must not phone home from a
-# production network, and tests must stay hermetic.
+# production network, and tests must stay hermetic. And the libraries' output kept off a person's terminal.
 QUIET_ENVIRONMENT = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -19,6 +19,13 @@ QUIET_ENVIRONMENT = {
     "TQDM_DISABLE": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "PYTHONWARNINGS": "ignore",
+    # A person's stdout holds what retrainer prints (a record, a table), not MLflow's "View run" links.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # MLflow retries a failing request 7 times with backoff factor 2 by default: ~4 min before an error.
+    # 3 retries from 1 s (~7 s) still ride out a server restart; an unreachable server fails at once
+    # (registry.tracking.check_reachable).
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 
 

@@ -15,7 +15,9 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from retrainer.core.intake import LedgerEntry, is_processed, plan_intake
+from retrainer.core.records import RetrainOutcome
 from retrainer.data.landing import UnsafeBatchName, checked_landed_name
+from retrainer.observability.logs import decision_message
 from retrainer.pipeline import cycle, tasks
 from retrainer.pipeline import intake as intake_tasks
 from retrainer.pipeline.approval import AWAITING, approval_wanted, ask_for_approval
@@ -49,8 +51,12 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
                   requeue_of: int | None = None) -> dict[str, Any]:
     """One cycle: score, validate, measure drift, decide; quarantine or accept; maybe retrain; record
     (`pipeline.cycle.monitor`)."""
-    return cycle.monitor(PREFECT, config_path, batch_path, move_rejected, batch_index, name, retrain_trigger,
-                         requeue_of)
+    record = cycle.monitor(PREFECT, config_path, batch_path, move_rejected, batch_index, name, retrain_trigger,
+                           requeue_of)
+    # One line per batch decision in the run's log (a worker's log is otherwise its task runs' states).
+    print(decision_message(tasks.runtime(config_path).config.model.name, str(record.get("batch")),
+                           str(record.get("decision")), record.get("reasons") or []))
+    return record
 
 
 @flow(name="requeue", log_prints=True)
@@ -230,7 +236,10 @@ def retrain_on_request(config_path: str, batch_index: int, window_start: int, de
     record = tasks.record_retrain(rt, batch_index, decision_id, outcome)
     if record is not None and record.promoted:
         cycle.warn_if_failed(_attempt(tasks.notify, rt, record, ["promote"]), "webhook notification")
-    print(f"retrain for decision {decision_id}: {outcome.get('retrain_error') or outcome}")
+    batch = record.batch if record is not None else None
+    cycle.warn_if_failed(_attempt(tasks.retrain_artifact, rt, outcome, batch), "retrain artifact")
+    print(f"retrain for {f'batch {batch!r}' if batch else 'the staleness check'} (decision {decision_id}): "
+          f"{RetrainOutcome.from_dict(outcome).summary()}")
     return outcome
 
 

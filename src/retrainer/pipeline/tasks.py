@@ -22,7 +22,7 @@ from prefect.settings import PREFECT_TASKS_DEFAULT_NO_CACHE, Settings
 from prefect.states import State
 from prefect.transactions import Transaction, get_transaction
 
-from retrainer.core.records import BatchRecord
+from retrainer.core.records import BatchRecord, RetrainOutcome
 from retrainer.monitoring import DriftResult
 from retrainer.observability import StageTimer, webhooks
 from retrainer.pipeline.concurrency import promotion_lock
@@ -247,9 +247,32 @@ def cycle_markdown(record: BatchRecord, outcome: ValidationOutcome) -> str:
     if record.drifted_features:
         lines.append(f"- drifted features: {', '.join(record.drifted_features)}")
     if record.decision == "retrain":
-        lines.append(f"- challenger v{record.challenger_version}: "
-                     f"{'promoted to @champion' if record.promoted else 'not promoted'}")
+        if record.retrain_error:
+            lines.append(f"- retrain failed: {record.retrain_error} (@champion unchanged)")
+        elif record.challenger_version is None:
+            # Requested by event: the `retrain` deployment's own flow run trains, judges and promotes.
+            lines.append("- retrain requested: the `retrain` flow run trains, judges and promotes; its artifact "
+                         "and this batch's record show the outcome")
+        else:
+            lines.append(f"- {RetrainOutcome.from_dict(record.model_dump()).summary()}")
     return "\n".join(lines)
+
+
+def retrain_markdown(outcome: RetrainOutcome, batch: str | None) -> str:
+    """A retrain flow run's outcome as a person reads it in the Prefect UI: the headline, then every gate check."""
+    lines = [f"## Retrain{f' for batch `{batch}`' if batch else ''}: {outcome.summary()}", ""]
+    if outcome.gate is not None:
+        lines += [f"- {'✅' if c.passed else '❌'} {c.name}: {c.detail}" for c in outcome.gate.checks]
+    return "\n".join(lines)
+
+
+def _retrain_artifact(rt: Runtime, outcome: dict[str, Any], batch: str | None) -> None:
+    create_markdown_artifact(key=f"{_artifact_key(rt.config.model.name)}-retrain",
+                             markdown=retrain_markdown(RetrainOutcome.from_dict(outcome), batch),
+                             description=f"retrainer retrain{f' for batch {batch}' if batch else ''}")
+
+
+retrain_artifact = step_task(_retrain_artifact, name="retrain artifact")
 
 
 # -- retrains requested by event, and their approval ------------------------------------------

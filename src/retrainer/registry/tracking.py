@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from retrainer.config import RetrainerConfig
+from retrainer.errors import ServiceError
+
+# How long a tracking server may take to accept a connection before it counts as unreachable.
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def _quiet_mlflow() -> None:
@@ -24,12 +30,31 @@ def connect(config: RetrainerConfig) -> Any:
     from mlflow import MlflowClient
 
     _quiet_mlflow()
+    check_reachable(config.tracking_uri)
     mlflow.set_tracking_uri(config.tracking_uri)
     mlflow.set_registry_uri(config.tracking_uri)
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     for name in (config.training_experiment, config.cycles_experiment):
         experiment_id(client, name, config.artifact_location)
     return client
+
+
+def check_reachable(uri: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Fail fast, in one line, when a tracking server takes no connection: MLflow's own client would retry
+    with backoff for minutes first. Only a connection is tried (no request): a live server's own errors and
+    transient failures stay MLflow's to retry. Local stores (file, SQLite, a database URL) are not checked."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except TimeoutError:
+        raise ServiceError(f"MLflow tracking server {uri} is unreachable: no answer within {timeout:g} s "
+                           "(mlflow.tracking_uri)") from None
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ServiceError(f"MLflow tracking server {uri} is unreachable: {reason} (mlflow.tracking_uri)") from None
 
 
 def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:

@@ -83,12 +83,15 @@ def split_initial(paths: list[Path], k: int, target: str) -> tuple[list[Path], l
     initial: list[Path] = []
     frames: list[pd.DataFrame] = []
     rest: list[Path] = []
+    seen: list[str] = []  # the columns of the first readable file, for the error below
     for path in paths:
         if len(initial) < k:
             try:
                 frame = read_batch(path)
             except BatchReadError:
                 frame = None
+            if frame is not None and not seen:
+                seen = [str(column) for column in frame.columns]
             # An unreadable or unlabelled file is replayed after the init like any batch,
             # where it gets its reason in the timeline.
             if frame is not None and target in frame.columns and frame[target].notna().any():
@@ -97,9 +100,11 @@ def split_initial(paths: list[Path], k: int, target: str) -> tuple[list[Path], l
                 continue
         rest.append(path)
     if len(initial) < k:
+        columns = (f"; '{target}' is not a column of {paths[0].parent.name}/ (its columns: {', '.join(seen)})"
+                   if seen and not frames and target not in seen else "")
         raise BacktestError(
             f"need {k} readable batch file(s) with target '{target}' to train the first champion; "
-            f"found {len(initial)}"
+            f"found {len(initial)}{columns}"
         )
     return initial, rest, pd.concat(frames, ignore_index=True)
 

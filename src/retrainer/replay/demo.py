@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from retrainer.core.records import BatchRecord, summarise
+from retrainer.core.records import BatchRecord, RetrainOutcome, summarise
 from retrainer.replay.backtest import BacktestResult, run_backtest
 from retrainer.replay.scenario import SCRIPT, TARGET, write_scenario
 
@@ -53,10 +53,16 @@ def format_line(record: BatchRecord, event: str | None = None) -> str:
         reason += f" -> retrain failed: {record.retrain_error}"
     elif record.decision == "retrain":
         reason += (f" -> promoted v{record.new_champion_version}" if record.promoted
-                   else f" -> v{record.challenger_version} not promoted")
+                   else f" -> {_not_promoted(record)}")
     line = (f"{record.batch:<8} {record.rows:>5} {'yes' if record.valid else 'NO':<5} {drift:>5} {metric:>6} "
             f"{record.decision:<12} {champion:>5}  {reason}")
     return line + (f"   | {event}" if event else "")
+
+
+def _not_promoted(record: BatchRecord) -> str:
+    """Why a retrain's challenger does not serve, in a few words: the gate's failed checks, or what stopped it."""
+    summary = RetrainOutcome.from_dict(record.model_dump()).summary()
+    return summary.split(" (gate ")[0].replace("challenger v", "v", 1)
 
 
 def print_summary(result: BacktestResult, out: TextIO) -> None:

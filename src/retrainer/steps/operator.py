@@ -90,11 +90,15 @@ class RegistryCommands:
             current = champion.version if champion else None
             if current == target.version:
                 raise RegistryError(f"version {version} is already @{self.config.mlflow.aliases.champion}")
-            if not force:
-                refusal = _unproven(target.tag("gate"), target.tag("gate_champion"), current)
-                if refusal:
-                    raise RegistryError(f"version {version} {refusal}; use --force to promote it anyway")
+            refusal = _unproven(target.tag("gate"), target.tag("gate_champion"), current)
+            if refusal and not force:
+                raise RegistryError(f"version {version} {refusal}; use --force --reason '...' to promote it anyway")
+            if refusal and not reason:
+                # An override of the gate is the one move a reader of the history must be able to understand.
+                raise RegistryError(f"version {version} {refusal}: say why it should serve anyway with --reason")
             why = reason or ("approved" if target.tag("awaiting-approval") == "true" else "promoted by hand")
+            if refusal:
+                why = f"{why} (forced: version {version} {refusal})"
             self.registry.promote(target.version, expected_champion=current,
                                   actor=actor or f"{person()} (retrainer promote)", reason=why)
         self.registry.tag_version(target.version, "approved_by", actor or person())
@@ -110,12 +114,20 @@ class RegistryCommands:
         self.registry.tag_version(target.version, "signed_by", person())
         return digest
 
-    def rollback(self, reason: str | None) -> tuple[str, str]:
+    def rollback(self, reason: str | None, force: bool = False) -> tuple[str, str]:
         """A person restores @previous-champion as @champion (the version it replaces becomes
-        @previous-champion: a second rollback rolls forward); the webhook hears of it. Returns (from, to)."""
+        @previous-champion: a second rollback rolls forward); the webhook hears of it. Returns (from, to).
+        A version that failed its gate (it served only by `promote --force`) is not put back without `force`."""
         actor, why = f"{person()} (retrainer rollback)", reason or "rollback"
         with self.lock(self.config):
             self.registry.note_outside_moves(noticed_by="retrainer rollback")
+            previous = self.registry.version_by_alias(self.config.mlflow.aliases.previous_champion)
+            if previous is not None and previous.tag("gate") == "failed":
+                if not force:
+                    raise RegistryError(f"@{self.config.mlflow.aliases.previous_champion} is version "
+                                        f"{previous.version}, which failed its gate (see its description); use "
+                                        "--force to put it back in service anyway")
+                why = f"{why} (forced: version {previous.version} failed its gate)"
             before, after = self.registry.rollback(actor=actor, reason=why)
         # Told to the webhook; the rollback stands whether or not it answers.
         webhooks.send(self.config.notifications, "rollback",

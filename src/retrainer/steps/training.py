@@ -78,6 +78,8 @@ class TrainingWindow:
     holdout: pd.DataFrame
     batches: list[int]
     holdout_source: str = ""
+    # The batches' names (their files' names), as a person knows them.
+    names: list[str] | None = None
 
 
 def assemble_window(rt: Runtime, window_start: int, index: int, champion_version: str | None = None,
@@ -117,7 +119,7 @@ def assemble_window(rt: Runtime, window_start: int, index: int, champion_version
     holdout = held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
     paths = store.paths()
     source = ", ".join(f"{plan[i]} of '{store.name_of(paths[i])}'" for i in plan)
-    return TrainingWindow(window, holdout, batches, source)
+    return TrainingWindow(window, holdout, batches, source, [store.name_of(paths[i]) for i in batches])
 
 
 def train_model(rt: Runtime, frame: pd.DataFrame) -> TrainedModel:
@@ -132,8 +134,10 @@ def adopt_model(rt: Runtime, model_uri: str, frame: pd.DataFrame) -> TrainedMode
 
 
 def _window_label(window: TrainingWindow) -> str:
-    first, last = window.batches[0], window.batches[-1]
-    return f"#{first}" if first == last else f"#{first}-#{last}"
+    """The window by its batches' names ('day-11'..'day-13'), else by their positions in the store."""
+    first, last = (window.names[0], window.names[-1]) if window.names else (f"#{window.batches[0]}",
+                                                                           f"#{window.batches[-1]}")
+    return f"'{first}'" if first == last else f"'{first}'..'{last}'" if window.names else f"{first}-{last}"
 
 
 def choose_window(rt: Runtime, narrow: TrainingWindow, narrow_model: TrainedModel, full: TrainingWindow,

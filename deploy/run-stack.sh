@@ -23,6 +23,8 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 : "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI (postgresql://USER@HOST:5432/mlflow)}"
 stack_dir=$(mkdir -p "${RETRAINER_STACK_DIR:-./retrainer-stack}" && cd "${RETRAINER_STACK_DIR:-./retrainer-stack}" && pwd)
 export PREFECT_HOST=${PREFECT_HOST:-127.0.0.1} PREFECT_PORT=${PREFECT_PORT:-4200}
+# The Prefect UI asks this address for its data; by default it would ask port 4200 whatever the server's port.
+export PREFECT_UI_API_URL=${PREFECT_UI_API_URL:-http://$PREFECT_HOST:$PREFECT_PORT/api}
 export MLFLOW_HOST=${MLFLOW_HOST:-127.0.0.1} MLFLOW_PORT=${MLFLOW_PORT:-5000}
 export MLFLOW_ARTIFACTS_DESTINATION=${MLFLOW_ARTIFACTS_DESTINATION:-$stack_dir/mlartifacts}
 # Telemetry off: a production network does not phone home.

@@ -4,6 +4,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -208,3 +209,26 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
         finally:
             _stop_group(stack, 60)
             out.close()
+
+
+def browser_text(url: str, screenshot: Path | None = None) -> str:
+    """What a person reads on a page once a real headless Chromium has run its scripts (the Prefect and MLflow
+    UIs are single-page apps: their HTML holds no content until a browser runs them), as plain text; with
+    `screenshot`, the page is also saved as a PNG there. Skips without Chromium, fails so under CI=true."""
+    import html
+    import re
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip("headless Chromium not installed (apt-get install chromium)")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+             "--window-size=1400,1000"]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
+    if screenshot is not None:
+        subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120, check=True)
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom))).strip()

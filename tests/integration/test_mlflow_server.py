@@ -18,7 +18,7 @@ from retrainer.replay.backtest import run_backtest
 from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 from retrainer.steps.operator import RegistryCommands
 
-from .conftest import start_together
+from .conftest import browser_text, start_together
 from .test_promotion_lock import _check_one_winner
 
 pytestmark = pytest.mark.integration
@@ -66,6 +66,20 @@ def test_a_cycle_promotes_through_the_server_and_rollback_works(
                           env={**os.environ, "PREFECT_API_URL": prefect_api})
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["batch"] == "b4", done.stdout
+
+    # A challenger the gate refuses (it asks for +0.5 accuracy here): its version page in the MLflow UI, opened
+    # in a real browser, says the gate failed and which check did.
+    write_scenario(tmp_path / "later", rows=1200, seed=10, script=(ScriptedBatch("b5", "concept", "retrain", concept=1),))
+    done = subprocess.run([str(Path(sys.executable).parent / "retrainer"), "run", "--config", str(result.config_path),
+                           str(tmp_path / "later" / "b5.csv")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PREFECT_API_URL": prefect_api, "RETRAINER_PROMOTION__MARGIN": "0.5"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(done.stdout)
+    assert (record["decision"], record["promoted"], record["challenger_version"]) == ("retrain", False, "3"), record
+    page = browser_text(f"{url}/#/models/server-pumps/versions/3")
+    assert "gate FAILED on" in page, page[:3000]
+    assert "failed: accuracy improvement ≥ margin" in page
+    assert "❌ accuracy improvement ≥ margin" in page
 
 
 def test_eight_racing_promotions_through_the_server_yield_exactly_one(

@@ -31,6 +31,8 @@ import yaml
 from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
 from retrainer.state.journal import read_journal
 
+from .conftest import browser_text
+
 pytestmark = pytest.mark.integration
 
 RETRAINER = str(Path(sys.executable).with_name("retrainer"))
@@ -290,6 +292,11 @@ def test_served_deployments_take_each_batch_once_and_retrain_on_the_event(
         assert retrain_artifact.startswith("## Retrain for batch `day-3`: challenger v2 promoted to @champion"), \
             retrain_artifact
         assert "✅" in retrain_artifact
+        # ... and that is what a person reads on the artifact's page in the Prefect UI, in a real browser.
+        ui = production_stack["PREFECT_API_URL"].removesuffix("/api")
+        page = browser_text(f"{ui}/artifacts/artifact/{artifacts[('served-retrain', 'markdown')].id}")
+        assert "Retrain for batch day-3 : challenger v2 promoted to @champion" in page, page[:3000]
+        assert "✅ finite outputs" in page
         cycles = [str(a.data) for a in _artifacts(client, "served") if a.key == "served-cycle"]
         assert any("retrain requested" in text for text in cycles), cycles
         assert not any("vNone" in text for text in cycles), cycles

@@ -158,25 +158,50 @@ def report_wanted(settings: DriftSettings, drift: DriftResult, retraining: bool)
 
 
 def render_drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: BatchSchema,
-                        settings: DriftSettings, share_threshold: float, folder: Path) -> list[Path]:
-    """Evidently's DataDriftPreset report as HTML and JSON, for a person to read."""
+                        settings: DriftSettings, share_threshold: float, folder: Path, title: str = "",
+                        subtitle: str = "") -> list[Path]:
+    """Evidently's DataDriftPreset report as HTML and JSON, for a person to read. Columns beyond the features
+    that both frames hold, `prediction` and `target` (the model's outputs and the labels), are compared too;
+    `title` and `subtitle` head the page (which batch, against which model version's training data)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    definition = DataDefinition(numerical_columns=list(schema.numeric), categorical_columns=list(schema.categorical))
-    columns = list(schema.features)
+    outputs = [c for c in (PREDICTION_COLUMN, TARGET_COLUMN) if c in reference.columns and c in current.columns]
+    classes = [c for c in outputs if schema.task == "classification"]
+    definition = DataDefinition(numerical_columns=[*schema.numeric, *(c for c in outputs if c not in classes)],
+                                categorical_columns=[*schema.categorical, *classes])
+    columns = [*schema.features, *outputs]
     report = Report([DataDriftPreset(columns=columns, drift_share=share_threshold,
                                      per_column_method=settings.stattests or None,
                                      per_column_threshold=settings.thresholds or None)])
     snapshot = report.run(
         Dataset.from_pandas(sample(current, settings.sample_size)[columns], data_definition=definition),
         Dataset.from_pandas(sample(reference, settings.sample_size)[columns], data_definition=definition),
+        name=title or None, metadata={"subtitle": subtitle} if subtitle else None,
     )
     folder.mkdir(parents=True, exist_ok=True)
     html, json_path = folder / "drift_report.html", folder / "drift_report.json"
     snapshot.save_html(str(html))
+    if title:
+        _head(html, title, subtitle)
     snapshot.save_json(str(json_path))
     return [html, json_path]
+
+
+# The model's outputs and the labels, as the drift report names them beside the features.
+PREDICTION_COLUMN = "prediction (model output)"
+TARGET_COLUMN = "target (labels)"
+
+
+def _head(page: Path, title: str, subtitle: str) -> None:
+    """Put a heading at the top of Evidently's page: its own says nothing of which batch or model it is about."""
+    from html import escape
+
+    text = page.read_text(encoding="utf-8")
+    heading = (f'<div style="font-family:sans-serif;padding:12px 16px;border-bottom:1px solid #ccc">'
+               f'<h2 style="margin:0 0 4px 0">{escape(title)}</h2><div>{escape(subtitle)}</div></div>')
+    at = text.find(">", text.find("<body")) + 1 if "<body" in text else 0
+    page.write_text(text[:at] + heading + text[at:], encoding="utf-8")
 
 
 @dataclass(frozen=True)

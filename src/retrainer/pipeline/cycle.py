@@ -203,7 +203,7 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
                                                   decision_id, decision.reasons))
     with timer.stage("record"):
         folder = f"{index:06d}__{name}"
-        reports = s.render_report(rt, champion, batch, drift, decision.action == "retrain", folder)
+        reports = s.render_report(rt, champion, batch, drift, decision.action == "retrain", folder, scoring, name)
         reports += s.save_ood_rows(rt, ood, batch, folder)
     record = build_record(
         batch=name, rows=delivered_rows, batch_index=index, decision_id=decision_id, content_hash=batch.content_hash,

@@ -297,10 +297,11 @@ class ModelRegistry:
         """Set a `retrainer.<key>` tag on a version."""
         self.client.set_model_version_tag(self.name, str(version), TAG_PREFIX + key, value)
 
-    def describe_version(self, version: str, addition: str) -> None:
-        """Append to a version's description (what a person reads in the MLflow UI)."""
+    def describe_version(self, version: str, addition: str, lead: bool = False) -> None:
+        """Add to a version's description (what a person reads in the MLflow UI): after what it says, or before
+        it with `lead` (the models list shows a description's start: the verdict belongs there)."""
         current = self.client.get_model_version(self.name, str(version)).description or ""
-        text = f"{current}\n\n{addition}" if current else addition
+        text = (f"{addition}\n\n{current}" if lead else f"{current}\n\n{addition}") if current else addition
         self.client.update_model_version(self.name, str(version), description=text[:5000])
 
     def untag_version(self, version: str, key: str) -> None:

@@ -24,7 +24,7 @@ from retrainer.monitoring import (
     report_wanted,
     score_novelty,
 )
-from retrainer.monitoring.drift import sample
+from retrainer.monitoring.drift import PREDICTION_COLUMN, TARGET_COLUMN, sample
 from retrainer.registry import (
     ModelVersionInfo,
 )
@@ -106,12 +106,26 @@ def save_ood_rows(rt: Runtime, ood: OodResult | None, batch: BatchRead, folder_n
 
 
 def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, drift: DriftResult | None,
-                  retraining: bool, folder_name: str) -> list[Path]:
-    """Evidently's full report, only when someone will read it (see DriftSettings.render_report)."""
+                  retraining: bool, folder_name: str, scoring: Scoring | None = None, name: str = "") -> list[Path]:
+    """Evidently's full report, only when someone will read it (see DriftSettings.render_report): the batch's
+    features, the champion's predictions and the labels against the champion's training data, headed by
+    which batch and which version it is about."""
     if drift is None or batch.frame is None or not report_wanted(rt.config.drift, drift, retraining):
         return []
-    reference, _, _ = _reference_inputs(rt, champion)
+    reference, reference_predictions, reference_target = _reference_inputs(rt, champion)
     folder = rt.config.storage.model_dir(rt.config.model.name) / "reports" / folder_name
-    current = feature_frame(sample(batch.frame, rt.config.drift.sample_size), rt.schema)
+    rows = sample(batch.frame, rt.config.drift.sample_size)
+    current = feature_frame(rows, rt.schema)
+    reference = reference.assign(**{PREDICTION_COLUMN: reference_predictions, TARGET_COLUMN: reference_target.to_numpy()})
+    if scoring is not None and scoring.predictions is not None:
+        current[PREDICTION_COLUMN] = scoring.predictions.reindex(rows.index).to_numpy()
+    if has_labels(rows, rt.schema):
+        current[TARGET_COLUMN] = target_values(rows, rt.schema).to_numpy()
+    title = (f"Drift of batch '{name or folder_name}' against the training data of "
+             f"'{rt.config.model.name}' version {champion.version}")
+    subtitle = (f"{len(batch.frame)} rows ({len(current)} compared) against {len(reference)} training rows; "
+                f"{len(drift.drifted_features)} of {len(drift.features)} columns drifted (share "
+                f"{drift.share:.2f}, threshold {rt.config.policy.drift_share_threshold:g})"
+                + ("" if drift.prediction_drift is None else f"; prediction drift {drift.prediction_drift:.3f}"))
     return render_drift_report(reference, current, rt.schema, rt.config.drift,
-                               rt.config.policy.drift_share_threshold, folder)
+                               rt.config.policy.drift_share_threshold, folder, title, subtitle)

@@ -76,7 +76,7 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
     rt.registry.tag_version(challenger.version, "gate", "passed" if verdict.passed else "failed")
     # Which champion the verdict is about: approving it later only makes sense against that one.
     rt.registry.tag_version(challenger.version, "gate_champion", champion.version)
-    rt.registry.describe_version(challenger.version, verdict.summary())
+    rt.registry.describe_version(challenger.version, verdict.summary(), lead=True)
     return verdict
 
 

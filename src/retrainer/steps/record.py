@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from retrainer.core.records import BatchRecord, RetrainOutcome
 from retrainer.monitoring import (
     DriftResult,
 )
 from retrainer.observability import StageTimer, cycle_log_line, cycle_samples, push_cycle, webhooks, write_cycle_log
+from retrainer.observability.logs import decision_message
 from retrainer.registry import (
     PromotionConflict,
     RegistryError,
@@ -102,6 +104,7 @@ def record_cycle(
                 "retrainer.decision": record.decision,
                 "retrainer.decision_id": record.decision_id,
                 "retrainer.reasons": "; ".join(record.reasons)[:5000],
+                MLFLOW_NOTE: cycle_note(rt.config.model.name, record),
             },
             documents=documents,
             files=files,
@@ -111,6 +114,25 @@ def record_cycle(
     record = record.model_copy(update={"mlflow_run_id": run_id, "stage_seconds": timer.rounded()})
     journal.append_record(record, rt.journal)
     return record
+
+
+# MLflow's own tag for a run's description (the "Description" a person reads on the run's page).
+MLFLOW_NOTE = "mlflow.note.content"
+
+
+def cycle_note(model: str, record: BatchRecord) -> str:
+    """A cycle run's description in the MLflow UI: the decision and why, and what a retrain came to, with a
+    link to the version it produced."""
+    lines = [decision_message(model, record.batch, record.decision, record.reasons)]
+    if record.decision == "retrain":
+        if record.challenger_version is None and record.retrain_error is None:
+            lines.append("The retrain was requested by event: its outcome is written here when it is done.")
+        else:
+            lines.append(RetrainOutcome.from_dict(record.model_dump()).summary())
+        if record.challenger_version:
+            lines.append(f"[version {record.challenger_version}](#/models/{quote(model)}/versions/"
+                         f"{record.challenger_version})")
+    return "\n\n".join(lines)[:5000]
 
 
 def _metric_key(name: str) -> str:
@@ -142,7 +164,7 @@ def record_retrain(rt: Runtime, batch_index: int, decision_id: str, outcome: dic
     updated = journal.update_records(rt.journal, {batch_index: fields})
     record = updated[0] if updated else None
     if record is not None and record.mlflow_run_id:
-        tags = {"retrainer.promoted": str(record.promoted).lower()}
+        tags = {"retrainer.promoted": str(record.promoted).lower(), MLFLOW_NOTE: cycle_note(rt.config.model.name, record)}
         if record.challenger_version:
             tags["retrainer.challenger_version"] = record.challenger_version
         if record.retrain_error:

@@ -197,9 +197,10 @@ def register(
         **_window_tags(schema, frame),
         **(extra_tags or {}),
     }
+    # Why first: the start of a description is what the MLflow models list shows.
     description = (
-        f"Trained by retrainer ({trained.estimator}) on {trained.train_rows} rows; "
-        f"validation {metric.name} {trained.validation_metric:.4f}.\nWhy: {'; '.join(reasons)}"
+        f"Why: {'; '.join(reasons)}.\nTrained by retrainer ({trained.estimator}) on {trained.train_rows} rows; "
+        f"validation {metric.name} {trained.validation_metric:.4f}."
     )
     rt.registry.ensure_registered_model()
     info = rt.registry.register(

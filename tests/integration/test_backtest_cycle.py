@@ -94,6 +94,19 @@ def test_concept_change_promotes_a_better_challenger(backtest: BacktestResult) -
     assert after.metric is not None
     assert retrain.metric is not None
     assert after.metric > retrain.metric + 0.2
+    # What a person reads of it in MLflow: the version's description leads with the gate's verdict; the cycle
+    # run's description says what happened and links the version.
+    assert client.get_model_version("pumps", "2").description.startswith("gate PASSED on ")
+    note = client.get_run(retrain.mlflow_run_id).data.tags["mlflow.note.content"]
+    assert note.startswith("pumps: batch b6 -> retrain (")
+    assert "challenger v2 promoted to @champion (gate passed: accuracy " in note
+    assert "[version 2](#/models/pumps/versions/2)" in note
+    # The retrain's Evidently page says which batch and which version it is about, and compares the model's
+    # predictions and the labels too.
+    report = next(backtest.workdir.glob("models/pumps/reports/*__b6/drift_report.html")).read_text()
+    assert "Drift of batch &#x27;b6&#x27; against the training data of &#x27;pumps&#x27; version 1" in report
+    assert "prediction (model output)" in report
+    assert "target (labels)" in report
 
 
 def test_stable_stretch_does_not_retrain(backtest: BacktestResult) -> None:

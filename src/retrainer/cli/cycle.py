@@ -148,7 +148,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError(f"{args.config}: intake.landing is not set: name the folder or fsspec URI where new batch "
                         "files land")
     list_landed(config.intake.landing, config.intake.pattern)  # an unreachable landing fails now, in one line
-    # A long-running worker: Prefect's own logs are its log.
+    # A long-running worker: Prefect's own logs are its log — its flow runs and their one line per batch
+    # decision; each task run's "Completed()" only with -v (hundreds a day otherwise bury the decisions).
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     prepare_environment(verbose=True)
     from retrainer.pipeline.deployments import serve_deployments
 

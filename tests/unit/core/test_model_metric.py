@@ -187,3 +187,17 @@ def test_a_metric_the_holdout_cannot_give_refuses_with_that_reason() -> None:
                    metric=metric_spec("classification", "roc_auc"))
     assert not verdict.passed
     assert "roc_auc cannot be computed on these held-out rows" in verdict.summary()
+
+
+def test_the_resampled_roc_auc_is_scikit_learns_on_every_resample() -> None:
+    """ROC AUC is resampled from row counts (ties counting half), not by one scikit-learn call per resample;
+    on any resample it is what scikit-learn computes there."""
+    from retrainer.core.metrics import resampled_metric
+
+    y, outputs = _binary(300)
+    assert outputs.probabilities is not None
+    rounded = Outputs(outputs.predictions, np.round(outputs.probabilities, 1), outputs.classes)  # many ties
+    spec = metric_spec("classification", "roc_auc", positive="fail")
+    rows = RNG.integers(0, len(y), (6, len(y)))
+    for resample, value in zip(rows, resampled_metric(spec, "classification", y, rounded)(rows), strict=True):
+        assert value == pytest.approx(roc_auc_score(y[resample] == "fail", rounded.probabilities[resample, 0]))

@@ -387,3 +387,36 @@ def test_bad_input(corpus: Corpus, case: Case) -> None:
     else:
         assert [p for p in accepted_after if p.name.endswith(f"__{case.id}.parquet")]
         assert len(accepted_after) == len(accepted_before) + 1
+
+
+def test_two_pass_validation_gives_the_one_pass_verdicts_and_reasons_on_every_case(corpus: Corpus) -> None:
+    """Every case of the corpus that reaches the suite, validated in two passes (BOOLEAN_ONLY, then the failed
+    expectations in SUMMARY) and in one SUMMARY pass: the same verdict, the same reasons word for word, and the
+    same row-level split (COMPLETE) with row-level quarantine on."""
+    from retrainer.config import ValidationSettings, load_config
+    from retrainer.core.schema import schema_from_settings
+    from retrainer.data.batches import BatchReadError, read_batch
+    from retrainer.state.stores import with_saved_columns
+    from retrainer.validation import validate_batch
+
+    config = with_saved_columns(load_config(corpus.config))
+    schema = schema_from_settings(config.model)
+    folder = corpus.root / "two-pass"
+    folder.mkdir()
+    judged = 0
+    for number, case in enumerate(CASES):
+        if case.build is redelivered_batch:
+            continue  # a copy of another case: its content is judged there
+        rng = np.random.default_rng(1000 + number)
+        fresh = make_batch(ScriptedBatch(case.id, "stable", "none"), CASE_DAY, ROWS, rng)
+        try:
+            frame = read_batch(case.build(fresh, rng, folder, case.id))
+        except BatchReadError:
+            continue  # unreadable: rejected before any expectation runs
+        for row_level in (None, ValidationSettings(row_level_quarantine=True)):
+            two = validate_batch(frame, schema, config.suite_path, row_level)
+            one = validate_batch(frame, schema, config.suite_path, row_level, two_pass=False)
+            assert (two.valid, two.failures, two.warnings) == (one.valid, one.failures, one.warnings), case.id
+            assert two.failing_rows == one.failing_rows, case.id
+        judged += 1
+    assert judged >= 20

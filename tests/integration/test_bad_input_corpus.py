@@ -353,7 +353,13 @@ def test_bad_input(corpus: Corpus, case: Case) -> None:
     path = case.build(fresh, rng, corpus.cases, case.id)
     accepted_before = corpus.accepted_files()
 
-    record = monitor_batch(str(corpus.config), str(path))
+    state = monitor_batch(str(corpus.config), str(path), return_state=True)
+    record = state.result()
+    # In the Prefect UI a rejection is a run named "Rejected" with its reasons, not one more "Completed".
+    assert state.is_completed()
+    assert state.name == ("Rejected" if case.decision == REJECT else "Completed"), state.name
+    if case.decision == REJECT:
+        assert state.message.startswith(f"pumps: batch {case.id} -> reject_batch ("), state.message
 
     failures, warnings = record["validation_failures"], record["validation_warnings"]
     seen = (f"decision={record['decision']!r} failures={failures!r} warnings={warnings!r} "

@@ -9,9 +9,10 @@ string annotations (`Literal[...]`) could not be resolved there."""
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from prefect import flow
+from prefect.states import Completed
 from prefect.transactions import transaction
 
 from retrainer.core.intake import LedgerEntry, is_processed, plan_intake
@@ -54,8 +55,13 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
     record = cycle.monitor(PREFECT, config_path, batch_path, move_rejected, batch_index, name, retrain_trigger,
                            requeue_of)
     # One line per batch decision in the run's log (a worker's log is otherwise its task runs' states).
-    print(decision_message(tasks.runtime(config_path).config.model.name, str(record.get("batch")),
-                           str(record.get("decision")), record.get("reasons") or []))
+    message = decision_message(tasks.runtime(config_path).config.model.name, str(record.get("batch")),
+                               str(record.get("decision")), record.get("reasons") or [])
+    print(message)
+    if record.get("decision") == "reject_batch":
+        # Listed as "Rejected", with the reasons, in the Prefect UI rather than as one more "Completed" run;
+        # Prefect unwraps a returned state, so callers still get the record.
+        return cast(dict[str, Any], Completed(data=record, name="Rejected", message=message))
     return record
 
 

@@ -79,7 +79,7 @@ def test_a_cycle_promotes_through_the_server_and_rollback_works(
     page = browser_text(f"{url}/#/models/server-pumps/versions/3")
     assert "gate FAILED on" in page, page[:3000]
     assert "failed: accuracy improvement ≥ margin" in page
-    assert "❌ accuracy improvement ≥ margin" in page
+    assert "✗ accuracy improvement ≥ margin" in page
 
 
 def test_eight_racing_promotions_through_the_server_yield_exactly_one(

@@ -22,7 +22,7 @@ def test_a_promoted_retrain_names_the_new_champion_and_its_gate() -> None:
     assert outcome.summary() == "challenger v2 promoted to @champion (gate passed: f1 0.6100 -> 0.8300)"
     markdown = retrain_markdown(outcome, "day-11")
     assert markdown.startswith("## Retrain for batch `day-11`: challenger v2 promoted to @champion")
-    assert "- ✅ beats the baseline: figures" in markdown
+    assert "- ✓ beats the baseline: figures" in markdown
 
 
 @pytest.mark.parametrize(("outcome", "line"), [

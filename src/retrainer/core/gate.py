@@ -70,7 +70,7 @@ class GateVerdict:
 
     def summary(self) -> str:
         """The verdict for a person: a headline with both metrics and the checks that failed, then one line per
-        check, marked ✅ or ❌."""
+        check, marked ✓ or ✗."""
         source = f" ({self.holdout_source})" if self.holdout_source else ""
         failed = [c.name for c in self.checks if not c.passed]
         lines = [
@@ -78,9 +78,9 @@ class GateVerdict:
             f"{self.metric_name} champion {_figure(self.champion_metric)}, challenger {_figure(self.challenger_metric)}"
             + (f"; failed: {', '.join(failed)}" if failed else "")
         ]
-        # Marks that read the same as text, in a terminal and in the MLflow UI's markdown (where "[x]" would
-        # render as a plain bullet).
-        lines += [f"- {'✅' if c.passed else '❌'} {c.name}: {c.detail}" for c in self.checks]
+        # Marks that read the same in a terminal and in the MLflow UI's markdown (where "[x]" renders as a
+        # plain bullet), and that plain fonts have: a server's browser or terminal often has no emoji font.
+        lines += [f"- {'✓' if c.passed else '✗'} {c.name}: {c.detail}" for c in self.checks]
         return "\n".join(lines)
 
 

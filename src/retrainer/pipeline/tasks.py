@@ -262,7 +262,7 @@ def retrain_markdown(outcome: RetrainOutcome, batch: str | None) -> str:
     """A retrain flow run's outcome as a person reads it in the Prefect UI: the headline, then every gate check."""
     lines = [f"## Retrain{f' for batch `{batch}`' if batch else ''}: {outcome.summary()}", ""]
     if outcome.gate is not None:
-        lines += [f"- {'✅' if c.passed else '❌'} {c.name}: {c.detail}" for c in outcome.gate.checks]
+        lines += [f"- {'✓' if c.passed else '✗'} {c.name}: {c.detail}" for c in outcome.gate.checks]
     return "\n".join(lines)
 
 

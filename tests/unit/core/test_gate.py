@@ -231,15 +231,15 @@ def test_gate_metrics_agree_with_score() -> None:
 
 def test_summary_names_the_outcome_and_every_check() -> None:
     """The verdict's summary states pass/fail, the holdout size and the checks that failed, then one line per
-    check marked ✅ or ❌ (marks that read the same in a terminal and in the MLflow UI's markdown)."""
+    check marked ✓ or ✗ (marks that read the same in a terminal and in the MLflow UI's markdown)."""
     y = _labels(10)
     verdict = gate("classification", y, y, y, SETTINGS)
     lines = verdict.summary().splitlines()
     assert lines[0] == ("gate FAILED on 10 held-out rows: accuracy champion 1.0000, challenger 1.0000; failed: "
                         "holdout size, accuracy improvement ≥ margin, 95% interval above zero")
     assert len(lines) == 1 + len(verdict.checks)
-    assert lines[1] == "- ✅ finite outputs: no NaN/inf in the challenger's predictions"
-    assert lines[2].startswith("- ❌ holdout size: 10 rows")
+    assert lines[1] == "- ✓ finite outputs: no NaN/inf in the challenger's predictions"
+    assert lines[2].startswith("- ✗ holdout size: 10 rows")
     assert verdict.to_dict()["checks"][0]["name"] == "finite outputs"
 
 

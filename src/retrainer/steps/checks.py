@@ -123,9 +123,12 @@ def render_report(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead, dri
         current[TARGET_COLUMN] = target_values(rows, rt.schema).to_numpy()
     title = (f"Drift of batch '{name or folder_name}' against the training data of "
              f"'{rt.config.model.name}' version {champion.version}")
-    subtitle = (f"{len(batch.frame)} rows ({len(current)} compared) against {len(reference)} training rows; "
-                f"{len(drift.drifted_features)} of {len(drift.features)} columns drifted (share "
-                f"{drift.share:.2f}, threshold {rt.config.policy.drift_share_threshold:g})"
-                + ("" if drift.prediction_drift is None else f"; prediction drift {drift.prediction_drift:.3f}"))
+    # Evidently's own summary below counts the model's output and the labels as columns too; the decision
+    # counted the features only, which this line says.
+    subtitle = (f"{len(batch.frame)} rows ({len(current)} compared) against {len(reference)} training rows. "
+                f"The decision counted the {len(drift.features)} features: {len(drift.drifted_features)} drifted "
+                f"(share {drift.share:.2f}, threshold {rt.config.policy.drift_share_threshold:g})"
+                + ("" if drift.prediction_drift is None else f"; prediction drift {drift.prediction_drift:.3f}")
+                + ". The model's output and the labels are compared below too.")
     return render_drift_report(reference, current, rt.schema, rt.config.drift,
                                rt.config.policy.drift_share_threshold, folder, title, subtitle)

@@ -3,9 +3,11 @@
 Drafts the suite from a 10k-row reference of the demo scenario (10 features), then validates
 batches of 10k, 100k and 1M rows, after one warm-up run. Prints, per size, the project's validation
 (structural checks + the suite in two passes: GE's BOOLEAN_ONLY, then the failed expectations in SUMMARY),
-the same with one SUMMARY pass (as before issue 18), and GE's BOOLEAN_ONLY pass alone, in seconds, with
-rows per second and the ratio to the first size; then the same on a broken batch (°F temperatures, so a
-few expectations fail and the second pass has work).
+the same with one SUMMARY pass (as before issue 18), GE's BOOLEAN_ONLY pass alone, and a floor: the same
+checks written in plain numpy/pandas (only for this measurement; it must agree with GE on which expectations
+fail, or the run stops), in seconds, with the project's rows per second, its ratio to the floor and to the
+first size; then the same on a broken batch (°F temperatures, so a few expectations fail and the second pass
+has work).
 
     python benchmarks/validation_speed.py [--sizes 10000 100000 1000000]
 """
@@ -39,8 +41,8 @@ def main() -> None:
         save_suite(suite, path)
         validate_batch(reference, schema, path)  # warm-up: GE context and imports
         print(f"suite: {len(suite['expectations'])} expectations, {len(schema.features)} features")
-        print(f"{'rows':>10} {'batch':>7} {'two-pass':>9} {'one-pass':>9} {'BOOLEAN':>8} {'rows/s':>11} "
-              f"{'vs first':>9}  outcome")
+        print(f"{'rows':>10} {'batch':>7} {'two-pass':>9} {'one-pass':>9} {'BOOLEAN':>8} {'numpy':>7} "
+              f"{'vs numpy':>9} {'rows/s':>11} {'vs first':>9}  outcome")
         first = None
         for size in args.sizes:
             for broken in (False, True):
@@ -52,25 +54,85 @@ def main() -> None:
                     started = time.perf_counter()
                     outcome = validate_batch(batch, schema, path, two_pass=two_pass)
                     timings[name] = time.perf_counter() - started
-                timings["boolean"] = _boolean_only(batch, schema, path)
+                timings["boolean"], failed_in_ge = _boolean_only(batch, schema, path)
+                timings["numpy"], failed_in_numpy = _numpy_floor(batch, schema, suite)
+                if failed_in_numpy != failed_in_ge:
+                    raise SystemExit(f"the numpy floor disagrees with GE: {failed_in_numpy ^ failed_in_ge}")
                 first = first or timings["two"]
                 print(f"{size:>10} {'broken' if broken else 'stable':>7} {timings['two']:>9.2f} {timings['one']:>9.2f} "
-                      f"{timings['boolean']:>8.2f} {size / timings['two']:>11,.0f} {timings['two'] / first:>8.1f}×  "
+                      f"{timings['boolean']:>8.2f} {timings['numpy']:>7.2f} {timings['two'] / timings['numpy']:>8.1f}× "
+                      f"{size / timings['two']:>11,.0f} {timings['two'] / first:>8.1f}×  "
                       f"{'accepted' if outcome.valid else 'REJECTED'} ({len(outcome.failures)} failure(s), "
                       f"{len(outcome.warnings)} warning(s))")
 
 
-def _boolean_only(batch: Any, schema: Any, path: Path) -> float:
-    """Seconds of GE's BOOLEAN_ONLY pass alone over the whole suite, on the typed view the pipeline validates."""
+def _boolean_only(batch: Any, schema: Any, path: Path) -> tuple[float, set[int]]:
+    """Seconds of GE's BOOLEAN_ONLY pass alone over the whole suite, on the typed view the pipeline validates,
+    and the positions (in the suite) of the expectations that failed."""
     from retrainer.core.schema import validation_view
-    from retrainer.validation.runner import _batch_definition, parse_suite
+    from retrainer.validation.runner import _batch_definition, _key, parse_suite
     from retrainer.validation.suites import load_suite
 
-    suite = parse_suite(load_suite(path), path)
+    suite_json = load_suite(path)
+    suite = parse_suite(suite_json, path)
     view = validation_view(batch, schema)
     started = time.perf_counter()
-    _batch_definition().get_batch(batch_parameters={"dataframe": view}).validate(suite, result_format="BOOLEAN_ONLY")
-    return time.perf_counter() - started
+    result = _batch_definition().get_batch(batch_parameters={"dataframe": view}).validate(
+        suite, result_format="BOOLEAN_ONLY")
+    seconds = time.perf_counter() - started
+    position = {_key(expectation.configuration): i for i, expectation in enumerate(suite.expectations)}
+    return seconds, {position[_key(item.expectation_config)] for item in result.results if not item.success}
+
+
+def _numpy_floor(batch: Any, schema: Any, suite: dict[str, Any]) -> tuple[float, set[int]]:
+    """The drafted suite's checks in plain numpy/pandas on the same typed view: what the checks themselves
+    cost without an expectation engine (the floor of issue 18). Returns seconds and the failing positions."""
+    from retrainer.core.schema import validation_view
+
+    view = validation_view(batch, schema)
+    started = time.perf_counter()
+    failed = {i for i, expectation in enumerate(suite["expectations"]) if not _holds(view, expectation)}
+    return time.perf_counter() - started, failed
+
+
+def _holds(frame: Any, expectation: dict[str, Any]) -> bool:
+    kind, kwargs = expectation["type"], expectation["kwargs"]
+    if kind == "expect_table_row_count_to_be_between":
+        return _within(len(frame), kwargs)
+    column = kwargs.get("column")
+    if kind == "expect_column_to_exist":
+        return column in frame.columns
+    if column not in frame.columns:
+        return False
+    values = frame[column]
+    present = values.dropna()
+    mostly = kwargs.get("mostly", 1.0)
+    if kind == "expect_column_values_to_not_be_null":
+        return bool(values.notna().mean() >= mostly)
+    if kind == "expect_column_mean_to_be_between":
+        return _within(float(present.mean()), kwargs)
+    if kind == "expect_column_unique_value_count_to_be_between":
+        return _within(int(present.nunique()), kwargs)
+    if present.empty:
+        return True
+    if kind == "expect_column_values_to_be_between":
+        array = present.to_numpy(dtype=float)
+        inside = np.ones(len(array), dtype=bool)
+        if kwargs.get("min_value") is not None:
+            inside &= array >= kwargs["min_value"]
+        if kwargs.get("max_value") is not None:
+            inside &= array <= kwargs["max_value"]
+        return bool(inside.mean() >= mostly)
+    if kind == "expect_column_values_to_be_in_set":
+        return bool(present.isin(kwargs["value_set"]).mean() >= mostly)
+    if kind == "expect_column_values_to_not_be_in_set":
+        return bool((~present.isin(kwargs["value_set"])).mean() >= mostly)
+    raise SystemExit(f"the numpy floor has no {kind}: add it to compare")
+
+
+def _within(value: float, kwargs: dict[str, Any]) -> bool:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    return (low is None or value >= low) and (high is None or value <= high)
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
@@ -330,12 +331,17 @@ def all_metrics(
     if not observed <= set(labels):
         labels = labels + sorted(observed - set(labels), key=str)
     positive = labels[-1] if primary is None else _positive(primary, labels)
-    averaging: dict[str, Any] = {"average": "binary", "pos_label": positive} if binary else {"average": "macro"}
+    # The same metrics on each label's position in `labels`: scikit-learn checks Python-object labels slowly
+    # (6.3 s for these four on 1M rows, 0.3 s on the codes, the same figures).
+    true_codes, pred_codes = _codes(true, labels), _codes(pred, labels)
+    positions = list(range(len(labels)))
+    averaging: dict[str, Any] = ({"average": "binary", "pos_label": labels.index(positive)} if binary
+                                 else {"average": "macro"})
     result = {
-        "accuracy": float(accuracy_score(true, pred)),
-        "f1": float(f1_score(true, pred, labels=labels, zero_division=0, **averaging)),
-        "precision": float(precision_score(true, pred, labels=labels, zero_division=0, **averaging)),
-        "recall": float(recall_score(true, pred, labels=labels, zero_division=0, **averaging)),
+        "accuracy": float(accuracy_score(true_codes, pred_codes)),
+        "f1": float(f1_score(true_codes, pred_codes, labels=positions, zero_division=0, **averaging)),
+        "precision": float(precision_score(true_codes, pred_codes, labels=positions, zero_division=0, **averaging)),
+        "recall": float(recall_score(true_codes, pred_codes, labels=positions, zero_division=0, **averaging)),
     }
     present = set(true)
     if probabilities is not None and classes is not None and len(present) >= 2 and present <= set(classes):
@@ -347,6 +353,12 @@ def all_metrics(
             result["roc_auc"] = float(roc_auc_score(true, probabilities, multi_class="ovr", labels=list(classes)))
     outputs = Outputs(pred, probabilities, None if classes is None else tuple(classes))
     return _with_primary(result, primary, task, true, outputs)
+
+
+def _codes(values: npt.NDArray[Any], labels: list[Any]) -> npt.NDArray[np.int64]:
+    """Each value's position in `labels` (which holds every value)."""
+    codes: npt.NDArray[np.int64] = pd.Categorical(values, categories=labels).codes.astype(np.int64)
+    return codes
 
 
 def _with_primary(result: dict[str, float], primary: MetricSpec | None, task: Task, y: npt.NDArray[Any],

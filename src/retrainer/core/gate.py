@@ -80,8 +80,13 @@ class GateVerdict:
         ]
         # Marks that read the same in a terminal and in the MLflow UI's markdown (where "[x]" renders as a
         # plain bullet), and that plain fonts have: a server's browser or terminal often has no emoji font.
-        lines += [f"- {'✓' if c.passed else '✗'} {c.name}: {c.detail}" for c in self.checks]
+        lines += [check_line(c.passed, c.name, c.detail) for c in self.checks]
         return "\n".join(lines)
+
+
+def check_line(passed: bool, name: str, detail: str) -> str:
+    """One gate check for a person, the same in the gate report, the Prefect artifact and the MLflow UI."""
+    return f"- {'✓' if passed else '✗'} {name}: {detail}"
 
 
 def _figure(value: float, sign: bool = False) -> str:

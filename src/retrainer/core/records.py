@@ -178,23 +178,24 @@ class RetrainOutcome:
             kept["gate"] = GateRecord.model_validate(kept["gate"])
         return cls(**kept)
 
-    def summary(self) -> str:
-        """A retrain's outcome in one line for a person (a log line, an artifact's headline)."""
+    def summary(self, figures: bool = True) -> str:
+        """A retrain's outcome in one line for a person (a log line, an artifact's headline); without `figures`,
+        no gate metrics in brackets (the demo's timeline has its own metric column)."""
         if self.retrain_error:
             return f"retrain failed: {self.retrain_error} (@champion unchanged)"
         gate = self.gate
-        figures = "" if gate is None else (
+        numbers = "" if gate is None or not figures else (
             f" (gate {'passed' if gate.passed else 'failed'}: {gate.metric_name} {_figure(gate.champion_metric)}"
             f" -> {_figure(gate.challenger_metric)})")
         if self.promoted:
-            return f"challenger v{self.challenger_version} promoted to @champion{figures}"
+            return f"challenger v{self.challenger_version} promoted to @champion{numbers}"
         why = (self.approval if self.approval  # a person's answer, or that none came yet
                else f"another promotion came first: {self.promotion_conflict}" if self.promotion_conflict
                else f"rolled back: {self.promotion_rolled_back}" if self.promotion_rolled_back
                else "awaiting approval (manual mode)" if gate is not None and gate.passed
                else "failed: " + ", ".join(c.name for c in gate.checks if not c.passed) if gate is not None
                else "not judged")
-        return f"challenger v{self.challenger_version} not promoted: {why}{figures}"
+        return f"challenger v{self.challenger_version} not promoted: {why}{numbers}"
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as the retrain flows return it: a failure is its error only."""

@@ -22,6 +22,7 @@ from prefect.settings import PREFECT_TASKS_DEFAULT_NO_CACHE, Settings
 from prefect.states import State
 from prefect.transactions import Transaction, get_transaction
 
+from retrainer.core.gate import check_line
 from retrainer.core.records import BatchRecord, RetrainOutcome
 from retrainer.monitoring import DriftResult
 from retrainer.observability import StageTimer, webhooks
@@ -262,7 +263,7 @@ def retrain_markdown(outcome: RetrainOutcome, batch: str | None) -> str:
     """A retrain flow run's outcome as a person reads it in the Prefect UI: the headline, then every gate check."""
     lines = [f"## Retrain{f' for batch `{batch}`' if batch else ''}: {outcome.summary()}", ""]
     if outcome.gate is not None:
-        lines += [f"- {'✓' if c.passed else '✗'} {c.name}: {c.detail}" for c in outcome.gate.checks]
+        lines += [check_line(c.passed, c.name, c.detail) for c in outcome.gate.checks]
     return "\n".join(lines)
 
 

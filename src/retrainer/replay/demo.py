@@ -61,8 +61,7 @@ def format_line(record: BatchRecord, event: str | None = None) -> str:
 
 def _not_promoted(record: BatchRecord) -> str:
     """Why a retrain's challenger does not serve, in a few words: the gate's failed checks, or what stopped it."""
-    summary = RetrainOutcome.from_dict(record.model_dump()).summary()
-    return summary.split(" (gate ")[0].replace("challenger v", "v", 1)
+    return RetrainOutcome.from_dict(record.model_dump()).summary(figures=False).replace("challenger v", "v", 1)
 
 
 def print_summary(result: BacktestResult, out: TextIO) -> None:

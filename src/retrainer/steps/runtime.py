@@ -58,9 +58,10 @@ class Runtime:
         """The batch schema of the config's model settings."""
         return schema_from_settings(self.config.model)
 
-    @property
+    @functools.cached_property
     def metric(self) -> MetricSpec:
-        """The primary metric: `model.metric`, or the task's default."""
+        """The primary metric: `model.metric`, or the task's default (imported once per runtime, which is rebuilt
+        when the config file changes)."""
         return configured_metric(self.config.model, self.schema.task)
 
     @property

@@ -39,18 +39,12 @@ def _multiclass(rows: int = 300) -> tuple[np.ndarray, Outputs]:
 
 
 @pytest.mark.parametrize("name", ["f1", "precision", "recall"])
-def test_binary_counting_metrics_are_scikit_learns_for_the_last_class(name: str) -> None:
-    y, outputs = _binary()
+@pytest.mark.parametrize(("case", "averaging"), [("binary", {"pos_label": "ok"}), ("multiclass", {"average": "macro"})])
+def test_counting_metrics_are_scikit_learns(name: str, case: str, averaging: dict[str, str]) -> None:
+    """Binary: of the last class; more classes: scikit-learn's macro averages."""
+    y, outputs = _binary() if case == "binary" else _multiclass()
     expected = {"f1": f1_score, "precision": precision_score, "recall": recall_score}[name](
-        y, outputs.predictions, pos_label="ok", zero_division=0)
-    assert measure(metric_spec("classification", name), "classification", y, outputs) == pytest.approx(expected)
-
-
-@pytest.mark.parametrize("name", ["f1", "precision", "recall"])
-def test_multiclass_counting_metrics_are_scikit_learns_macro_averages(name: str) -> None:
-    y, outputs = _multiclass()
-    expected = {"f1": f1_score, "precision": precision_score, "recall": recall_score}[name](
-        y, outputs.predictions, average="macro", zero_division=0)
+        y, outputs.predictions, zero_division=0, **averaging)
     assert measure(metric_spec("classification", name), "classification", y, outputs) == pytest.approx(expected)
 
 

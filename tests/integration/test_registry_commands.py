@@ -190,3 +190,54 @@ def test_manual_mode_follows_the_alias_a_person_sets_in_the_ui_and_rollback_rest
     before = commands.status()["previous_champion"]
     assert commands.rollback("the UI move was a mistake") == ("2", before)
     assert commands.status()["champion"] == before
+
+
+class _RacedOnce:
+    """A real MlflowClient whose first alias write fails the way MLflow's SQL store fails when another
+    process deletes or inserts the alias row mid-write (seen in CI: a promotion removing @challenger while
+    a racing retrain set it)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.alias_writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import BAD_REQUEST
+
+        self.alias_writes += 1
+        if self.alias_writes == 1:
+            raise MlflowException("UPDATE statement on table 'registered_model_aliases' expected to update 1 row(s); "
+                                  "0 were matched.", error_code=BAD_REQUEST)
+        self._client.set_registered_model_alias(name, alias, version)
+
+
+def test_an_alias_write_that_raced_another_process_is_tried_again(tmp_path: Path) -> None:
+    """A conflicting alias write (BAD_REQUEST from the store) is retried: the alias moves and the history
+    records one move; a version that does not exist is refused at once, not retried."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from retrainer.registry import ModelRegistry
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config_path = tmp_path / "retrainer.yaml"
+    config_path.write_text(yaml.safe_dump({"model": {"name": "pumps", "target": TARGET},
+                                           "mlflow": {"tracking_uri": uri}}), encoding="utf-8")
+    config = load_config(config_path)
+    plain = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    plain.create_registered_model(config.registered_model)
+    plain.create_model_version(config.registered_model, source=str(tmp_path / "model"))
+    client = _RacedOnce(plain)
+    registry = ModelRegistry(client, config)
+    registry.move_alias("challenger", "1", "retrainer", "decision d1: drift")
+    assert str(plain.get_model_version_by_alias(config.registered_model, "challenger").version) == "1"
+    assert client.alias_writes == 2
+    assert [(m.alias, m.to_version) for m in registry.history.moves()] == [("challenger", "1")]
+    with pytest.raises(MlflowException) as refused:
+        registry.move_alias("champion", "9", "retrainer", "no such version")
+    assert refused.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert client.alias_writes == 3

@@ -33,6 +33,9 @@ from retrainer.registry.versions import (
     ModelVersionInfo,
 )
 
+# Tries at setting an alias whose row another process changed mid-write (see ModelRegistry._set_alias).
+ALIAS_WRITE_ATTEMPTS = 3
+
 
 class ModelRegistry:
     """The registered model of one config, and the versions this pipeline made."""
@@ -290,8 +293,30 @@ class ModelRegistry:
         if version is None:
             self.client.delete_registered_model_alias(self.name, alias)
         else:
-            self.client.set_registered_model_alias(self.name, alias, str(version))
+            self._set_alias(alias, str(version))
         self.history.record(AliasMove(alias, before, None if version is None else str(version), actor, reason, now()))
+
+    def _set_alias(self, alias: str, version: str) -> None:
+        """Set an alias, again when the store's write raced another one on the same alias.
+
+        MLflow's SQL store sets an alias by reading its row and then updating or inserting it, in one
+        transaction but without a row lock: when another process deletes the row in between (a promotion
+        removes @challenger while a racing retrain sets it) or inserts it first, the write fails with a
+        database error (BAD_REQUEST, "expected to update 1 row(s); 0 were matched" or a duplicate key).
+        Setting an alias is idempotent, so a second try is the remedy; MLflow's HTTP retries do not cover
+        it (they retry 429/5xx only). Any other error, or a third conflict, is raised."""
+        import time
+
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(ALIAS_WRITE_ATTEMPTS):
+            try:
+                self.client.set_registered_model_alias(self.name, alias, version)
+                return
+            except MlflowException as exc:
+                if exc.error_code != "BAD_REQUEST" or attempt == ALIAS_WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def tag_version(self, version: str, key: str, value: str) -> None:
         """Set a `retrainer.<key>` tag on a version."""

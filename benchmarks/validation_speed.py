@@ -9,7 +9,11 @@ fail, or the run stops), in seconds, with the project's rows per second, its rat
 first size; then the same on a broken batch (°F temperatures, so a few expectations fail and the second pass
 has work).
 
-    python benchmarks/validation_speed.py [--sizes 10000 100000 1000000]
+With `--spark`, the stable batch of each size is also written to parquet and validated through GE's Spark
+datasource in local mode (`retrainer check-large`'s path: read, structural checks, the suite), after a warm-up
+that starts the JVM (its start is printed apart): whether `run` should hand large batches to Spark.
+
+    python benchmarks/validation_speed.py [--sizes 10000 100000 1000000] [--spark]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from retrainer.validation import draft_suite, save_suite, validate_batch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--spark", action="store_true", help="also validate through GE's Spark datasource")
     args = parser.parse_args()
     stable = ScriptedBatch("b", "stable", "none")
     reference = make_batch(stable, 0, 10_000, np.random.default_rng(0))
@@ -52,7 +57,7 @@ def main() -> None:
                 timings = {}
                 for name, two_pass in (("two", True), ("one", False)):
                     started = time.perf_counter()
-                    outcome = validate_batch(batch, schema, path, two_pass=two_pass)
+                    outcome = validate_batch(batch, schema, path, fast=two_pass)
                     timings[name] = time.perf_counter() - started
                 timings["boolean"], failed_in_ge = _boolean_only(batch, schema, path)
                 timings["numpy"], failed_in_numpy = _numpy_floor(batch, schema, suite)
@@ -64,18 +69,51 @@ def main() -> None:
                       f"{size / timings['two']:>11,.0f} {timings['two'] / first:>8.1f}×  "
                       f"{'accepted' if outcome.valid else 'REJECTED'} ({len(outcome.failures)} failure(s), "
                       f"{len(outcome.warnings)} warning(s))")
+        if args.spark:
+            _spark_beside(reference, [make_batch(stable, 1, size, np.random.default_rng(size)) for size in args.sizes],
+                          schema, path, Path(folder))
+
+
+def _spark_beside(reference: Any, batches: list[Any], schema: Any, path: Path, folder: Path) -> None:
+    """Each batch validated from its parquet file through GE's Spark datasource (local mode), beside pandas."""
+    import pandas as pd
+
+    from retrainer.spark.session import read_spark_batch, spark_session
+    from retrainer.spark.validation import validate_spark_batch
+
+    started = time.perf_counter()
+    spark = spark_session()
+    # Spark reads timestamps in microseconds, not the nanoseconds pandas writes by default.
+    microseconds = {"coerce_timestamps": "us", "allow_truncated_timestamps": True}
+    reference.to_parquet(folder / "warm.parquet", index=False, **microseconds)
+    validate_spark_batch(read_spark_batch(spark, str(folder / "warm.parquet")), schema, path)
+    print(f"\nSpark local[*]: session start and a warm-up validation {time.perf_counter() - started:.1f} s")
+    print(f"{'rows':>10} {'pandas (read + validate)':>25} {'Spark (read + validate)':>24} {'Spark / pandas':>15}  verdicts")
+    for batch in batches:
+        file = folder / f"batch-{len(batch)}.parquet"
+        batch.to_parquet(file, index=False, **microseconds)
+        started = time.perf_counter()
+        ours = validate_batch(pd.read_parquet(file), schema, path)
+        pandas_s = time.perf_counter() - started
+        started = time.perf_counter()
+        theirs = validate_spark_batch(read_spark_batch(spark, str(file)), schema, path)
+        spark_s = time.perf_counter() - started
+        same = (ours.valid, ours.failures, ours.warnings) == (theirs.valid, theirs.failures, theirs.warnings)
+        print(f"{len(batch):>10} {pandas_s:>24.2f}s {spark_s:>23.2f}s {spark_s / pandas_s:>14.2f}×  "
+              f"{'same' if same else f'DIFFER: {ours.failures + ours.warnings} vs {theirs.failures + theirs.warnings}'}")
+    spark.stop()
 
 
 def _boolean_only(batch: Any, schema: Any, path: Path) -> tuple[float, set[int]]:
     """Seconds of GE's BOOLEAN_ONLY pass alone over the whole suite, on the typed view the pipeline validates,
     and the positions (in the suite) of the expectations that failed."""
-    from retrainer.core.schema import validation_view
+    from retrainer.core.schema import typed_view
     from retrainer.validation.runner import _batch_definition, _key, parse_suite
     from retrainer.validation.suites import load_suite
 
     suite_json = load_suite(path)
     suite = parse_suite(suite_json, path)
-    view = validation_view(batch, schema)
+    view = typed_view(batch, schema)
     started = time.perf_counter()
     result = _batch_definition().get_batch(batch_parameters={"dataframe": view}).validate(
         suite, result_format="BOOLEAN_ONLY")
@@ -87,9 +125,9 @@ def _boolean_only(batch: Any, schema: Any, path: Path) -> tuple[float, set[int]]
 def _numpy_floor(batch: Any, schema: Any, suite: dict[str, Any]) -> tuple[float, set[int]]:
     """The drafted suite's checks in plain numpy/pandas on the same typed view: what the checks themselves
     cost without an expectation engine (the floor of issue 18). Returns seconds and the failing positions."""
-    from retrainer.core.schema import validation_view
+    from retrainer.core.schema import typed_view
 
-    view = validation_view(batch, schema)
+    view = typed_view(batch, schema)
     started = time.perf_counter()
     failed = {i for i, expectation in enumerate(suite["expectations"]) if not _holds(view, expectation)}
     return time.perf_counter() - started, failed
@@ -97,11 +135,9 @@ def _numpy_floor(batch: Any, schema: Any, suite: dict[str, Any]) -> tuple[float,
 
 def _holds(frame: Any, expectation: dict[str, Any]) -> bool:
     kind, kwargs = expectation["type"], expectation["kwargs"]
-    if kind == "expect_table_row_count_to_be_between":
-        return _within(len(frame), kwargs)
+    if kind in _TABLE_CHECKS:
+        return _TABLE_CHECKS[kind](frame, kwargs)
     column = kwargs.get("column")
-    if kind == "expect_column_to_exist":
-        return column in frame.columns
     if column not in frame.columns:
         return False
     values = frame[column]
@@ -128,6 +164,19 @@ def _holds(frame: Any, expectation: dict[str, Any]) -> bool:
     if kind == "expect_column_values_to_not_be_in_set":
         return bool((~present.isin(kwargs["value_set"])).mean() >= mostly)
     raise SystemExit(f"the numpy floor has no {kind}: add it to compare")
+
+
+def _compound_unique(frame: Any, kwargs: dict[str, Any]) -> bool:
+    keys = frame[kwargs["column_list"]]
+    judged = keys[keys.notna().any(axis=1)]  # GE's default: rows missing every value are ignored
+    return bool(1 - judged.duplicated(keep=False).mean() >= kwargs.get("mostly", 1.0)) if len(judged) else True
+
+
+_TABLE_CHECKS = {
+    "expect_table_row_count_to_be_between": lambda frame, kwargs: _within(len(frame), kwargs),
+    "expect_column_to_exist": lambda frame, kwargs: kwargs["column"] in frame.columns,
+    "expect_compound_columns_to_be_unique": _compound_unique,
+}
 
 
 def _within(value: float, kwargs: dict[str, Any]) -> bool:

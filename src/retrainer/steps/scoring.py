@@ -14,9 +14,11 @@ import pandas as pd
 from retrainer.core.metrics import MetricError, Outputs, all_metrics, metric_std_error
 from retrainer.core.records import ScoringSummary
 from retrainer.core.schema import (
+    BatchSchema,
     feature_chunks,
     has_labels,
     target_values,
+    typed_view,
 )
 from retrainer.data import batches as batch_files
 from retrainer.monitoring import (
@@ -40,11 +42,22 @@ class BatchRead:
     frame: pd.DataFrame | None
     error: str | None = None
     content_hash: str | None = None
+    # `typed()`'s view, once made (row-level quarantine hands on the rows kept of both).
+    typed_frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def rows(self) -> int:
         """The batch's row count (0 when it could not be read)."""
         return 0 if self.frame is None else len(self.frame)
+
+    def typed(self, schema: BatchSchema) -> pd.DataFrame:
+        """The frame as the schema types it (`schema.typed_view`), converted once per batch: validation,
+        scoring, drift, out-of-distribution and the accepted copy all start from this one view (at 1M rows
+        × 50 features each conversion took 0.7-2.5 s and a copy of the batch)."""
+        assert self.frame is not None, "an unreadable batch has no typed view"
+        if self.typed_frame is None:
+            self.typed_frame = typed_view(self.frame, schema)
+        return self.typed_frame
 
 
 def read_batch(path: str) -> BatchRead:
@@ -118,7 +131,7 @@ def score_batch(rt: Runtime, champion: ModelVersionInfo, batch: BatchRead) -> Sc
     probabilistic = schema.task == "classification" and hasattr(model, "predict_proba")
     predicted, probabilities = [], []
     try:
-        for inputs in feature_chunks(batch.frame, schema):
+        for inputs in feature_chunks(batch.typed(schema), schema):
             predicted.append(np.asarray(model.predict(inputs)))
             if probabilistic:
                 probabilities.append(np.asarray(model.predict_proba(inputs)))
@@ -156,7 +169,7 @@ def measure_performance(rt: Runtime, champion: ModelVersionInfo, batch: BatchRea
                    if probabilities is not None and rt.metric.name == "accuracy" else None)
     if not has_labels(batch.frame, schema):
         return kept
-    targets = target_values(batch.frame, schema)
+    targets = target_values(batch.typed(schema), schema)
     labelled = targets.notna()  # a label that is not a number (regression) counts as missing
     if not labelled.any():
         return kept

@@ -7,9 +7,6 @@ from pathlib import Path
 import pandas as pd
 
 from retrainer.core import labels
-from retrainer.core.schema import (
-    conform,
-)
 from retrainer.data import batches as batch_files
 from retrainer.data import quarantine as quarantine_files
 from retrainer.state import stores
@@ -37,16 +34,17 @@ def split_off_rows(rt: Runtime, batch: BatchRead, name: str, outcome: Validation
     assert outcome.rejected_rows is not None
     folder = rt.config.storage.quarantine_dir(rt.config.model.name)
     quarantine_files.quarantine_rows(outcome.rejected_rows, name, folder, outcome.result, outcome.summary(name))
-    kept = batch.frame.drop(index=outcome.rejected_rows.index)
-    return BatchRead(kept, content_hash=batch.content_hash)
+    rejected = outcome.rejected_rows.index
+    return BatchRead(batch.frame.drop(index=rejected), content_hash=batch.content_hash,
+                     typed_frame=batch.typed(rt.schema).drop(index=rejected))
 
 
 def accept(rt: Runtime, index: int, name: str, batch: BatchRead) -> None:
-    """Store an accepted batch typed as the champion's schema says (`schema.conform`), so that every
+    """Store an accepted batch typed as the champion's schema says (`BatchRead.typed`), so that every
     training window's batches concatenate whatever types each file arrived with."""
     assert batch.frame is not None
     stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name)).add(index, name,
-                                                                                 conform(batch.frame, rt.schema))
+                                                                                 batch.typed(rt.schema))
 
 
 def save_predictions(rt: Runtime, index: int, name: str, batch: BatchRead, scoring: Scoring) -> Path | None:

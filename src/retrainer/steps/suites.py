@@ -13,7 +13,7 @@ import pandas as pd
 
 from retrainer.config import RetrainerConfig
 from retrainer.core.records import BatchRecord, awaiting_requeue
-from retrainer.core.schema import BatchSchema, resolve_model_settings, schema_from_settings, validation_view
+from retrainer.core.schema import BatchSchema, resolve_model_settings, schema_from_settings, typed_view
 from retrainer.data.batches import BATCH_SUFFIXES, BatchReadError, read_batch
 from retrainer.errors import UserError
 from retrainer.state import journal, stores
@@ -144,7 +144,7 @@ def docs(config: RetrainerConfig, last: int, out: Path | None) -> Path:
         except BatchReadError:
             continue  # unreadable files have no data to document
         if all(c in frame.columns for c in schema.required_columns):
-            batches.append((kept.record.batch, validation_view(frame, schema)))  # as the pipeline checks it
+            batches.append((kept.record.batch, typed_view(frame, schema)))  # as the pipeline checks it
     folder = out or config.storage.model_dir(config.model.name) / "data_docs"
     return build_data_docs(suite, batches, folder)
 

@@ -13,10 +13,10 @@ import pandas as pd
 from retrainer.core.records import trained_through
 from retrainer.core.schema import (
     BatchSchema,
-    conform,
     feature_frame,
     parse_times,
     target_values,
+    typed_view,
 )
 from retrainer.core.training import (
     TrainedModel,
@@ -55,7 +55,7 @@ def _reproduction(rt: Runtime, frame: pd.DataFrame) -> dict[str, str]:
     store keeps them: `init`'s delivered files and a retrain's stored window hash alike)."""
     from retrainer.build_info import git_commit, retrainer_version
 
-    rows = conform(labelled_rows(frame, rt.schema).loc[:, [*rt.schema.features, rt.schema.target]], rt.schema)
+    rows = typed_view(labelled_rows(frame, rt.schema).loc[:, [*rt.schema.features, rt.schema.target]], rt.schema)
     return {"seed": str(rt.config.training.seed), "training_rows": str(len(rows)), "training_rows_sha256": _sha256(rows),
             "retrainer_version": retrainer_version(), "git_commit": git_commit() or "unknown"}
 

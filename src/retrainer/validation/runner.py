@@ -13,7 +13,7 @@ import pandas as pd
 
 from retrainer.config import ValidationSettings
 from retrainer.core.records import ValidationSummary
-from retrainer.core.schema import BatchSchema, validation_view
+from retrainer.core.schema import BatchSchema, typed_view
 from retrainer.validation.structure import StructureReport, check_structure
 from retrainer.validation.suites import SuiteError, load_suite
 
@@ -107,16 +107,20 @@ def _describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
 
 
 def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path,
-                   row_level: ValidationSettings | None = None, two_pass: bool = True) -> ValidationOutcome:
+                   row_level: ValidationSettings | None = None, fast: bool = True,
+                   view: pd.DataFrame | None = None) -> ValidationOutcome:
     """Structural checks, then the suite as it is on disk now (edits apply from the next call).
 
     With row-level quarantine on, rows that fail row-wise critical expectations are split off
     (``rejected_rows``) and the rest is validated again on its own; the whole batch is rejected
-    when their share exceeds ``max_rejected_row_share`` or the rest still fails. ``two_pass`` (`run_suite`)
-    gives the verdicts and reasons of one pass at a fraction of its cost; False runs the one pass.
+    when their share exceeds ``max_rejected_row_share`` or the rest still fails. ``fast`` (`run_suite`: by
+    column, in two passes) gives the verdicts and reasons of one pass at a fraction of its cost; False runs
+    GE's one pass over the whole table (kept to compare against). ``view`` is the batch's `typed_view` when
+    the caller has made it already (the cycle makes it once for every step).
     """
-    outcome = _validate(frame, schema, suite_path, complete=bool(row_level and row_level.row_level_quarantine),
-                        two_pass=two_pass)
+    view = typed_view(frame, schema) if view is None else view
+    outcome = _validate(frame, view, schema, suite_path,
+                        complete=bool(row_level and row_level.row_level_quarantine), fast=fast)
     if row_level is None or not row_level.row_level_quarantine or outcome.valid or not outcome.failing_rows:
         return outcome
     share = len(outcome.failing_rows) / len(frame)
@@ -127,7 +131,7 @@ def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path,
         )
         return outcome
     bad = frame.index.isin(list(outcome.failing_rows))
-    rest = _validate(frame.loc[~bad], schema, suite_path, complete=False, two_pass=two_pass)
+    rest = _validate(frame.loc[~bad], view.loc[~bad], schema, suite_path, complete=False, fast=fast)
     if not rest.valid:
         outcome.failures.append("row-level quarantine: the rows left still fail: the whole batch is rejected")
         return outcome
@@ -140,49 +144,113 @@ def validate_batch(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path,
     return rest
 
 
-def _validate(frame: pd.DataFrame, schema: BatchSchema, suite_path: Path, complete: bool,
-              two_pass: bool = True) -> ValidationOutcome:
+def _validate(frame: pd.DataFrame, view: pd.DataFrame, schema: BatchSchema, suite_path: Path, complete: bool,
+              fast: bool = True) -> ValidationOutcome:
     structure = check_structure(frame, schema)
     if structure.failures:
         return ValidationOutcome.structurally_broken(structure)
     suite_json = load_suite(suite_path)
     suite = parse_suite(suite_json, suite_path)
-    batch_definition = _batch_definition()
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": validation_view(frame, schema)})
     # COMPLETE lists every failing row's index, which row-level quarantine needs; SUMMARY is cheaper.
     detail: Any = {"result_format": "COMPLETE"} if complete else "SUMMARY"
-    result = run_suite(batch, suite, detail) if two_pass else batch.validate(suite, result_format=detail)
+    if fast:
+        result = run_suite(view, suite, detail)
+    else:
+        result = _batch_definition().get_batch(batch_parameters={"dataframe": view}).validate(
+            suite, result_format=detail)
     return read_result(result, suite_json, structure.notices, set(frame.columns), complete)
 
 
-def run_suite(batch: Any, suite: Any, detail: Any) -> Any:
-    """The suite on a batch in two passes, as one result: every expectation with GE's `BOOLEAN_ONLY` format
-    (pass or fail, nothing else: ~3x cheaper than SUMMARY on large batches, STACK.md), then only the ones that
-    failed again in the `detail` format for their reasons (observed values, unexpected shares and examples).
-    The verdicts and reasons are those of one pass in `detail`; the expectations that passed keep only their
-    success in the stored result."""
+def _columns_read(expectation: Any, present: pd.Index) -> tuple[str, ...] | None:
+    """The columns an expectation reads, when it reads nothing else (None: it needs the whole table, as
+    table-level ones do, or one with a row condition, which may name any column)."""
+    kwargs = expectation.configuration.kwargs
+    if expectation.expectation_type.startswith(("expect_table_", "expect_column_to_exist")) \
+            or kwargs.get("row_condition"):
+        return None
+    columns = [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"), *(kwargs.get("column_list") or [])]
+    named = tuple(dict.fromkeys(str(c) for c in columns if c is not None))
+    # A column that is not there is judged on the whole table, where GE says so itself.
+    return named if named and all(c in present for c in named) else None
+
+
+def run_suite(view: pd.DataFrame, suite: Any, detail: Any) -> Any:
+    """The suite on a batch as one GE result, each expectation evaluated by GE on the narrowest batch that
+    holds what it checks, in two passes.
+
+    - By column: an expectation on one column's values runs on a batch of that column alone (one on a pair
+      or a compound key, on those columns); table-level ones (row count, columns present) and those with
+      a row condition on the whole table. GE's pandas engine copies its whole batch for every column-map
+      expectation (it drops the column's nulls from the frame, not from the column): at 1M rows × 50
+      columns that copying, and the consolidation pandas does for it, was most of a validation
+      (docs/benchmarks.md 2b).
+    - Two passes: every expectation with GE's `BOOLEAN_ONLY` format (pass or fail, nothing else: ~3x
+      cheaper than SUMMARY on large batches, STACK.md), then only those that failed again in the `detail`
+      format for their reasons (observed values, unexpected shares and examples).
+    The verdicts and reasons are those of one pass over the whole table in `detail`
+    (tests/integration/test_bad_input_corpus.py); the results keep the suite's order, and the expectations
+    that passed keep only their success."""
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.validator.validator import calc_validation_statistics
+
+    groups: dict[tuple[str, ...] | None, list[int]] = {None: []}  # None: the whole table
+    for position, expectation in enumerate(suite.expectations):
+        groups.setdefault(_columns_read(expectation, view.columns), []).append(position)
+    results: list[Any] = [None] * len(suite.expectations)
+    table = None
+    for columns, positions in groups.items():
+        data = view if columns is None else view[list(columns)]
+        configs = [_config(suite.expectations[position].configuration) for position in positions]
+        outcome = _two_passes(data, configs, f"{suite.name} ({', '.join(columns or ['table'])})", detail)
+        table = outcome if columns is None else table
+        for position, item in zip(positions, _in_order(configs, outcome.results), strict=True):
+            results[position] = item
+    assert table is not None
+    statistics = calc_validation_statistics(results)
+    return ExpectationSuiteValidationResult(
+        success=statistics.success, results=results, suite_name=suite.name, meta=table.meta,
+        batch_id=table.batch_id,
+        statistics={"evaluated_expectations": statistics.evaluated_expectations,
+                    "successful_expectations": statistics.successful_expectations,
+                    "unsuccessful_expectations": statistics.unsuccessful_expectations,
+                    "success_percent": statistics.success_percent})
+
+
+def _two_passes(data: pd.DataFrame, configs: list[dict[str, Any]], name: str, detail: Any) -> Any:
+    """GE's result of `configs` on `data`: BOOLEAN_ONLY, then the failed ones again in `detail`."""
     import great_expectations as gx
 
-    first = batch.validate(suite, result_format="BOOLEAN_ONLY")
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": data})
+    first = batch.validate(gx.ExpectationSuite(name=name, expectations=configs), result_format="BOOLEAN_ONLY")
     failed = [index for index, item in enumerate(first.results) if not item.success]
     if not failed:
         return first
-    configs = []
-    for index in failed:
-        config = first.results[index].expectation_config.to_json_dict()
-        config["kwargs"] = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
-        configs.append(config)
-    second = batch.validate(gx.ExpectationSuite(name=f"{suite.name} (failed)", expectations=configs),
-                            result_format=detail)
-    described = {_key(item.expectation_config): item for item in second.results}
-    for index in failed:
-        first.results[index] = described.get(_key(first.results[index].expectation_config), first.results[index])
+    again = [_config(first.results[index].expectation_config) for index in failed]
+    second = batch.validate(gx.ExpectationSuite(name=f"{name} (failed)", expectations=again), result_format=detail)
+    for index, item in zip(failed, _in_order(again, second.results), strict=True):
+        first.results[index] = item
     return first
+
+
+def _in_order(configs: list[dict[str, Any]], results: list[Any]) -> list[Any]:
+    """GE's results in the order of the configurations they were asked for (GE moves the results of
+    expectations that raised to the end)."""
+    waiting: dict[str, list[Any]] = {}
+    for item in results:
+        waiting.setdefault(_key(item.expectation_config), []).append(item)
+    return [waiting[_key(config)].pop(0) for config in configs]
+
+
+def _config(configuration: Any) -> dict[str, Any]:
+    """An expectation's configuration as a document GE can build a suite from (the batch it ran on aside)."""
+    document = configuration.to_json_dict()
+    document["kwargs"] = {k: v for k, v in document["kwargs"].items() if k != "batch_id"}
+    return document
 
 
 def _key(config: Any) -> str:
     """An expectation by what it checks (type and arguments; the batch it ran on aside)."""
-    document = config.to_json_dict()
+    document = config if isinstance(config, dict) else config.to_json_dict()
     kwargs = {k: v for k, v in document["kwargs"].items() if k != "batch_id"}
     return json.dumps({"type": document["type"], "kwargs": kwargs}, sort_keys=True, default=str)
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from retrainer.config import ValidationSettings
 from retrainer.core.profile import distinct_columns, growing_columns
-from retrainer.core.schema import BatchSchema, validation_view
+from retrainer.core.schema import BatchSchema, typed_view
 from retrainer.errors import UserError
 
 # How far a numeric column's mean may move, in reference standard deviations, before the
@@ -69,7 +69,7 @@ def draft_suite(reference: pd.DataFrame, schema: BatchSchema, name: str, setting
     engineer edits. `settings` say what it rejects beyond the columns' own checks (defaults apply)."""
     settings = settings or ValidationSettings()
     expectations: list[dict[str, Any]] = []
-    reference = validation_view(reference, schema)  # value sets as the runner will compare them
+    reference = typed_view(reference, schema)  # value sets as the runner will compare them
     rows = max(1, len(reference) // max(1, batches))
     expectations.append(
         _expectation("expect_table_row_count_to_be_between", "warning",

@@ -11,13 +11,13 @@ from retrainer.core.schema import (
     BatchSchema,
     SchemaError,
     complete_settings,
-    conform,
     feature_frame,
     has_labels,
     infer_schema,
     infer_task,
     schema_from_settings,
     target_values,
+    typed_view,
 )
 
 N = 100
@@ -237,11 +237,11 @@ def test_all_missing_column_is_not_a_feature() -> None:
 
 def test_validation_view_formats_class_labels_value_by_value() -> None:
     """One stray 0.5 label does not turn every other label into '0.0' or '1.0'."""
-    from retrainer.core.schema import validation_view
+    from retrainer.core.schema import typed_view
 
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0.0, 1.0, 0.5, np.nan]})
     schema = infer_schema(frame.iloc[:2], ModelSettings(target="y", task="classification"))
-    assert list(validation_view(frame, schema)["y"]) == ["0", "1", "0.5", None]
+    assert list(typed_view(frame, schema)["y"]) == ["0", "1", "0.5", None]
 
 
 def test_conform_types_a_batch_as_the_schema_says_so_stored_batches_concatenate() -> None:
@@ -253,7 +253,7 @@ def test_conform_types_a_batch_as_the_schema_says_so_stored_batches_concatenate(
                             "id": [10, 11], "ts": ["2026-01-01", "2026-01-02"]})
     retyped = pd.DataFrame({"x": ["2.5", None], "flag": [1.0, 0.0], "site": ["3", "a"], "y": ["1", "0"],
                             "id": [12, 13], "ts": ["2026-01-03", "2026-01-04"]})
-    first, second = conform(on_time, schema), conform(retyped, schema)
+    first, second = typed_view(on_time, schema), typed_view(retyped, schema)
     assert second["x"].tolist()[0] == 2.5
     assert pd.isna(second["x"].tolist()[1])
     assert str(first["flag"].dtype) == "float64"
@@ -270,5 +270,5 @@ def test_conform_types_a_batch_as_the_schema_says_so_stored_batches_concatenate(
 
 def test_conform_makes_a_regression_target_numeric() -> None:
     schema = BatchSchema(target="y", task="regression", numeric=("x",), categorical=())
-    typed = conform(pd.DataFrame({"x": [1.0], "y": ["3.25"]}), schema)
+    typed = typed_view(pd.DataFrame({"x": [1.0], "y": ["3.25"]}), schema)
     assert typed["y"].tolist() == [3.25]

@@ -2,18 +2,15 @@
 
 Drafts the suite from a 10k-row reference of the demo scenario (10 features), then validates
 batches of 10k, 100k and 1M rows, after one warm-up run. Prints, per size, the project's validation
-(structural checks + the suite in two passes: GE's BOOLEAN_ONLY, then the failed expectations in SUMMARY),
-the same with one SUMMARY pass (as before issue 18), GE's BOOLEAN_ONLY pass alone, and a floor: the same
+(structural checks + the suite with each expectation on the columns it reads, in two passes: GE's
+BOOLEAN_ONLY, then the failed expectations in SUMMARY), GE's one SUMMARY pass over the whole table (as
+before issue 18), GE's BOOLEAN_ONLY pass alone over the whole table, and a floor: the same
 checks written in plain numpy/pandas (only for this measurement; it must agree with GE on which expectations
 fail, or the run stops), in seconds, with the project's rows per second, its ratio to the floor and to the
 first size; then the same on a broken batch (°F temperatures, so a few expectations fail and the second pass
 has work).
 
-With `--spark`, the stable batch of each size is also written to parquet and validated through GE's Spark
-datasource in local mode (`retrainer check-large`'s path: read, structural checks, the suite), after a warm-up
-that starts the JVM (its start is printed apart): whether `run` should hand large batches to Spark.
-
-    python benchmarks/validation_speed.py [--sizes 10000 100000 1000000] [--spark]
+    python benchmarks/validation_speed.py [--sizes 10000 100000 1000000]
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ from retrainer.validation import draft_suite, save_suite, validate_batch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--spark", action="store_true", help="also validate through GE's Spark datasource")
     args = parser.parse_args()
     stable = ScriptedBatch("b", "stable", "none")
     reference = make_batch(stable, 0, 10_000, np.random.default_rng(0))
@@ -46,7 +42,7 @@ def main() -> None:
         save_suite(suite, path)
         validate_batch(reference, schema, path)  # warm-up: GE context and imports
         print(f"suite: {len(suite['expectations'])} expectations, {len(schema.features)} features")
-        print(f"{'rows':>10} {'batch':>7} {'two-pass':>9} {'one-pass':>9} {'BOOLEAN':>8} {'numpy':>7} "
+        print(f"{'rows':>10} {'batch':>7} {'ours':>9} {'one-pass':>9} {'BOOLEAN':>8} {'numpy':>7} "
               f"{'vs numpy':>9} {'rows/s':>11} {'vs first':>9}  outcome")
         first = None
         for size in args.sizes:
@@ -69,39 +65,6 @@ def main() -> None:
                       f"{size / timings['two']:>11,.0f} {timings['two'] / first:>8.1f}×  "
                       f"{'accepted' if outcome.valid else 'REJECTED'} ({len(outcome.failures)} failure(s), "
                       f"{len(outcome.warnings)} warning(s))")
-        if args.spark:
-            _spark_beside(reference, [make_batch(stable, 1, size, np.random.default_rng(size)) for size in args.sizes],
-                          schema, path, Path(folder))
-
-
-def _spark_beside(reference: Any, batches: list[Any], schema: Any, path: Path, folder: Path) -> None:
-    """Each batch validated from its parquet file through GE's Spark datasource (local mode), beside pandas."""
-    import pandas as pd
-
-    from retrainer.spark.session import read_spark_batch, spark_session
-    from retrainer.spark.validation import validate_spark_batch
-
-    started = time.perf_counter()
-    spark = spark_session()
-    # Spark reads timestamps in microseconds, not the nanoseconds pandas writes by default.
-    microseconds = {"coerce_timestamps": "us", "allow_truncated_timestamps": True}
-    reference.to_parquet(folder / "warm.parquet", index=False, **microseconds)
-    validate_spark_batch(read_spark_batch(spark, str(folder / "warm.parquet")), schema, path)
-    print(f"\nSpark local[*]: session start and a warm-up validation {time.perf_counter() - started:.1f} s")
-    print(f"{'rows':>10} {'pandas (read + validate)':>25} {'Spark (read + validate)':>24} {'Spark / pandas':>15}  verdicts")
-    for batch in batches:
-        file = folder / f"batch-{len(batch)}.parquet"
-        batch.to_parquet(file, index=False, **microseconds)
-        started = time.perf_counter()
-        ours = validate_batch(pd.read_parquet(file), schema, path)
-        pandas_s = time.perf_counter() - started
-        started = time.perf_counter()
-        theirs = validate_spark_batch(read_spark_batch(spark, str(file)), schema, path)
-        spark_s = time.perf_counter() - started
-        same = (ours.valid, ours.failures, ours.warnings) == (theirs.valid, theirs.failures, theirs.warnings)
-        print(f"{len(batch):>10} {pandas_s:>24.2f}s {spark_s:>23.2f}s {spark_s / pandas_s:>14.2f}×  "
-              f"{'same' if same else f'DIFFER: {ours.failures + ours.warnings} vs {theirs.failures + theirs.warnings}'}")
-    spark.stop()
 
 
 def _boolean_only(batch: Any, schema: Any, path: Path) -> tuple[float, set[int]]:

@@ -235,7 +235,7 @@ def test_all_missing_column_is_not_a_feature() -> None:
     assert infer_schema(frame, ModelSettings(target="y")).features == ("x",)
 
 
-def test_validation_view_formats_class_labels_value_by_value() -> None:
+def test_typed_view_formats_class_labels_value_by_value() -> None:
     """One stray 0.5 label does not turn every other label into '0.0' or '1.0'."""
     from retrainer.core.schema import typed_view
 
@@ -244,7 +244,7 @@ def test_validation_view_formats_class_labels_value_by_value() -> None:
     assert list(typed_view(frame, schema)["y"]) == ["0", "1", "0.5", None]
 
 
-def test_conform_types_a_batch_as_the_schema_says_so_stored_batches_concatenate() -> None:
+def test_typed_view_types_a_batch_as_the_schema_says_so_stored_batches_concatenate() -> None:
     """Numbers that arrived as text become numbers, categories and classes text, ids and times untouched;
     two batches of different delivered types then concatenate into one parquet-writable frame."""
     schema = BatchSchema(target="y", task="classification", numeric=("x", "flag"), categorical=("site",),
@@ -268,7 +268,7 @@ def test_conform_types_a_batch_as_the_schema_says_so_stored_batches_concatenate(
     pd.concat([first, second], ignore_index=True).to_parquet(io.BytesIO())
 
 
-def test_conform_makes_a_regression_target_numeric() -> None:
+def test_typed_view_makes_a_regression_target_numeric() -> None:
     schema = BatchSchema(target="y", task="regression", numeric=("x",), categorical=())
     typed = typed_view(pd.DataFrame({"x": [1.0], "y": ["3.25"]}), schema)
     assert typed["y"].tolist() == [3.25]

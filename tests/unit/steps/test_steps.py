@@ -251,3 +251,36 @@ def test_large_batches_keep_the_usual_holdout_of_the_newest_batch(tmp_path: Path
     _small_batches(rt, 1000, 4)
     window = assemble_window(rt, 0, 3, champion_version="2")
     assert window.holdout_source == "300 of 'w03'"
+
+
+# -- one typed view per batch ----------------------------------------------------------------------
+class RecordingModel:
+    """A regressor that keeps the inputs it was asked to predict."""
+
+    def __init__(self) -> None:
+        self.inputs: list[pd.DataFrame] = []
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        self.inputs.append(frame.copy())
+        return np.zeros(len(frame))
+
+
+def test_the_champion_scores_a_batch_as_the_accepted_store_keeps_it(tmp_path: Path) -> None:
+    """A category column delivered as numbers and text mixed (3.0 beside 'a') reaches the champion as the accepted
+    copy, which the next challenger trains on, holds it ('3', not '3.0'); the batch is typed once for both."""
+    from retrainer.steps.scoring import score_batch
+    from retrainer.steps.storage import accept
+
+    model = RecordingModel()
+    registry = MemoryRegistry()
+    registry.load_model = lambda version: model  # type: ignore[attr-defined]
+    rt = _runtime(tmp_path, registry, model={"name": "m", "target": "y", "task": "regression",
+                                             "features": ["x", "site"], "categorical": ["site"]})
+    batch = BatchRead(pd.DataFrame({"x": [1.0, 2.0, 3.0], "site": [3.0, "a", None], "y": [1.0, 2.0, 3.0]}))
+    scoring = score_batch(rt, _version("1"), batch)
+    accept(rt, 0, "b1", batch)
+    assert model.inputs[0]["site"].tolist() == ["3", "a", "<missing>"]
+    stored = AcceptedStore(rt.config.storage.accepted_dir("m")).load(0, 0)
+    assert stored["site"].tolist() == ["3", "a", None]
+    assert scoring.predictions is not None and len(scoring.predictions) == 3
+    assert batch.typed(rt.schema) is batch.typed(rt.schema)

@@ -282,5 +282,6 @@ def test_the_champion_scores_a_batch_as_the_accepted_store_keeps_it(tmp_path: Pa
     assert model.inputs[0]["site"].tolist() == ["3", "a", "<missing>"]
     stored = AcceptedStore(rt.config.storage.accepted_dir("m")).load(0, 0)
     assert stored["site"].tolist() == ["3", "a", None]
-    assert scoring.predictions is not None and len(scoring.predictions) == 3
+    assert scoring.predictions is not None
+    assert len(scoring.predictions) == 3
     assert batch.typed(rt.schema) is batch.typed(rt.schema)

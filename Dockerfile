@@ -1,4 +1,5 @@
-# Worker image: a Prefect worker with retrainer installed, able to run the flows of prefect.yaml.
+# Worker image: a Prefect worker with retrainer installed, able to run the flows of prefect.yaml; on
+# Kubernetes the same image is the worker and every flow run's Job (deploy/kubernetes).
 # docker-compose.yml also runs the MLflow server from it (mlflow_config/serve.sh), hence the `server` extra.
 FROM python:3.11-slim
 
@@ -15,7 +16,7 @@ WORKDIR /opt/retrainer
 
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install '.[postgres,server,s3]'
+RUN pip install '.[postgres,server,s3,kubernetes]'
 
 COPY flows ./flows
 COPY prefect.yaml ./

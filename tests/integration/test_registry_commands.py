@@ -241,3 +241,24 @@ def test_an_alias_write_that_raced_another_process_is_tried_again(tmp_path: Path
         registry.move_alias("champion", "9", "retrainer", "no such version")
     assert refused.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert client.alias_writes == 3
+
+
+def test_a_retrain_on_a_concept_change_names_the_features_whose_role_changed(auto: BacktestResult) -> None:
+    """After the concept change (failures now follow pressure and rpm, no longer heat and vibration), the retrain's
+    record and the challenger's gate report name the features the new model leans on differently, and status
+    shows what each version leans on most."""
+    retrain = next(record for record in auto.records if record.decision == "retrain")
+    assert retrain.gate is not None
+    assert retrain.challenger_version is not None
+    shifted = retrain.gate.importance_shift
+    assert shifted, "no feature named"
+    named = {line.split(":")[0] for line in shifted}
+    assert named & {"pressure_bar", "rpm", "temperature_c", "vibration_mm_s"}, shifted
+    client = _client(auto)
+    description = client.get_model_version("pumps", retrain.challenger_version).description
+    assert "leans on differently" in description
+    status = RegistryCommands.open(load_config(auto.config_path)).status()
+    tops = {v["version"]: v.get("top_features", "") for v in status["versions"]}
+    assert tops["1"]
+    assert tops["2"]
+    assert tops["1"].split()[0] != tops["2"].split()[0], tops

@@ -63,6 +63,9 @@ class GateVerdict:
     checks: list[Check] = field(default_factory=list)
     # Which batches the held-out rows came from, for a person ("21 of 'w05', 9 of 'w04'").
     holdout_source: str = ""
+    # The features the challenger leans on differently from the champion (`core.importance`), for a person:
+    # "rpm: rank 9 → 1, share 0.00 → 0.43". A hint where a concept changed, not a check.
+    importance_shift: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as plain data (its checks as dicts), for records and reports."""
@@ -81,6 +84,9 @@ class GateVerdict:
         # Marks that read the same in a terminal and in the MLflow UI's markdown (where "[x]" renders as a
         # plain bullet), and that plain fonts have: a server's browser or terminal often has no emoji font.
         lines += [check_line(c.passed, c.name, c.detail) for c in self.checks]
+        if self.importance_shift:
+            lines.append("features the challenger leans on differently (permutation importance): "
+                         + "; ".join(self.importance_shift))
         return "\n".join(lines)
 
 

@@ -39,6 +39,8 @@ class GateRecord(BaseModel):
     checks: list[GateCheckRecord] = Field(default_factory=list)
     # Which batches the held-out rows came from (journals written before it: absent).
     holdout_source: str | None = None
+    # Features whose rank or share in permutation importance moved most from champion to challenger.
+    importance_shift: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, verdict: GateVerdict) -> GateRecord:

@@ -34,6 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.metaestimators import available_if
 
 from retrainer.config import Task, TrainingSettings
+from retrainer.core.importance import importance_shares
 from retrainer.core.metrics import MetricSpec, Outputs, as_outputs, measure, metric_std_error, primary_metric
 from retrainer.core.plugins import PluginError, call_with, is_import_path, load_function, one_line
 from retrainer.core.schema import BatchSchema, feature_frame, labels_as_text, target_values
@@ -250,6 +251,8 @@ class TrainedModel:
     validation_std_error: float | None = None
     # With training.search: the hyperparameters chosen (as text) and their cross-validated score.
     search: dict[str, str] | None = None
+    # Each feature's share of the metric lost when it is shuffled, on the validation rows (core.importance).
+    importance: dict[str, float] | None = None
 
 
 def labelled_rows(frame: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
@@ -282,7 +285,7 @@ def train(frame: pd.DataFrame, schema: BatchSchema, estimator: str | None, setti
     pipeline, predictions, chosen = _fitted(name, schema, settings, train_part, valid_inputs)
     _check_count(f"model.estimator '{name}'", predictions, valid_inputs)
     return _validated(pipeline, name, schema, valid_inputs, valid_targets, predictions, len(train_part), chosen,
-                      metric)
+                      metric, settings.seed)
 
 
 def _check_count(what: str, predictions: Any, inputs: pd.DataFrame) -> None:
@@ -292,9 +295,10 @@ def _check_count(what: str, predictions: Any, inputs: pd.DataFrame) -> None:
 
 def _validated(model: Any, name: str, schema: BatchSchema, inputs: pd.DataFrame, targets: pd.Series,
                predictions: Any, train_rows: int, search: dict[str, str] | None = None,
-               metric: MetricSpec | None = None) -> TrainedModel:
-    """A fitted model with what its validation rows say of it: the metric and its standard error, and a
-    classifier's confidence and whether it was right (for calibrating estimated performance)."""
+               metric: MetricSpec | None = None, seed: int = 0) -> TrainedModel:
+    """A fitted model with what its validation rows say of it: the metric and its standard error, a
+    classifier's confidence and whether it was right (for calibrating estimated performance), and which
+    features it leans on (`core.importance`)."""
     spec = metric or primary_metric(schema.task)
     outputs = model_outputs(model, inputs, schema.task, predictions)
     confidence = right = None
@@ -315,7 +319,18 @@ def _validated(model: Any, name: str, schema: BatchSchema, inputs: pd.DataFrame,
         validation_right=right,
         validation_std_error=metric_std_error(schema.task, targets, outputs, spec),
         search=search,
+        importance=_importance(model, inputs, targets, schema, spec, seed),
     )
+
+
+def _importance(model: Any, inputs: pd.DataFrame, targets: pd.Series, schema: BatchSchema, spec: MetricSpec,
+                seed: int) -> dict[str, float] | None:
+    """The model's importance shares on its validation rows; None when it cannot be measured (a team's model
+    that fails on shuffled rows it predicted unshuffled): a hint for people, never a reason to refuse a model."""
+    try:
+        return importance_shares(model, inputs, targets, schema.task, spec, seed)
+    except Exception:  # the team's code, on rows it was never meant to see: no hint rather than no model
+        return None
 
 
 def model_outputs(model: Any, inputs: pd.DataFrame, task: Task, predictions: Any = None) -> Outputs:

@@ -141,8 +141,9 @@ REPRODUCTION_TAGS = ("seed", "training_rows", "training_rows_sha256", "retrainer
 
 
 def _version_summary(info: ModelVersionInfo) -> dict[str, Any]:
+    # top_features: the features the version leans on most, with their permutation-importance shares.
     return {"version": info.version, "signed": MODEL_SIGNATURE in info.tags,
-            **{key: info.tag(key) for key in REPRODUCTION_TAGS if info.tag(key) is not None}}
+            **{key: info.tag(key) for key in (*REPRODUCTION_TAGS, "top_features") if info.tag(key) is not None}}
 
 
 def _signing_status() -> str:

@@ -7,13 +7,14 @@ import logging
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from retrainer.core.gate import GateVerdict, ModelCosts, gate, serves
+from retrainer.core.importance import importance_shift
 from retrainer.core.schema import (
     feature_frame,
     target_values,
@@ -26,7 +27,7 @@ from retrainer.registry import (
     ModelVersionInfo,
     PromotionConflict,
 )
-from retrainer.steps.runtime import PromotionLock, Runtime, runtime
+from retrainer.steps.runtime import FEATURE_IMPORTANCE, PromotionLock, Runtime, runtime
 from retrainer.steps.training import TrainingWindow, _digest
 
 LATENCY_ROUNDS = 5
@@ -69,6 +70,7 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
         holdout_source=window.holdout_source,
         metric=rt.metric,
     )
+    verdict = replace(verdict, importance_shift=_importance_shift(rt, champion, challenger))
     digest = _digest(holdout)
     # The same digest on both: a comparison is only ever between scores on the same rows.
     for version in (champion.version, challenger.version):
@@ -78,6 +80,16 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
     rt.registry.tag_version(challenger.version, "gate_champion", champion.version)
     rt.registry.describe_version(challenger.version, verdict.summary(), lead=True)
     return verdict
+
+
+def _importance_shift(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionInfo) -> list[str]:
+    """The features the challenger leans on differently from the champion, each version's permutation importance
+    on its own validation rows compared (a champion made before importance was kept, or adopted with none: [])."""
+    documents = [rt.registry.load_document(version, FEATURE_IMPORTANCE) for version in (champion, challenger)]
+    if any(document is None or document.get("metric") != rt.metric.name for document in documents):
+        return []
+    before, after = (document["shares"] for document in documents if document is not None)
+    return [shift.describe() for shift in importance_shift(before, after)]
 
 
 @dataclass

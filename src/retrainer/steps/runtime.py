@@ -98,6 +98,8 @@ def claim_decision_id(rt: Runtime, index: int, name: str) -> str:
 
 
 PERFORMANCE_ESTIMATOR = "performance_estimator.json"
+# Each feature's permutation-importance share on the version's validation rows (core.importance).
+FEATURE_IMPORTANCE = "feature_importance.json"
 
 
 def note_outside_moves(rt: Runtime, noticed_by: str) -> None:

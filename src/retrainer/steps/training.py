@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from retrainer.core.importance import top_features
 from retrainer.core.records import trained_through
 from retrainer.core.schema import (
     BatchSchema,
@@ -36,7 +37,7 @@ from retrainer.registry import (
     ModelVersionInfo,
 )
 from retrainer.state import stores
-from retrainer.steps.runtime import PERFORMANCE_ESTIMATOR, Runtime, history
+from retrainer.steps.runtime import FEATURE_IMPORTANCE, PERFORMANCE_ESTIMATOR, Runtime, history
 from retrainer.validation import draft_suite, save_suite
 
 
@@ -164,12 +165,17 @@ def choose_window(rt: Runtime, narrow: TrainingWindow, narrow_model: TrainedMode
     return window, model, note
 
 
-def _version_documents(trained: TrainedModel) -> dict[str, dict[str, Any]]:
-    """JSON documents stored with a version: its confidence calibration, when it is a classifier."""
+def _version_documents(trained: TrainedModel, metric_name: str) -> dict[str, dict[str, Any]]:
+    """JSON documents stored with a version: its confidence calibration (a classifier), and which features it
+    leans on (its permutation importance on its validation rows)."""
+    documents: dict[str, dict[str, Any]] = {}
+    if trained.importance is not None:
+        documents[FEATURE_IMPORTANCE] = {"metric": metric_name, "validation_rows": trained.validation_rows,
+                                         "shares": trained.importance}
     if trained.validation_confidence is None or trained.validation_right is None:
-        return {}
+        return documents
     estimator = fit_estimator(trained.validation_confidence, trained.validation_right)
-    return {PERFORMANCE_ESTIMATOR: estimator.to_dict()} if estimator else {}
+    return {**documents, PERFORMANCE_ESTIMATOR: estimator.to_dict()} if estimator else documents
 
 
 def register(
@@ -194,6 +200,7 @@ def register(
         "reasons": "; ".join(reasons),
         "estimator": trained.estimator,
         "train_rows": str(trained.train_rows),
+        **({} if trained.importance is None else {"top_features": top_features(trained.importance)}),
         **_window_tags(schema, frame),
         **(extra_tags or {}),
     }
@@ -217,7 +224,7 @@ def register(
         tags=tags,
         description=description,
         run_name=f"train-{decision_id}",
-        documents=_version_documents(trained),
+        documents=_version_documents(trained, metric.name),
     )
     rt.registry.move_alias(alias, info.version, "retrainer", f"decision {decision_id}: {'; '.join(reasons)}")
     return info

@@ -36,7 +36,7 @@ def _batch(day: int, seed: int, west_keeps_old_concept: bool, concept: int) -> p
     return frame
 
 
-def _replay(root: Path, west_keeps_old_concept: bool) -> dict[str, BatchRecord]:
+def _replay(root: Path, west_keeps_old_concept: bool, fairness: dict[str, object] | None = None) -> dict[str, BatchRecord]:
     batches = root / "batches"
     batches.mkdir(parents=True)
     for index, concept in enumerate([0, 0, 1]):
@@ -45,7 +45,8 @@ def _replay(root: Path, west_keeps_old_concept: bool) -> dict[str, BatchRecord]:
     config.write_text(yaml.safe_dump({
         "model": {"name": "pumps", "target": TARGET, "features": FEATURES,
                   "categorical": ["machine_type", "site", "shift"]},
-        "promotion": {"slices": ["region"], "min_slice_rows": 30, "slice_tolerance": 0.02},
+        "promotion": {"slices": ["region"], "min_slice_rows": 30, "slice_tolerance": 0.02,
+                      **({"fairness": fairness} if fairness else {})},
     }), encoding="utf-8")
     result: BacktestResult = run_backtest(batches, TARGET, config_path=config, workdir=root / "work", name="pumps")
     return {record.batch: record for record in result.records}
@@ -71,12 +72,18 @@ def test_better_on_average_but_worse_on_a_slice_is_refused(prefect_api: str, tmp
 
 
 def test_much_better_everywhere_is_promoted(prefect_api: str, tmp_path: Path) -> None:
-    """When every region changed, the challenger is better on each slice and beats the baseline: promoted."""
-    records = _replay(tmp_path, west_keeps_old_concept=False)
+    """When every region changed, the challenger is better on each slice and beats the baseline: promoted. With a
+    fairness check configured on the region (generous here), the record shows each region's selection rate for
+    both models."""
+    records = _replay(tmp_path, west_keeps_old_concept=False,
+                      fairness={"groups": ["region"], "metric": "selection_rate", "max_gap_increase": 1.0})
     retrain = records["b3"]
     assert retrain.promoted
     assert retrain.new_champion_version == "2"
     assert _check(retrain, "no regression on slices of region").passed is True
     assert _check(retrain, "beats the baseline").passed is True
+    fairness = _check(retrain, "fairness: selection_rate gap across region")
+    assert fairness.passed is True
+    assert all(region in str(fairness.detail) for region in ("north", "south", "east", "west"))
     assert _check(retrain, "prediction latency").passed is True
     assert _check(retrain, "serialized size").passed is True

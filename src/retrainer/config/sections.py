@@ -211,6 +211,26 @@ class TrainingSettings(_Section):
     seed: int = 0
 
 
+class FairnessSettings(_Section):
+    """A group-gap check in the gate (classification): each model's metric per value of each group column on
+    the held-out rows, and the largest gap between two groups; a challenger that widens it by more than
+    `max_gap_increase` is refused, whatever its mean. `selection_rate` (how often the positive class is
+    predicted) checks demographic parity, `recall` equal opportunity, `false_positive_rate` the other half of
+    equalised odds."""
+
+    groups: list[str] = Field(min_length=1, description="Columns of the batches whose values are the groups.")
+    metric: Literal["selection_rate", "recall", "precision", "false_positive_rate", "accuracy"] = Field(
+        "selection_rate", description="The per-group rate whose largest gap between groups is judged.",
+    )
+    max_gap_increase: float = Field(
+        0.02, ge=0, description="How much wider than the champion's the challenger's largest gap may be.",
+    )
+    min_group_rows: int = Field(
+        30, ge=1, description="A group with fewer held-out rows the rate is computed on (for recall: its positive "
+        "rows) is not judged.",
+    )
+
+
 class PromotionSettings(_Section):
     """The gate a challenger must pass, and what a pass does (auto: move @champion; manual: wait for a person)."""
 
@@ -231,6 +251,9 @@ class PromotionSettings(_Section):
     slice_tolerance: float = Field(0.02, ge=0, description="Largest allowed worsening of a slice's metric.")
     max_churn: float | None = Field(
         None, ge=0, le=1, description="Largest share of holdout predictions allowed to change; null: recorded only.",
+    )
+    fairness: FairnessSettings | None = Field(
+        None, description="Refuse a challenger that widens a gap between groups (off by default).",
     )
     max_latency_ratio: float = Field(3.0, gt=0, description="Challenger's prediction time ÷ champion's, at most.")
     max_size_ratio: float = Field(5.0, gt=0, description="Challenger's serialized size ÷ champion's, at most.")

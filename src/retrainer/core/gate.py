@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from retrainer.config import PromotionSettings, Task
+from retrainer.core.fairness import fairness_checks
 from retrainer.core.metrics import MetricSpec, Outputs, as_outputs, measure, paired_improvement, primary_metric
 
 
@@ -154,6 +155,21 @@ def _slice_checks(spec: MetricSpec, task: Task, y: npt.NDArray[Any], champion: O
     return checks
 
 
+def _fairness(task: Task, spec: MetricSpec, y: npt.NDArray[Any], champion: npt.NDArray[Any],
+              challenger: npt.NDArray[Any], finite: bool, groups: dict[str, npt.ArrayLike | None],
+              settings: PromotionSettings) -> list[Check]:
+    """promotion.fairness's checks (`core.fairness`); a regression or unservable outputs fail them with why."""
+    assert settings.fairness is not None
+    name = f"fairness: {settings.fairness.metric} gaps"
+    if task != "classification":
+        return [Check(name, False, "promotion.fairness judges class decisions; this model is a regression")]
+    if not finite:
+        return [Check(name, False, "not measured: the challenger's predictions are not all finite")]
+    labels = sorted({*y.tolist(), *champion.tolist(), *challenger.tolist()}, key=str)
+    positive = spec.positive if spec.positive in labels else labels[-1]
+    return [Check(*check) for check in fairness_checks(y, champion, challenger, groups, settings.fairness, positive)]
+
+
 def _cost_checks(costs: ModelCosts, settings: PromotionSettings) -> list[Check]:
     latency = costs.challenger_seconds_per_1k / max(costs.champion_seconds_per_1k, 1e-9)
     size = costs.challenger_bytes / max(costs.champion_bytes, 1)
@@ -179,11 +195,12 @@ def gate(
     costs: ModelCosts | None = None,
     holdout_source: str = "",
     metric: MetricSpec | None = None,
+    groups: dict[str, npt.ArrayLike | None] | None = None,
 ) -> GateVerdict:
     """The verdict on a challenger, judged on `metric` (the task's default when None). Each model's
     predictions come alone or as Outputs with class probabilities (a metric such as ROC AUC needs them).
-    `slices` maps a column name to its values on the holdout rows; `baseline_predictions` are a simple
-    model's on the same rows; `costs` are measured serving costs."""
+    `slices` and `groups` (promotion.fairness) map a column name to its values on the holdout rows;
+    `baseline_predictions` are a simple model's on the same rows; `costs` are measured serving costs."""
     spec = metric or primary_metric(task)
     y = np.asarray(y_true, dtype=object if task == "classification" else float)
     champion, challenger = as_outputs(task, champion_predictions), as_outputs(task, challenger_predictions)
@@ -265,6 +282,8 @@ def gate(
                             f"{spec.name} {_figure(challenger_metric)} vs baseline {baseline_metric:.4f}"))
     if costs is not None:
         checks += _cost_checks(costs, settings)
+    if settings.fairness is not None:
+        checks += _fairness(task, spec, y, champion_pred, challenger_pred, finite, groups or {}, settings)
     return GateVerdict(
         passed=all(check.passed for check in checks),
         metric_name=spec.name,

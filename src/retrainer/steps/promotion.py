@@ -69,6 +69,8 @@ def evaluate(rt: Runtime, champion: ModelVersionInfo, challenger: ModelVersionIn
         costs=_serving_costs(champion_model, challenger_model, inputs),
         holdout_source=window.holdout_source,
         metric=rt.metric,
+        groups={column: holdout[column].to_numpy() if column in holdout.columns else None
+                for column in (settings.fairness.groups if settings.fairness else [])},
     )
     verdict = replace(verdict, importance_shift=_importance_shift(rt, champion, challenger))
     digest = _digest(holdout)

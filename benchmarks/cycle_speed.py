@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from drift_speed import CATEGORICAL, NUMERIC, best_of, floor, make_frame
-from validation_speed import _boolean_only, _numpy_floor
+from validation_speed import boolean_only, numpy_floor
 
 from retrainer.config import DriftSettings, PolicySettings, load_config
 from retrainer.core.decision import Signals
@@ -183,8 +183,8 @@ def evidently_verdicts(reference: pd.DataFrame, current: pd.DataFrame, schema: A
 def validation_beside_floor(frame: pd.DataFrame, schema: Any, suite_path: Path, ours: float, rows: int) -> list[str]:
     """Print the validate stage beside GE's BOOLEAN_ONLY pass over the whole table and the numpy floor of the
     same checks; the target missed, if it is."""
-    boolean_s, failed_in_ge = _boolean_only(frame, schema, suite_path)
-    floor_s, failed_in_numpy = _numpy_floor(frame, schema, load_suite(suite_path))
+    boolean_s, failed_in_ge = boolean_only(frame, schema, suite_path)
+    floor_s, failed_in_numpy = numpy_floor(frame, schema, load_suite(suite_path))
     if failed_in_ge != failed_in_numpy:
         raise SystemExit(f"the numpy floor disagrees with GE: {failed_in_ge ^ failed_in_numpy}")
     print(f"  validation: ours {ours:.2f} s = {ours / floor_s:.1f}× the numpy floor ({floor_s:.2f} s); "

@@ -55,8 +55,8 @@ def main() -> None:
                     started = time.perf_counter()
                     outcome = validate_batch(batch, schema, path, fast=two_pass)
                     timings[name] = time.perf_counter() - started
-                timings["boolean"], failed_in_ge = _boolean_only(batch, schema, path)
-                timings["numpy"], failed_in_numpy = _numpy_floor(batch, schema, suite)
+                timings["boolean"], failed_in_ge = boolean_only(batch, schema, path)
+                timings["numpy"], failed_in_numpy = numpy_floor(batch, schema, suite)
                 if failed_in_numpy != failed_in_ge:
                     raise SystemExit(f"the numpy floor disagrees with GE: {failed_in_numpy ^ failed_in_ge}")
                 first = first or timings["two"]
@@ -67,7 +67,7 @@ def main() -> None:
                       f"{len(outcome.warnings)} warning(s))")
 
 
-def _boolean_only(batch: Any, schema: Any, path: Path) -> tuple[float, set[int]]:
+def boolean_only(batch: Any, schema: Any, path: Path) -> tuple[float, set[int]]:
     """Seconds of GE's BOOLEAN_ONLY pass alone over the whole suite, on the typed view the pipeline validates,
     and the positions (in the suite) of the expectations that failed."""
     from retrainer.core.schema import typed_view
@@ -85,7 +85,7 @@ def _boolean_only(batch: Any, schema: Any, path: Path) -> tuple[float, set[int]]
     return seconds, {position[_key(item.expectation_config)] for item in result.results if not item.success}
 
 
-def _numpy_floor(batch: Any, schema: Any, suite: dict[str, Any]) -> tuple[float, set[int]]:
+def numpy_floor(batch: Any, schema: Any, suite: dict[str, Any]) -> tuple[float, set[int]]:
     """The drafted suite's checks in plain numpy/pandas on the same typed view: what the checks themselves
     cost without an expectation engine (the floor of issue 18). Returns seconds and the failing positions."""
     from retrainer.core.schema import typed_view

@@ -4,6 +4,7 @@ group; this is where the pipeline refuses it, with the groups in the report."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,14 +23,21 @@ _RATE_ROWS = {
 }
 
 
-def group_rates(metric: str, y: npt.NDArray[Any], predictions: npt.NDArray[Any], groups: npt.NDArray[Any],
+def groups_of(values: npt.ArrayLike) -> Iterator[tuple[Any, npt.NDArray[np.bool_]]]:
+    """Each value of a column (missing values aside, in text order) with the mask of its rows: the groups
+    of `promotion.fairness` and the slices of `promotion.slices` alike."""
+    keys = np.asarray(values, dtype=object)
+    for value in sorted({v for v in keys if not pd.isna(v)}, key=str):
+        yield value, keys == value
+
+
+def group_rates(metric: str, y: npt.NDArray[Any], predictions: npt.NDArray[Any], groups: npt.ArrayLike,
                 positive: Any, min_rows: int) -> dict[str, float]:
     """Each group's rate (groups with fewer than `min_rows` rows to compute it on are left out), by group value
     as text."""
     actual, said = y == positive, predictions == positive
     rates: dict[str, float] = {}
-    for value in sorted({v for v in groups if not pd.isna(v)}, key=str):
-        members = groups == value
+    for value, members in groups_of(groups):
         rows = {"all": members, "positive": members & actual, "negative": members & ~actual,
                 "predicted_positive": members & said}[_RATE_ROWS[metric]]
         if int(rows.sum()) < min_rows:
@@ -62,9 +70,8 @@ def fairness_checks(y: npt.NDArray[Any], champion: npt.NDArray[Any], challenger:
             # A misspelt or dropped column must not quietly switch the check off.
             checks.append((name, False, f"'{column}' is not a column of the held-out rows (promotion.fairness.groups)"))
             continue
-        keys = np.asarray(values, dtype=object)
-        before = group_rates(settings.metric, y, champion, keys, positive, settings.min_group_rows)
-        after = group_rates(settings.metric, y, challenger, keys, positive, settings.min_group_rows)
+        before = group_rates(settings.metric, y, champion, values, positive, settings.min_group_rows)
+        after = group_rates(settings.metric, y, challenger, values, positive, settings.min_group_rows)
         judged = sorted(set(before) & set(after))
         before, after = {k: before[k] for k in judged}, {k: after[k] for k in judged}
         if len(judged) < 2:

@@ -16,12 +16,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy import stats
 
 from retrainer.config import PromotionSettings, Task
-from retrainer.core.fairness import fairness_checks
-from retrainer.core.metrics import MetricSpec, Outputs, as_outputs, measure, paired_improvement, primary_metric
+from retrainer.core.fairness import fairness_checks, groups_of
+from retrainer.core.metrics import (
+    MetricSpec,
+    Outputs,
+    as_outputs,
+    measure,
+    paired_improvement,
+    positive_label,
+    primary_metric,
+)
 
 
 @dataclass(frozen=True)
@@ -131,11 +138,9 @@ def _slice_checks(spec: MetricSpec, task: Task, y: npt.NDArray[Any], champion: O
             checks.append(Check(f"no regression on slices of {column}", False,
                                 f"'{column}' is not a column of the held-out rows (promotion.slices)"))
             continue
-        keys = np.asarray(values, dtype=object)
         worst: tuple[float, str] | None = None
         judged = 0
-        for value in sorted({v for v in keys if not pd.isna(v)}, key=str):
-            rows = keys == value
+        for value, rows in groups_of(values):
             if int(rows.sum()) < settings.min_slice_rows:
                 continue
             before = measure(spec, task, y[rows], champion.take(rows))
@@ -155,19 +160,19 @@ def _slice_checks(spec: MetricSpec, task: Task, y: npt.NDArray[Any], champion: O
     return checks
 
 
-def _fairness(task: Task, spec: MetricSpec, y: npt.NDArray[Any], champion: npt.NDArray[Any],
-              challenger: npt.NDArray[Any], finite: bool, groups: dict[str, npt.ArrayLike | None],
-              settings: PromotionSettings) -> list[Check]:
-    """promotion.fairness's checks (`core.fairness`); a regression or unservable outputs fail them with why."""
+def _fairness(task: Task, spec: MetricSpec, y: npt.NDArray[Any], champion: Outputs, challenger: Outputs,
+              finite: bool, groups: dict[str, npt.ArrayLike | None], settings: PromotionSettings) -> list[Check]:
+    """promotion.fairness's checks (`core.fairness`) on the class the metric calls positive; a regression or
+    unservable outputs fail them with why."""
     assert settings.fairness is not None
     name = f"fairness: {settings.fairness.metric} gaps"
     if task != "classification":
         return [Check(name, False, "promotion.fairness judges class decisions; this model is a regression")]
     if not finite:
         return [Check(name, False, "not measured: the challenger's predictions are not all finite")]
-    labels = sorted({*y.tolist(), *champion.tolist(), *challenger.tolist()}, key=str)
-    positive = spec.positive if spec.positive in labels else labels[-1]
-    return [Check(*check) for check in fairness_checks(y, champion, challenger, groups, settings.fairness, positive)]
+    checks = fairness_checks(y, champion.predictions, challenger.predictions, groups, settings.fairness,
+                             positive_label(spec, y, champion))
+    return [Check(*check) for check in checks]
 
 
 def _cost_checks(costs: ModelCosts, settings: PromotionSettings) -> list[Check]:
@@ -283,7 +288,7 @@ def gate(
     if costs is not None:
         checks += _cost_checks(costs, settings)
     if settings.fairness is not None:
-        checks += _fairness(task, spec, y, champion_pred, challenger_pred, finite, groups or {}, settings)
+        checks += _fairness(task, spec, y, champion, challenger, finite, groups or {}, settings)
     return GateVerdict(
         passed=all(check.passed for check in checks),
         metric_name=spec.name,

@@ -36,8 +36,8 @@ def importance_shares(model: Any, inputs: pd.DataFrame, targets: pd.Series, task
     from retrainer.core.training import model_outputs
 
     if len(inputs) > IMPORTANCE_ROWS:
-        chosen = np.random.default_rng(seed).choice(len(inputs), IMPORTANCE_ROWS, replace=False)
-        inputs, targets = inputs.iloc[np.sort(chosen)], targets.iloc[np.sort(chosen)]
+        chosen = np.sort(np.random.default_rng(seed).choice(len(inputs), IMPORTANCE_ROWS, replace=False))
+        inputs, targets = inputs.iloc[chosen], targets.iloc[chosen]
     sign = 1.0 if metric.higher_is_better else -1.0
     # Class decisions alone where the metric reads nothing else: one model evaluation per shuffle, not two.
     decisions_only = metric.function is None and metric.name not in PROBABILITY_METRICS

@@ -162,6 +162,12 @@ def _positive(spec: MetricSpec, labels: Sequence[Any]) -> Any:
     return spec.positive if spec.positive in labels else labels[-1]
 
 
+def positive_label(spec: MetricSpec, y_true: npt.ArrayLike, outputs: Outputs) -> Any:
+    """The class a binary metric (precision, recall, F1, ROC AUC) is of, for these labels and this model's
+    outputs: `model.positive_class`, else the last of the model's classes."""
+    return _positive(spec, _labels(np.asarray(y_true, dtype=object), outputs))
+
+
 def _ratio(numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
     result: npt.NDArray[np.float64] = np.divide(numerator, denominator, out=np.zeros_like(numerator),

@@ -249,10 +249,10 @@ def _config(configuration: Any) -> dict[str, Any]:
 
 
 def _key(config: Any) -> str:
-    """An expectation by what it checks (type and arguments; the batch it ran on aside)."""
-    document = config if isinstance(config, dict) else config.to_json_dict()
-    kwargs = {k: v for k, v in document["kwargs"].items() if k != "batch_id"}
-    return json.dumps({"type": document["type"], "kwargs": kwargs}, sort_keys=True, default=str)
+    """An expectation by what it checks (type and arguments; the batch it ran on aside), from its configuration
+    or the document `_config` made of it."""
+    document = config if isinstance(config, dict) else _config(config)
+    return json.dumps({"type": document["type"], "kwargs": document["kwargs"]}, sort_keys=True, default=str)
 
 
 def parse_suite(suite_json: dict[str, Any], suite_path: Path) -> Any:

@@ -29,6 +29,8 @@ RUN mkdir -p /opt/retrainer/config /var/lib/retrainer \
     && chown retrainer /var/lib/retrainer \
     && chown -R retrainer /opt/retrainer/expectations
 ENV RETRAINER_STORAGE__SUITES_DIR=/opt/retrainer/expectations
+# Flow runs log one line per batch decision, not a "Task run ... Completed()" line per step (as `retrainer serve`).
+ENV PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL=WARNING
 
 USER retrainer
 # PREFECT_API_URL, the MLflow settings and credentials, the ledger URL and the webhook URL come from

@@ -60,3 +60,17 @@ def test_an_unreachable_tracking_server_fails_fast_in_one_full_line(tmp_path: Pa
     assert done.stderr.strip().splitlines() == [
         f"retrainer: error: MLflow tracking server http://127.0.0.1:{port} is unreachable: connection refused "
         "(mlflow.tracking_uri)"], done.stderr
+
+    # A process that holds the port and takes connections but never answers: the same, within seconds.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes connections; nothing reads or answers them
+        silent_port = silent.getsockname()[1]
+        config.write_text(f"model:\n  name: churn\n  target: y\nmlflow:\n  tracking_uri: http://127.0.0.1:{silent_port}\n")
+        started = time.monotonic()
+        hung = run_cli("init", "--config", str(config), "--data", str(tmp_path / "first.csv"), timeout=120)
+        assert time.monotonic() - started < 30
+    assert hung.returncode == 3
+    assert hung.stderr.strip().splitlines() == [
+        f"retrainer: error: MLflow tracking server http://127.0.0.1:{silent_port} is unreachable: no answer within "
+        "5 s (mlflow.tracking_uri)"], hung.stderr

@@ -211,6 +211,16 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
             out.close()
 
 
+def screenshot_path(name: str) -> Path | None:
+    """Where to save a page's screenshot: a PNG in $RETRAINER_TEST_SCREENSHOTS when set (to look at what a test
+    read), else none is taken."""
+    folder = os.environ.get("RETRAINER_TEST_SCREENSHOTS")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder) / f"{name}.png"
+
+
 def browser_text(url: str, screenshot: Path | None = None) -> str:
     """What a person reads on a page once a real headless Chromium has run its scripts (the Prefect and MLflow
     UIs are single-page apps: their HTML holds no content until a browser runs them), as plain text; with

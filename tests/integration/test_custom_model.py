@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_training"
 FACTORY = "retrainer_example_model:make_estimator"
+TRAINING_FUNCTION = "retrainer_example_model.training:train_with_early_stopping"
 SCRIPT = (ScriptedBatch("d1", "stable", "init"), ScriptedBatch("d2", "stable", "none"),
           ScriptedBatch("d3", "concept", "retrain", concept=1), ScriptedBatch("d4", "concept", "none", concept=1))
 
@@ -91,6 +92,70 @@ def test_a_model_with_an_untrusted_team_class_is_never_registered(tmp_path: Path
     assert champion.version == "1"
 
 
+TEAM_FAILURES = """
+import numpy as np
+from sklearn.dummy import DummyClassifier
+
+def raises():
+    raise RuntimeError("feature store unreachable")
+
+class Mute(DummyClassifier):
+    def predict(self, X):
+        raise ValueError("team code expects a 'segment' column")
+
+def cannot_predict():
+    return Mute()
+
+def train_returns_a_dict(train_frame, schema, settings):
+    return {"weights": [0.1, 0.2]}
+"""
+
+FAILURE_KINDS = [
+    # (model.estimator, what the retrain's one-line reason says)
+    ("team_models_v2.boosting:make", "model.estimator 'team_models_v2.boosting:make': no module named "
+                                     "'team_models_v2' (is the package installed where retrainer runs?)"),
+    ("team_needs_a_library:make", "model.estimator 'team_needs_a_library:make': no module named "
+                                  "'lightgbm_gpu_edition'"),
+    ("team_failures:raises", "model.estimator 'team_failures:raises' raised RuntimeError: feature store unreachable"),
+    ("team_failures:cannot_predict", "model.estimator 'team_failures:cannot_predict': predict raised ValueError: "
+                                     "team code expects a 'segment' column"),
+    ("team_failures:train_returns_a_dict", "model.estimator 'team_failures:train_returns_a_dict' returned a dict, "
+                                           "not a fitted model with predict"),
+]
+
+
+def test_every_way_the_teams_code_fails_is_a_recorded_retrain_error_and_the_champion_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Champion v1 from the built-in recipe; then, batch after batch of a concept change, model.estimator names
+    training code that cannot train: a wrong import path, a library that is not installed, a function that
+    raises, a model that cannot predict, a training function returning something else. Each cycle records
+    the retrain with the one-line reason, nothing is registered, @champion stays."""
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "team_failures.py").write_text(TEAM_FAILURES, encoding="utf-8")
+    (team / "team_needs_a_library.py").write_text("import lightgbm_gpu_edition\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(team))
+    write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT[:2])
+    config = _config(tmp_path / "config" / "retrainer.yaml")
+    run_backtest(tmp_path / "batches", TARGET, config_path=config, workdir=tmp_path / "work", orchestrated=False)
+    work_config = tmp_path / "work" / "retrainer.yaml"
+    for number, (estimator, reason) in enumerate(FAILURE_KINDS):
+        settings = yaml.safe_load(work_config.read_text())
+        settings["model"]["estimator"] = estimator
+        work_config.write_text(yaml.safe_dump(settings))
+        (batch,) = write_scenario(tmp_path / f"later-{number}", rows=1500, seed=6 + number, script=SCRIPT[2:3])
+        record = cycle.monitor(cycle.PLAIN, str(work_config), str(batch))
+        assert (record["decision"], record["promoted"]) == ("retrain", False), record
+        assert record["retrain_error"].startswith(reason), record["retrain_error"]
+        assert "\n" not in record["retrain_error"]
+    loaded = load_config(work_config)
+    registry = ModelRegistry(connect(loaded), loaded)
+    assert [version.version for version in registry.versions()] == ["1"]
+    champion = registry.champion()
+    assert champion is not None
+    assert champion.version == "1"
+
+
 def test_a_built_in_lightgbm_model_judged_on_f1_of_the_failures(tmp_path: Path) -> None:
     """`model.estimator: lightgbm` (the extra) with `model.metric: f1` of class '1': the versions are LightGBM
     pipelines stored as skops and loaded back under the trusted types; records and tags name f1."""
@@ -148,14 +213,14 @@ def test_a_team_metric_that_raises_leaves_the_cycle_standing(tmp_path: Path, mon
 
 def test_a_fleet_runs_library_and_team_models_each_on_its_own_metric(tmp_path: Path, prefect_api: str) -> None:
     """One `monitor-fleet` flow run on a Dask worker process: a built-in LightGBM model judged on F1 of the
-    failures and the team's package judged on its cost both retrain on the concept change and are promoted,
-    each through the gate on its own metric."""
+    failures and the team's package — its training function, early stopping of its own — judged on its cost
+    both retrain on the concept change and are promoted, each through the gate on its own metric."""
     from retrainer.pipeline.fleet import run_fleet
 
     write_scenario(tmp_path / "batches", rows=1500, seed=5, script=SCRIPT[:2])
     write_scenario(tmp_path / "later", rows=1500, seed=6, script=SCRIPT[2:3])
     models = {"library": {"estimator": "lightgbm", "metric": "f1", "positive_class": "1"},
-              "team": {"estimator": FACTORY, "trusted_types": ["retrainer_example_model.SignedLog"],
+              "team": {"estimator": TRAINING_FUNCTION, "trusted_types": ["retrainer_example_model.SignedLog"],
                        "metric": "retrainer_example_model.metrics:cost_per_reading", "metric_higher_is_better": False}}
     jobs = []
     for name, settings in models.items():
@@ -168,3 +233,10 @@ def test_a_fleet_runs_library_and_team_models_each_on_its_own_metric(tmp_path: P
     records = [result["record"] for result in results]
     assert [(r["decision"], r["promoted"]) for r in records] == [("retrain", True), ("retrain", True)], records
     assert [r["gate"]["metric_name"] for r in records] == ["f1", "retrainer_example_model.metrics:cost_per_reading"]
+    team = load_config(tmp_path / "team" / "work" / "retrainer.yaml")
+    registry = ModelRegistry(connect(team), team)
+    champion = registry.champion()
+    assert champion is not None
+    assert registry.client.get_run(champion.run_id).data.params["estimator"] == TRAINING_FUNCTION
+    trees = registry.load_model(champion, fresh=True).named_steps["model"].n_estimators
+    assert 10 <= trees < 600  # chosen by the team's early stopping

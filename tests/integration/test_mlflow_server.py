@@ -18,7 +18,7 @@ from retrainer.replay.backtest import run_backtest
 from retrainer.replay.scenario import TARGET, ScriptedBatch, write_scenario
 from retrainer.steps.operator import RegistryCommands
 
-from .conftest import browser_text, start_together
+from .conftest import browser_text, screenshot_path, start_together
 from .test_promotion_lock import _check_one_winner
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def test_a_cycle_promotes_through_the_server_and_rollback_works(
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(done.stdout)
     assert (record["decision"], record["promoted"], record["challenger_version"]) == ("retrain", False, "3"), record
-    page = browser_text(f"{url}/#/models/server-pumps/versions/3")
+    page = browser_text(f"{url}/#/models/server-pumps/versions/3", screenshot_path("mlflow-refused-version"))
     assert "gate FAILED on" in page, page[:3000]
     assert "failed: accuracy improvement ≥ margin" in page
     assert "✗ accuracy improvement ≥ margin" in page

@@ -142,6 +142,11 @@ def test_forcing_past_the_gate_needs_a_reason_and_rollback_does_not_restore_it_s
     assert commands.rollback("reviewed: back to the forced one", force=True) == (current, failed)
     moved = [m for m in commands.status()["history"] if m["alias"] == "champion"][-1]
     assert moved["reason"] == f"reviewed: back to the forced one (forced: version {failed} failed its gate)"
+    # The models list in the MLflow UI shows the start of the registered model's description: what serves and why.
+    description = client.get_registered_model("pumps").description
+    assert description.startswith(f"@champion: version {failed} since ")
+    assert f"reviewed: back to the forced one (forced: version {failed} failed its gate) (" in description
+    assert "(retrainer rollback))" in description
 
 
 def test_manual_mode_waits_for_a_person_then_promote_approves(manual: BacktestResult) -> None:

@@ -31,7 +31,7 @@ import yaml
 from retrainer.replay.scenario import TARGET, ScriptedBatch, make_batch
 from retrainer.state.journal import read_journal
 
-from .conftest import browser_text
+from .conftest import browser_text, screenshot_path
 
 pytestmark = pytest.mark.integration
 
@@ -294,7 +294,8 @@ def test_served_deployments_take_each_batch_once_and_retrain_on_the_event(
         assert "✓" in retrain_artifact
         # ... and that is what a person reads on the artifact's page in the Prefect UI, in a real browser.
         ui = production_stack["PREFECT_API_URL"].removesuffix("/api")
-        page = browser_text(f"{ui}/artifacts/artifact/{artifacts[('served-retrain', 'markdown')].id}")
+        page = browser_text(f"{ui}/artifacts/artifact/{artifacts[('served-retrain', 'markdown')].id}",
+                            screenshot_path("prefect-retrain-artifact"))
         assert "Retrain for batch day-3 : challenger v2 promoted to @champion" in page, page[:3000]
         assert "✓ finite outputs" in page
         cycles = [str(a.data) for a in _artifacts(client, "served") if a.key == "served-cycle"]
@@ -387,6 +388,8 @@ def test_prefect_yaml_deploys_the_same_three_deployments_to_a_work_pool(
         assert deployed.returncode == 0, (deployed.stdout + deployed.stderr)[-3000:]
         monitor = client.read_deployment_by_name("monitor/pump-failure")
         assert [s.schedule.interval.total_seconds() for s in monitor.schedules] == [600]
+        # Flow runs on the pool log the batch's decision, not a line per task run.
+        assert monitor.job_variables["env"] == {"PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "WARNING"}
         staleness = client.read_deployment_by_name("staleness-check/pump-failure")
         assert [s.schedule.cron for s in staleness.schedules] == ["0 6 * * *"]
         retrain = client.read_deployment_by_name("retrain/pump-failure")

@@ -92,6 +92,10 @@ def test_the_staleness_check_retrains_a_champion_too_old_on_the_wall_clock(prefe
     assert result["reason"].endswith("> 30 d (staleness check)")
     assert result["challenger_version"] == "2"
     assert "retrain_error" not in result
+    # The run's own page in the Prefect UI says what it did.
+    page = _latest_artifact("pumps-staleness")
+    assert page.startswith("## `pumps`: champion v1: age ")
+    assert "challenger v2" in page
 
 
 def test_an_old_champion_without_new_labels_is_left_alone_by_the_staleness_check(prefect_api: str,
@@ -131,6 +135,10 @@ def test_landing_intake_refuses_unsafe_names_and_takes_the_rest_once(prefect_api
     assert [r.batch for r in read_journal(tmp_path / "models" / "pumps" / "timeline.jsonl")] == ["init", "a-stable"]
     assert decoy.read_text(encoding="utf-8") == "not,a,batch\n"
     assert (landing / "c-link.csv").is_symlink()
+    page = _latest_artifact("pumps-landing")
+    assert page.startswith("## `pumps`: 3 batch(es) taken in")
+    assert "| `a-stable` | 1 | **none** |" in page
+    assert "| `c-link.csv` | - | **refused** |" in page
 
     second = monitor_landing(str(config))
     assert second["batches"] == []
@@ -179,3 +187,16 @@ def test_a_batch_whose_cycle_keeps_dying_is_set_aside_with_an_alert(
     assert {e.name: e.status for e in ledger.entries("pumps")} == {"a-poison": "done", "b-next": "done"}
     records = read_journal(tmp_path / "models" / "pumps" / "timeline.jsonl")
     assert sorted((r.batch, r.batch_index) for r in records) == [("a-poison", 1), ("b-next", 2), ("init", 0)]
+
+
+def _latest_artifact(key: str) -> str:
+    """The markdown of the newest Prefect artifact under `key` (what the UI shows on the flow run's page)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                      sort=ArtifactSort.CREATED_DESC, limit=1)
+    assert found, f"no artifact {key!r}"
+    return str(found[0].data)

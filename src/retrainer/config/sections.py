@@ -255,6 +255,11 @@ class PromotionSettings(_Section):
     fairness: FairnessSettings | None = Field(
         None, description="Refuse a challenger that widens a gap between groups (off by default).",
     )
+    shadow_batches: int = Field(
+        0, ge=0, description="auto mode: a challenger that passed the gate first predicts this many labelled "
+        "batches beside the champion, in shadow (@challenger), and is promoted only if a paired test over their "
+        "rows favours it by the margin; otherwise it is retired. 0: promote on the gate alone.",
+    )
     max_latency_ratio: float = Field(3.0, gt=0, description="Challenger's prediction time ÷ champion's, at most.")
     max_size_ratio: float = Field(5.0, gt=0, description="Challenger's serialized size ÷ champion's, at most.")
     baseline: bool = Field(True, description="The challenger must beat a simple baseline trained on the same window.")

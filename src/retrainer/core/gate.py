@@ -188,6 +188,81 @@ def _cost_checks(costs: ModelCosts, settings: PromotionSettings) -> list[Check]:
     ]
 
 
+@dataclass(frozen=True)
+class PairedComparison:
+    """Both models' metric on the same rows, the challenger's improvement (positive: better) and its paired
+    bootstrap interval, and the checks they make: the improvement at least the margin, the interval above
+    zero (and the margin). NaN where a figure cannot be had (outputs not finite, too few rows)."""
+
+    champion_metric: float
+    challenger_metric: float
+    improvement: float
+    ci_low: float
+    ci_high: float
+    rows: int
+    checks: list[Check]
+
+    @property
+    def passed(self) -> bool:
+        """Whether the challenger is better by the margin, significantly."""
+        return all(check.passed for check in self.checks)
+
+
+def paired_comparison(task: Task, spec: MetricSpec, y: npt.NDArray[Any], champion: Outputs, challenger: Outputs,
+                      settings: PromotionSettings, seed: int, rows_name: str, size_check: str) -> PairedComparison:
+    """The gate's judgement of the metric on rows both models scored (the holdout; the shadow batches' rows):
+    `rows_name` says which in the checks' words, `size_check` names the check of their number."""
+    finite = _finite(task, challenger.predictions)
+    champion_metric = measure(spec, task, y, champion)
+    enough_rows = len(y) >= settings.min_holdout_rows
+    checks = [Check(size_check, enough_rows, f"{len(y)} rows (minimum {settings.min_holdout_rows})")]
+    if finite:
+        challenger_metric = measure(spec, task, y, challenger)
+        improvement = _better_by(spec, champion_metric, challenger_metric)
+    else:
+        challenger_metric, improvement = float("nan"), float("nan")
+    # A metric these rows cannot give (ROC AUC on rows of one class) proves nothing either way.
+    measurable = finite and bool(np.isfinite(improvement))
+    if measurable and enough_rows:
+        # Row positions resampled, both models scored on the same resample: a paired bootstrap.
+        interval = stats.bootstrap(
+            (np.arange(len(y)),),
+            paired_improvement(spec, task, y, champion, challenger),
+            vectorized=True,
+            n_resamples=settings.bootstrap_resamples,
+            confidence_level=settings.confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
+        ci_low, ci_high = float(interval.low), float(interval.high)
+    else:
+        # No interval can be trusted: the check below fails rather than promote on one number.
+        ci_low = ci_high = float("nan")
+    checks.append(
+        Check(
+            f"{spec.name} improvement ≥ margin",
+            measurable and improvement >= settings.margin and improvement > 0,
+            f"{improvement:+.4f} (margin {settings.margin:g})" if measurable
+            else "not measured: the challenger's predictions are not all finite" if not finite
+            else f"not measured: {spec.name} cannot be computed on these {rows_name} rows",
+        )
+    )
+    checks.append(
+        Check(
+            # Significant, and significantly at least the margin: one lucky number is not enough.
+            f"{settings.confidence:.0%} interval above zero" + (" and the margin" if settings.margin > 0 else ""),
+            bool(ci_low > 0 and ci_low >= settings.margin),
+            f"[{ci_low:+.4f}, {ci_high:+.4f}] (paired bootstrap, {settings.bootstrap_resamples} resamples)"
+            if measurable and enough_rows else
+            (f"no interval: {len(y)} {rows_name} rows are too few to trust one (minimum {settings.min_holdout_rows}, "
+             "promotion.min_holdout_rows)" if measurable
+             else "no interval: the challenger's predictions are not all finite" if not finite
+             else f"no interval: {spec.name} cannot be computed on these {rows_name} rows"),
+        )
+    )
+    return PairedComparison(champion_metric, challenger_metric, improvement, ci_low, ci_high, len(y), checks)
+
+
 def gate(
     task: Task,
     y_true: npt.ArrayLike,
@@ -219,54 +294,9 @@ def gate(
 
     finite = _finite(task, challenger_pred)
     checks = [Check("finite outputs", finite, "no NaN/inf in the challenger's predictions")]
-    champion_metric = measure(spec, task, y, champion)
-    enough_rows = len(y) >= settings.min_holdout_rows
-    checks.append(Check("holdout size", enough_rows, f"{len(y)} rows (minimum {settings.min_holdout_rows})"))
-    if finite:
-        challenger_metric = measure(spec, task, y, challenger)
-        improvement = _better_by(spec, champion_metric, challenger_metric)
-    else:
-        challenger_metric, improvement = float("nan"), float("nan")
-    # A metric these rows cannot give (ROC AUC on a holdout of one class) proves nothing either way.
-    measurable = finite and bool(np.isfinite(improvement))
-    if measurable and enough_rows:
-        # Row positions resampled, both models scored on the same resample: a paired bootstrap.
-        interval = stats.bootstrap(
-            (np.arange(len(y)),),
-            paired_improvement(spec, task, y, champion, challenger),
-            vectorized=True,
-            n_resamples=settings.bootstrap_resamples,
-            confidence_level=settings.confidence,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        ).confidence_interval
-        ci_low, ci_high = float(interval.low), float(interval.high)
-    else:
-        # No interval can be trusted: the check below fails rather than promote on one number.
-        ci_low = ci_high = float("nan")
-
-    checks.append(
-        Check(
-            f"{spec.name} improvement ≥ margin",
-            measurable and improvement >= settings.margin and improvement > 0,
-            f"{improvement:+.4f} (margin {settings.margin:g})" if measurable
-            else "not measured: the challenger's predictions are not all finite" if not finite
-            else f"not measured: {spec.name} cannot be computed on these held-out rows",
-        )
-    )
-    checks.append(
-        Check(
-            # Significant, and significantly at least the margin: one lucky number is not enough.
-            f"{settings.confidence:.0%} interval above zero" + (" and the margin" if settings.margin > 0 else ""),
-            bool(ci_low > 0 and ci_low >= settings.margin),
-            f"[{ci_low:+.4f}, {ci_high:+.4f}] (paired bootstrap, {settings.bootstrap_resamples} resamples)"
-            if measurable and enough_rows else
-            (f"no interval: {len(y)} held-out rows are too few to trust one (minimum {settings.min_holdout_rows}, "
-             "promotion.min_holdout_rows)" if measurable
-             else "no interval: the challenger's predictions are not all finite" if not finite
-             else f"no interval: {spec.name} cannot be computed on these held-out rows"),
-        )
-    )
+    judged = paired_comparison(task, spec, y, champion, challenger, settings, seed, "held-out", "holdout size")
+    checks += judged.checks
+    champion_metric, challenger_metric = judged.champion_metric, judged.challenger_metric
     if task == "classification":
         churn = float(np.mean(champion_pred != challenger_pred))
     elif not finite:
@@ -294,9 +324,9 @@ def gate(
         metric_name=spec.name,
         champion_metric=champion_metric,
         challenger_metric=challenger_metric,
-        improvement=improvement,
-        ci_low=ci_low,
-        ci_high=ci_high,
+        improvement=judged.improvement,
+        ci_low=judged.ci_low,
+        ci_high=judged.ci_high,
         churn=churn,
         holdout_rows=len(y),
         checks=checks,

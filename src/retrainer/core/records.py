@@ -48,6 +48,27 @@ class GateRecord(BaseModel):
         return cls.model_validate(asdict(verdict))
 
 
+ShadowOutcome = Literal["started", "running", "promoted", "retired"]
+
+
+class ShadowRecord(BaseModel):
+    """A challenger in shadow (`promotion.shadow_batches`) as a batch's record sees it: `started` by this
+    cycle's retrain (its gate passed), `running` while it predicts labelled batches beside the champion, then
+    `promoted` or `retired` (with the reason) once `needed` labelled batches are in, or retired early (a new
+    challenger replaced it, @champion moved). `metric` and `champion_metric` are both models' on this batch's
+    labelled rows (None: no labels); `batches` counts the labelled shadow batches so far, this one included."""
+
+    version: str
+    outcome: ShadowOutcome
+    metric: float | None = None
+    champion_metric: float | None = None
+    batches: int = 0
+    needed: int = 0
+    reason: str | None = None
+    # The challenger in shadow that this cycle's retrain replaced (retired), if any.
+    replaced: str | None = None
+
+
 class RejectionStreakRecord(BaseModel):
     """Batches rejected in a row for one same reason, as the record of the latest keeps it (from the
     second on): the reason's kind, how many, since which batch, and whether this record raised the alert
@@ -119,6 +140,8 @@ class BatchRecord(BaseModel):
     window_start: int | None = None
     followup: bool = False
     gate: GateRecord | None = None
+    # A challenger in shadow: started by this cycle's retrain, or judged on this batch (`ShadowRecord`).
+    shadow: ShadowRecord | None = None
     batch_index: int = 0
     content_hash: str | None = None
     quarantined_as: str | None = None
@@ -128,6 +151,11 @@ class BatchRecord(BaseModel):
     decision_id: str = ""
     mlflow_run_id: str | None = None
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def champion_moved(self) -> bool:
+        """Whether this cycle promoted a challenger: its retrain's, or the one in shadow."""
+        return self.promoted or (self.shadow is not None and self.shadow.outcome == "promoted")
 
     def fired(self, rule: Rule) -> bool:
         """Whether the policy's `rule` fired in this cycle (a trigger fired or a guard held back)."""
@@ -170,6 +198,8 @@ class RetrainOutcome:
     approval: str | None = None
     # The request was carried out already (an event delivered twice, a re-run): this is that outcome.
     already_done: bool = False
+    # The challenger passed the gate and went into shadow (promotion.shadow_batches) instead of serving.
+    shadow: ShadowRecord | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RetrainOutcome:
@@ -178,6 +208,8 @@ class RetrainOutcome:
         kept = {key: value for key, value in values.items() if key in known}
         if kept.get("gate") is not None:
             kept["gate"] = GateRecord.model_validate(kept["gate"])
+        if kept.get("shadow") is not None:
+            kept["shadow"] = ShadowRecord.model_validate(kept["shadow"])
         return cls(**kept)
 
     def summary(self, figures: bool = True) -> str:
@@ -191,6 +223,9 @@ class RetrainOutcome:
             f" -> {_figure(gate.challenger_metric)})")
         if self.promoted:
             return f"challenger v{self.challenger_version} promoted to @champion{numbers}"
+        if self.shadow is not None and self.shadow.outcome == "started":
+            return (f"challenger v{self.challenger_version} passed the gate: in shadow beside the champion for the "
+                    f"next {self.shadow.needed} labelled batch(es){numbers}")
         why = (self.approval if self.approval  # a person's answer, or that none came yet
                else f"another promotion came first: {self.promotion_conflict}" if self.promotion_conflict
                else f"rolled back: {self.promotion_rolled_back}" if self.promotion_rolled_back
@@ -205,14 +240,18 @@ class RetrainOutcome:
             return {"retrain_error": self.retrain_error}
         values = asdict(self)
         values["gate"] = None if self.gate is None else self.gate.model_dump()
-        for optional in ("retrain_error", "approval", "already_done"):
+        values["shadow"] = None if self.shadow is None else self.shadow.model_dump()
+        for optional in ("retrain_error", "approval", "already_done", "shadow"):
             if not values[optional]:
                 values.pop(optional)
         return values
 
-    def record_fields(self) -> dict[str, Any]:
-        """The fields of the cycle's `BatchRecord` this outcome fills."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "already_done"}
+    def record_fields(self, shadow: ShadowRecord | None = None) -> dict[str, Any]:
+        """The fields of the cycle's `BatchRecord` this outcome fills (`shadow`: what the cycle's record says of
+        a shadow before this retrain, unless the retrain started one)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "already_done"}
+        values["shadow"] = self.shadow or shadow
+        return values
 
 
 @dataclass(frozen=True)
@@ -255,9 +294,10 @@ def build_record(
     validation: ValidationSummary, drift: DriftSummary | None, ood_share: float | None, champion_version: str | None,
     champion_refused: str | None, champion_age_days: float | None, metric_name: str, scoring: ScoringSummary,
     new_labelled_rows: int, decision: Decision, quarantined_as: str | None, retrain: RetrainOutcome | None,
-    requeue_of: int | None = None,
+    requeue_of: int | None = None, shadow: ShadowRecord | None = None,
 ) -> BatchRecord:
-    """One cycle's record from what its steps measured and what the policy decided."""
+    """One cycle's record from what its steps measured and what the policy decided (`shadow`: what became of
+    a challenger in shadow on this batch; a shadow this cycle's retrain started takes its place)."""
     return BatchRecord(
         batch=batch, rows=rows, valid=validation.valid, validation_failures=validation.failures,
         validation_warnings=validation.warnings,
@@ -279,7 +319,7 @@ def build_record(
         requeue_of=requeue_of,
         rejection_streak=None if decision.rejection_streak is None
         else RejectionStreakRecord.model_validate(asdict(decision.rejection_streak)),
-        **(retrain.record_fields() if retrain is not None else {}),
+        **({"shadow": shadow} if retrain is None else retrain.record_fields(shadow)),
     )
 
 
@@ -298,8 +338,9 @@ def trained_through(records: list[BatchRecord], champion_version: str | None) ->
     """The last batch the champion's training window could hold (-1: none): the cycle that made it (its
     retrain or the initial batches); a version the journal does not know (moved by hand), the latest
     retrain's."""
-    made = [r.batch_index for r in records
-            if champion_version is not None and r.new_champion_version == champion_version]
+    # The cycle whose retrain trained it (a challenger promoted from shadow serves from a later cycle).
+    made = [r.batch_index for r in records if champion_version is not None
+            and champion_version in (r.new_champion_version, r.challenger_version)]
     trained = [r.batch_index for r in records if r.decision in ("init", "retrain")]
     return max(made) if made else max(trained, default=-1)
 
@@ -351,7 +392,7 @@ def summarise(records: list[BatchRecord]) -> TimelineSummary:
     scored = [r.metric for r in records if r.metric is not None and r.decision not in ("init", "reject_batch")]
     return TimelineSummary(
         retrains=sum(r.decision == "retrain" for r in records),
-        promotions=sum(r.promoted for r in records),
+        promotions=sum(r.champion_moved for r in records),
         rejected_batches=[r.batch for r in records if r.decision == "reject_batch"],
         mean_metric=sum(scored) / len(scored) if scored else None,
         metric_name=next((r.metric_name for r in records if r.metric_name), None),

@@ -57,7 +57,7 @@ def cycle_samples(record: BatchRecord, history: Sequence[BatchRecord], settings:
     for decision in DECISIONS:
         add("decision", "The last cycle's decision (1 for the one taken).", float(record.decision == decision),
             decision=decision)
-    add("promoted", "1 when the last cycle promoted a new champion.", float(record.promoted))
+    add("promoted", "1 when the last cycle promoted a new champion.", float(record.champion_moved))
     add("drift_share", "Share of features drifting in the last batch (0-1).", record.drift_share)
     add("dataset_drift", "1 when the last batch's drift share crossed the threshold.",
         None if record.dataset_drift is None else float(record.dataset_drift))
@@ -85,7 +85,7 @@ def cycle_samples(record: BatchRecord, history: Sequence[BatchRecord], settings:
         add("stage_duration_seconds", "Seconds the last cycle spent per stage.", seconds, stage=stage)
     everything = [*history, record]
     add("retrains_count", "Retrains over the model's journal.", sum(r.decision == "retrain" for r in everything))
-    add("promotions_count", "Promotions over the model's journal.", sum(r.promoted for r in everything))
+    add("promotions_count", "Promotions over the model's journal.", sum(r.champion_moved for r in everything))
     add("rejected_batches_count", "Rejected batches over the model's journal.",
         sum(r.decision == "reject_batch" for r in everything))
     return samples

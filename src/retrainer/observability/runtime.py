@@ -26,6 +26,9 @@ QUIET_ENVIRONMENT = {
     # (registry.tracking.check_reachable).
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    # And a request waits 60 s for an answer, not MLflow's 120 s (a read timeout: a long upload that
+    # keeps moving is not cut); a server that never answers is caught before by check_reachable.
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
 }
 
 

@@ -17,9 +17,10 @@ class NotificationError(ServiceError):
 
 
 def events_of(record: BatchRecord) -> list[str]:
-    """The events a record stands for: its decision, and `promote` when a challenger was promoted."""
+    """The events a record stands for: its decision, and `promote` when a challenger was promoted (by its
+    retrain's gate, or from shadow)."""
     events: list[str] = [record.decision]
-    if record.promoted:
+    if record.champion_moved:
         events.append("promote")
     if record.champion_refused:
         events.append("champion_refused")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -105,6 +106,7 @@ def adopt(r: Runner, config_path: str, model_uri: str, reference_path: str, adop
     reasons = [f"adopted {model_uri}"]
     champion = s.register(rt, trained, reference, rt.config.mlflow.aliases.champion, reasons, decision_id,
                           {"adopted_from": model_uri, "adopted_by": adopted_by,
+                           "adopted_at": datetime.now(UTC).isoformat(timespec="seconds"),
                            "adopted_reference": Path(reference_path).name})
     s.draft(rt, reference, redraft_suite, 1)
     s.accept(rt, 0, batch_name(Path(reference_path)), read)
@@ -135,19 +137,24 @@ def retrain(r: Runner, config_path: str, batch_index: int, window_start: int, de
                             tags)
     verdict = s.evaluate(rt, champion, challenger, window)
     rolled_back = None
-    try:
-        # The promotion and the check that the new @champion serves succeed together, or the
-        # aliases are put back (the transaction's rollback hook, or `_verify_or_undo`).
-        with r.transaction():
-            promotion = s.promote(rt, challenger, champion, verdict)
-            s.verify_promotion(rt, challenger, promotion, window)
-    except promotion_step.PromotionCheckFailed as exc:
-        promotion, rolled_back = promotion_step.after_rollback(rt, challenger, str(exc))
+    # promotion.shadow_batches: a passing challenger first predicts the next labelled batches beside the champion.
+    shadow = s.start_shadow(rt, challenger, champion, verdict, batch_index)
+    if shadow is not None:
+        promotion = promotion_step.Promotion(False)
+    else:
+        try:
+            # The promotion and the check that the new @champion serves succeed together, or the
+            # aliases are put back (the transaction's rollback hook, or `_verify_or_undo`).
+            with r.transaction():
+                promotion = s.promote(rt, challenger, champion, verdict)
+                s.verify_promotion(rt, challenger, promotion, window)
+        except promotion_step.PromotionCheckFailed as exc:
+            promotion, rolled_back = promotion_step.after_rollback(rt, challenger, str(exc))
     print(verdict.summary())
     return RetrainOutcome(challenger_version=challenger.version, promoted=promotion.promoted,
                           new_champion_version=challenger.version if promotion.promoted else None,
                           gate=GateRecord.of(verdict), promotion_conflict=promotion.conflict,
-                          promotion_rolled_back=rolled_back).to_dict()
+                          promotion_rolled_back=rolled_back, shadow=shadow).to_dict()
 
 
 def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = False, batch_index: int | None = None,
@@ -196,6 +203,10 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
     else:
         s.accept(rt, index, name, batch)
         s.save_predictions(rt, index, name, batch, scoring)
+    # A challenger in shadow predicts this batch beside the champion (its labels, once accepted): it may be
+    # promoted or retired here, before a retrain this batch asks for replaces it.
+    shadow = (s.shadow_batch(rt, champion, index, scoring.labelled_rows > 0, past)
+              if decision.action != "reject_batch" and refused is None else None)
     retrained = None
     if decision.action == "retrain" and retrain_trigger == "inline":
         with timer.stage("retrain"):
@@ -211,7 +222,7 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
         ood_share=ood.share if ood else None,
         champion_version=champion.version, champion_refused=refused, champion_age_days=decided.champion_age_days,
         metric_name=rt.metric.name, scoring=scoring.summary_fields(), new_labelled_rows=decided.new_labelled_rows,
-        decision=decision, quarantined_as=quarantined, retrain=retrained, requeue_of=requeue_of,
+        decision=decision, quarantined_as=quarantined, retrain=retrained, requeue_of=requeue_of, shadow=shadow,
     )
     record = s.record_cycle(rt, record, outcome, drift, reports, timer)
     if decision.action == "retrain" and retrain_trigger == "event":

@@ -19,7 +19,7 @@ from retrainer.core.intake import LedgerEntry, is_processed, plan_intake
 from retrainer.core.records import RetrainOutcome
 from retrainer.data.landing import UnsafeBatchName, checked_landed_name
 from retrainer.observability.logs import decision_message
-from retrainer.pipeline import cycle, tasks
+from retrainer.pipeline import cycle, run_summaries, tasks
 from retrainer.pipeline import intake as intake_tasks
 from retrainer.pipeline.approval import AWAITING, approval_wanted, ask_for_approval
 from retrainer.state.locks import LockTimeout, intake_lock
@@ -29,21 +29,27 @@ from retrainer.state.locks import LockTimeout, intake_lock
 def initialise_champion(config_path: str, batch_paths: list[str], redraft_suite: bool = False) -> list[dict[str, Any]]:
     """Train champion v1 on the first batches and draft the expectation suite from them (an existing
     suite is kept unless `redraft_suite`)."""
-    return cycle.initialise(PREFECT, config_path, batch_paths, redraft_suite)
+    records = cycle.initialise(PREFECT, config_path, batch_paths, redraft_suite)
+    _summary(config_path, "champion", run_summaries.first_champion_markdown(records))
+    return records
 
 
 @flow(name="adopt-champion", log_prints=True)
 def adopt_champion(config_path: str, model_uri: str, reference_path: str, adopted_by: str,
                    redraft_suite: bool = False) -> dict[str, Any]:
     """Take a model version trained elsewhere as the first champion (`pipeline.cycle.adopt`)."""
-    return cycle.adopt(PREFECT, config_path, model_uri, reference_path, adopted_by, redraft_suite)
+    record = cycle.adopt(PREFECT, config_path, model_uri, reference_path, adopted_by, redraft_suite)
+    _summary(config_path, "champion", run_summaries.first_champion_markdown([record], model_uri))
+    return record
 
 
 @flow(name="retrain-evaluate-promote", log_prints=True)
 def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: int, decision_id: str,
                              reasons: list[str]) -> dict[str, Any]:
     """Train a challenger on accepted data, score both models on the same holdout, promote on a pass."""
-    return cycle.retrain(PREFECT, config_path, batch_index, window_start, decision_id, reasons)
+    outcome = cycle.retrain(PREFECT, config_path, batch_index, window_start, decision_id, reasons)
+    _summary(config_path, "retrain", tasks.retrain_markdown(RetrainOutcome.from_dict(outcome), None))
+    return outcome
 
 
 @flow(name="monitor-batch", log_prints=True)
@@ -68,7 +74,19 @@ def monitor_batch(config_path: str, batch_path: str, move_rejected: bool = False
 @flow(name="requeue", log_prints=True)
 def requeue_quarantined(config_path: str, names: list[str] | None = None) -> list[dict[str, Any]]:
     """The quarantined batches through the cycle again, each once (`pipeline.cycle.requeue`)."""
-    return cycle.requeue(PREFECT, config_path, names)
+    outcomes = cycle.requeue(PREFECT, config_path, names)
+    _summary(config_path, "requeue", run_summaries.requeue_markdown(_model(config_path), outcomes))
+    return outcomes
+
+
+def _model(config_path: str) -> str:
+    return tasks.runtime(config_path).config.model.name
+
+
+def _summary(config_path: str | None, kind: str, markdown: str) -> None:
+    """The flow run's own page in the Prefect UI; failing to write it does not fail the run."""
+    model = _model(config_path) if config_path is not None else "fleet"
+    cycle.warn_if_failed(_attempt(tasks.summary_artifact, model, kind, markdown), "run summary artifact")
 
 
 def _attempt(function: Any, *args: Any, **kwargs: Any) -> cycle.Attempt:
@@ -113,6 +131,7 @@ def monitor_fleet(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     failed = [r for r in results if "error" in r]
     print(f"{len(results) - len(failed)} of {len(results)} model cycles completed"
           + (f"; failed: {', '.join(Path(r['config']).parent.name for r in failed)}" if failed else ""))
+    _summary(None, "fleet", run_summaries.fleet_markdown(results))
     return results
 
 
@@ -123,6 +142,7 @@ def join_late_labels(config_path: str, labels_path: str) -> dict[str, Any]:
     prepared = tasks.read_labels(rt, labels_path)
     outcome = tasks.apply_labels(rt, prepared, labels_path)
     print(outcome.summary())
+    _summary(config_path, "late-labels", f"## `{rt.config.model.name}`: {outcome.summary()}")
     return asdict(outcome)
 
 
@@ -137,10 +157,12 @@ def monitor_landing(config_path: str) -> dict[str, Any]:
     rt = tasks.runtime(config_path)
     try:
         with intake_lock(rt.config):
-            return _take_in(config_path, rt)
+            outcome = _take_in(config_path, rt)
     except LockTimeout as exc:
         print(f"another monitor run of '{rt.config.model.name}' is taking batches in: {exc}; leaving it to that one")
-        return {"skipped": str(exc), "batches": []}
+        outcome = {"skipped": f"another monitor run is taking batches in: {exc}", "batches": []}
+    _summary(config_path, "landing", run_summaries.landing_markdown(rt.config.model.name, outcome))
+    return outcome
 
 
 def _take_in(config_path: str, rt: tasks.Runtime) -> dict[str, Any]:
@@ -226,7 +248,9 @@ def retrain_on_request(config_path: str, batch_index: int, window_start: int, de
     rt = tasks.runtime(config_path)
     done = tasks.earlier_retrain(rt, batch_index, decision_id)
     if done is not None:
-        print(f"decision {decision_id} was carried out already: {done}")
+        line = f"decision {decision_id} was carried out already: {RetrainOutcome.from_dict(done).summary()}"
+        print(line)
+        _summary(config_path, "retrain", f"## Retrain: nothing to do\n\n- {line}")
         return done
     outcome = cycle.retrain_outcome(_attempt(retrain_evaluate_promote, config_path, batch_index, window_start,
                                              decision_id, reasons)).to_dict()
@@ -236,7 +260,10 @@ def retrain_on_request(config_path: str, batch_index: int, window_start: int, de
         tasks.record_retrain(rt, batch_index, decision_id, outcome | {"approval": AWAITING})
         answer = ask_for_approval(rt.config, outcome)
         if answer is None:
-            print(f"no answer in time: version {outcome['challenger_version']} stays {AWAITING}")
+            line = f"no answer in time: version {outcome['challenger_version']} stays {AWAITING}"
+            print(line)
+            _summary(config_path, "retrain", f"## Retrain: challenger v{outcome['challenger_version']} {AWAITING}"
+                                             f"\n\n- {line}")
             return outcome | {"approval": AWAITING}
         outcome |= tasks.apply_approval(rt, outcome["challenger_version"], answer)
     record = tasks.record_retrain(rt, batch_index, decision_id, outcome)
@@ -258,13 +285,17 @@ def staleness_check(config_path: str) -> dict[str, Any]:
     check = tasks.check_staleness(rt, champion)
     if check.reason is None:
         print(check.summary)
+        _summary(config_path, "staleness", run_summaries.staleness_markdown(rt.config.model.name,
+                                                                            {"summary": check.summary}))
         return {"retrain": False, "summary": check.summary}
     decision_id = tasks.new_decision_id()
     print(f"{check.summary}: {check.reason}")
     asked = {"retrain": True, "summary": check.summary, "reason": check.reason, "decision_id": decision_id}
     if _retrain_trigger(rt) == "event":
         event_id = tasks.request_retrain(rt, check.batch_index, check.window_start, decision_id, [check.reason])
-        return asked | {"retrain_event_id": event_id}
-    outcome = cycle.retrain_outcome(_attempt(retrain_evaluate_promote, config_path, check.batch_index,
-                                             check.window_start, decision_id, [check.reason])).to_dict()
-    return asked | outcome
+        asked |= {"retrain_event_id": event_id}
+    else:
+        asked |= cycle.retrain_outcome(_attempt(retrain_evaluate_promote, config_path, check.batch_index,
+                                                check.window_start, decision_id, [check.reason])).to_dict()
+    _summary(config_path, "staleness", run_summaries.staleness_markdown(rt.config.model.name, asked))
+    return asked

@@ -35,6 +35,7 @@ from retrainer.steps import (
     late_labels,
     promotion,
     scoring,
+    shadow,
     storage,
     training,
 )
@@ -142,6 +143,8 @@ register = step_task(training.register, name="register model version")
 refuse_if_initialised = step_task(training.refuse_if_initialised, name="check not initialised")
 draft = step_task(training.draft, name="draft suite")
 evaluate = step_task(promotion.evaluate, name="evaluate champion vs challenger")
+start_shadow = step_task(shadow.start_shadow, name="put challenger in shadow")
+shadow_batch = step_task(shadow.shadow_batch, name="shadow evaluation")
 load_served_model = step_task(promotion.load_served_model, name="load the served champion", **READ_RETRIES)
 after_rollback = promotion.after_rollback
 notify = step_task(record_step.notify, name="notify", retries=2, retry_delay_seconds=[1.0, 5.0],
@@ -256,6 +259,12 @@ def cycle_markdown(record: BatchRecord, outcome: ValidationOutcome) -> str:
                          "and this batch's record show the outcome")
         else:
             lines.append(f"- {RetrainOutcome.from_dict(record.model_dump()).summary()}")
+    if record.shadow is not None and record.shadow.outcome != "started":
+        shadow = record.shadow
+        figures = ("" if shadow.metric is None or shadow.champion_metric is None else
+                   f": {record.metric_name} {shadow.champion_metric:.4f} (champion) vs {shadow.metric:.4f}")
+        lines.append(f"- challenger v{shadow.version} in shadow, batch {shadow.batches} of {shadow.needed}{figures}: "
+                     f"**{shadow.outcome}**" + (f" — {shadow.reason}" if shadow.reason else ""))
     return "\n".join(lines)
 
 
@@ -274,6 +283,15 @@ def _retrain_artifact(rt: Runtime, outcome: dict[str, Any], batch: str | None) -
 
 
 retrain_artifact = step_task(_retrain_artifact, name="retrain artifact")
+
+
+def _summary_artifact(model: str, kind: str, markdown: str) -> None:
+    create_markdown_artifact(key=f"{_artifact_key(model)}-{kind}", markdown=markdown,
+                             description=f"retrainer {kind}")
+
+
+# A flow run's own page in the Prefect UI (`pipeline.run_summaries` writes it).
+summary_artifact = step_task(_summary_artifact, name="run summary")
 
 
 # -- retrains requested by event, and their approval ------------------------------------------

@@ -3,6 +3,7 @@ deserialised: its format from MLmodel alone first, then its digest and signature
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,23 @@ def download_checked_format(client: Any, config: RetrainerConfig, name: str, inf
                             folder: Path) -> tuple[Path, Path]:
     """(model folder, model file) of a version, downloaded once its MLmodel alone said skops: the
     format is checked before a byte of the model itself is read."""
+    local = _download_after(client, config, name, info, folder, trust.check_format)
+    return local, trust.model_file(local)
+
+
+def download_external(client: Any, config: RetrainerConfig, name: str, info: ModelVersionInfo,
+                      folder: Path) -> tuple[Path, trust.ExternalFormat]:
+    """(model folder, its format) of a version registered elsewhere, downloaded once its MLmodel alone said
+    it is a format `retrainer adopt` loads (`trust.check_external_format`)."""
+    described: list[trust.ExternalFormat] = []
+    local = _download_after(client, config, name, info, folder,
+                            lambda head: described.append(trust.check_external_format(head)))
+    return local, described[0]
+
+
+def _download_after(client: Any, config: RetrainerConfig, name: str, info: ModelVersionInfo, folder: Path,
+                    check: Callable[[Path], object]) -> Path:
+    """The version's MLmodel file fetched alone and `check`ed, then (only if it passed) its whole folder."""
     from mlflow.exceptions import MlflowException
 
     source = client.get_model_version_download_uri(name, info.version).rstrip("/")
@@ -41,9 +59,8 @@ def download_checked_format(client: Any, config: RetrainerConfig, name: str, inf
         if isinstance(exc, MlflowException) and exc.error_code not in NOT_FOUND_CODES:
             raise  # an outage, not a verdict on the version
         raise trust.UntrustedModel("it has no MLmodel file (not an MLflow model)") from None
-    trust.check_format(head)
-    local = download(config, source, folder / "model")
-    return local, trust.model_file(local)
+    check(head)
+    return download(config, source, folder / "model")
 
 
 def download(config: RetrainerConfig, artifact_uri: str, folder: Path) -> Path:

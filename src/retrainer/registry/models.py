@@ -8,6 +8,7 @@ exists, so a person reading the MLflow UI needs nothing else.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import tempfile
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import pandas as pd
 
 from retrainer.config import RetrainerConfig
 from retrainer.registry import trust
-from retrainer.registry.downloads import checked_download, download, download_checked_format
+from retrainer.registry.downloads import checked_download, download, download_checked_format, download_external
 from retrainer.registry.errors import PromotionConflict, RegistryError
 from retrainer.registry.history import OUTSIDE, AliasHistory, AliasMove, now
 from retrainer.registry.tracking import experiment_id
@@ -75,8 +76,9 @@ class ModelRegistry:
 
     def load_external(self, model_uri: str) -> Any:
         """The model of a version registered elsewhere (`models:/NAME/VERSION`, for `retrainer adopt`): its
-        format checked from MLmodel alone (skops only), then deserialised with the trusted types only. No
-        provenance check: retrainer did not register it, which is why it is being adopted."""
+        format checked from MLmodel alone (MLflow's sklearn or lightgbm flavor saved with skops, or its xgboost
+        flavor in XGBoost's own format: `trust.check_external_format`), then loaded with the trusted types
+        only. No provenance check: retrainer did not register it, which is why it is being adopted."""
         from mlflow.exceptions import MlflowException
 
         match = re.fullmatch(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)", model_uri)
@@ -90,8 +92,8 @@ class ModelRegistry:
             raise
         with tempfile.TemporaryDirectory() as folder:
             try:
-                _, model_file = download_checked_format(self.client, self.config, match["name"], info, Path(folder))
-                return trust.load_skops(model_file, self.trusted_types)
+                local, described = download_external(self.client, self.config, match["name"], info, Path(folder))
+                return trust.load_external(local, described, self.trusted_types)
             except trust.UntrustedModel as exc:
                 raise trust.UntrustedModel(f"{model_uri}: refused: {exc}") from None
 
@@ -117,12 +119,13 @@ class ModelRegistry:
         return self.version_by_alias(self.aliases.champion)
 
     def refuse_if_initialised(self) -> None:
-        """`retrainer init` trains the first champion only."""
+        """`retrainer init` and `retrainer adopt` make the first champion only."""
         champion = self.champion()
         if champion is not None:
             raise RegistryError(
-                f"model '{self.name}' already has @{self.aliases.champion} (version {champion.version}); init "
-                "trains the first champion only — use `retrainer run` for new batches"
+                f"model '{self.name}' already has @{self.aliases.champion} (version {champion.version}); init and "
+                "adopt make the first champion only — use `retrainer run` for new batches, `retrainer promote` "
+                "to put another version in service, or another model.name for a new model"
             )
 
     def load_model(self, info: ModelVersionInfo, fresh: bool = False) -> Any:
@@ -294,7 +297,24 @@ class ModelRegistry:
             self.client.delete_registered_model_alias(self.name, alias)
         else:
             self._set_alias(alias, str(version))
-        self.history.record(AliasMove(alias, before, None if version is None else str(version), actor, reason, now()))
+        moved = AliasMove(alias, before, None if version is None else str(version), actor, reason, now())
+        self.history.record(moved)
+        if alias == self.aliases.champion and version is not None:
+            self._describe_model(moved)
+
+    def _describe_model(self, move: AliasMove) -> None:
+        """The registered model's description leads with what serves and why (the MLflow models list shows
+        its start); a failure to write it is a warning: the alias moved and the history has it."""
+        from mlflow.exceptions import MlflowException
+
+        text = (f"@{self.aliases.champion}: version {move.to_version} since {move.at:%Y-%m-%d %H:%M} UTC — "
+                f"{move.reason or 'no reason given'} ({move.actor}). Managed by retrainer: each version's description "
+                "gives its gate report; `retrainer status` the alias history.")
+        try:
+            self.client.update_registered_model(self.name, description=text[:5000])
+        except MlflowException as exc:
+            logging.getLogger("retrainer").warning("retrainer: warning: could not describe model '%s': %s",
+                                                   self.name, str(exc).splitlines()[0] if str(exc) else exc)
 
     def _set_alias(self, alias: str, version: str) -> None:
         """Set an alias, again when the store's write raced another one on the same alias.
@@ -421,16 +441,18 @@ class ModelRegistry:
         return ModelVersionInfo(str(version.version), str(version.run_id), dict(version.tags or {}), created)
 
 
-# Model libraries beyond scikit-learn whose classes a model may hold, by top-level module: pip name.
-_MODEL_LIBRARIES = {"lightgbm": "lightgbm", "xgboost": "xgboost"}
+# Model libraries beyond scikit-learn whose classes a model may hold, by top-level module.
+_MODEL_LIBRARIES = ("lightgbm", "xgboost")
 
 
 def _requirements(types: list[str]) -> list[str]:
     """What loading the model needs (given, not inferred: inferring costs ~6 s per model): scikit-learn at
-    this version, and the version here of each model library among the model's `types`."""
-    from importlib.metadata import version
+    this version, and the installed distribution and version of each model library among the model's `types`
+    (XGBoost's module comes from `xgboost` or `xgboost-cpu`, say)."""
+    from importlib.metadata import packages_distributions, version
 
     modules = {name.split(".")[0] for name in types}
-    extra = [f"{package}=={version(package)}" for module, package in sorted(_MODEL_LIBRARIES.items())
-             if module in modules]
+    installed = packages_distributions()
+    extra = [f"{package}=={version(package)}" for module in _MODEL_LIBRARIES if module in modules
+             for package in installed.get(module, [module])[:1]]
     return [f"scikit-learn=={version('scikit-learn')}", "pandas", "numpy", *extra]

@@ -40,15 +40,22 @@ def connect(config: RetrainerConfig) -> Any:
 
 
 def check_reachable(uri: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
-    """Fail fast, in one line, when a tracking server takes no connection: MLflow's own client would retry
-    with backoff for minutes first. Only a connection is tried (no request): a live server's own errors and
+    """Fail fast, in one line, when a tracking server takes no connection, or (plain HTTP) takes one and
+    does not answer: MLflow's own client would retry with backoff for minutes first. Only a connection and
+    one bare request are tried: any HTTP answer, even an error, is a live server whose own errors and
     transient failures stay MLflow's to retry. Local stores (file, SQLite, a database URL) are not checked."""
     parsed = urlparse(uri)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+        with socket.create_connection((parsed.hostname, port), timeout=timeout) as connection:
+            if parsed.scheme == "http":
+                # A process that holds the port but hangs (or is not a web server) takes connections too.
+                connection.sendall(f"GET /health HTTP/1.0\r\nHost: {parsed.hostname}\r\n\r\n".encode("ascii"))
+                if not connection.recv(1):
+                    raise ServiceError(f"MLflow tracking server {uri} closed the connection without answering "
+                                       "(mlflow.tracking_uri)")
     except TimeoutError:
         raise ServiceError(f"MLflow tracking server {uri} is unreachable: no answer within {timeout:g} s "
                            "(mlflow.tracking_uri)") from None

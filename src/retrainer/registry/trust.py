@@ -24,6 +24,7 @@ import hmac
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,8 @@ def model_file(folder: Path) -> Path:
     return file
 
 
-def check_format(path: Path) -> str:
-    """The model file name an `MLmodel` file names, after checking the format from it alone: refuses
-    pickle, cloudpickle and a file name that is not a plain file of the model folder."""
+def _flavors(path: Path) -> dict[str, Any]:
+    """The flavors an `MLmodel` file declares, read as YAML only."""
     if not path.is_file():
         raise UntrustedModel("it has no MLmodel file: not an MLflow model")
     try:
@@ -143,17 +143,98 @@ def check_format(path: Path) -> str:
     except (yaml.YAMLError, UnicodeDecodeError):
         raise UntrustedModel("its MLmodel file is not readable YAML") from None
     flavors = described.get("flavors") if isinstance(described, dict) else None
-    sklearn = flavors.get("sklearn") if isinstance(flavors, dict) else None
-    if not isinstance(sklearn, dict):
-        raise UntrustedModel("it is not a scikit-learn model (no sklearn flavor in MLmodel)")
-    serialization = sklearn.get("serialization_format")
+    return flavors if isinstance(flavors, dict) else {}
+
+
+def _skops_file(flavor: dict[str, Any], name_key: str) -> str:
+    """The model file a flavor saved with skops names; pickle and cloudpickle refused."""
+    serialization = flavor.get("serialization_format")
     if serialization != "skops":
         raise UntrustedModel(f"it is saved as '{serialization}': retrainer loads only skops models "
                              "(pickle and cloudpickle can run code when loaded)")
-    name = sklearn.get("pickled_model")
+    return _plain_name(flavor.get(name_key))
+
+
+def _plain_name(name: Any) -> str:
     if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
         raise UntrustedModel(f"its MLmodel names a model file outside the model folder ({name!r})")
     return name
+
+
+def check_format(path: Path) -> str:
+    """The model file name an `MLmodel` file names, after checking the format from it alone: refuses
+    pickle, cloudpickle and a file name that is not a plain file of the model folder."""
+    sklearn = _flavors(path).get("sklearn")
+    if not isinstance(sklearn, dict):
+        raise UntrustedModel("it is not a scikit-learn model (no sklearn flavor in MLmodel)")
+    return _skops_file(sklearn, "pickled_model")
+
+
+# The scikit-learn–API classes MLflow's xgboost flavor may name for `retrainer adopt`, and the class each is
+# built as here (never imported from the name the artifact gives): XGBoost parses its own JSON/UBJSON model
+# file in native code, no pickle involved. A bare Booster predicts scores, not what the cycle compares.
+XGBOOST_CLASSES = {"xgboost.sklearn.XGBClassifier": "XGBClassifier", "xgboost.sklearn.XGBRegressor": "XGBRegressor"}
+XGBOOST_FORMATS = ("ubj", "json")
+
+
+@dataclass(frozen=True)
+class ExternalFormat:
+    """How a version registered elsewhere is saved, as its `MLmodel` file says (checked, nothing loaded)."""
+
+    flavor: str  # "sklearn" or "lightgbm" (skops files) or "xgboost" (XGBoost's own format)
+    file: str
+    model_class: str | None = None
+
+
+def check_external_format(path: Path) -> ExternalFormat:
+    """What `retrainer adopt` accepts, from the `MLmodel` file alone: the sklearn or lightgbm flavor saved
+    with skops, or the xgboost flavor of XGBClassifier/XGBRegressor in XGBoost's UBJSON or JSON format."""
+    flavors = _flavors(path)
+    if isinstance(flavors.get("sklearn"), dict):
+        return ExternalFormat("sklearn", check_format(path))
+    lightgbm = flavors.get("lightgbm")
+    if isinstance(lightgbm, dict):
+        if lightgbm.get("model_class") == "lightgbm.basic.Booster":
+            raise UntrustedModel("it is a bare LightGBM Booster, which predicts scores, not the model's answers: "
+                                 "log the LGBMClassifier or LGBMRegressor (mlflow.lightgbm.log_model(..., "
+                                 "serialization_format='skops'))")
+        return ExternalFormat("lightgbm", _skops_file(lightgbm, "data"))
+    xgboost = flavors.get("xgboost")
+    if isinstance(xgboost, dict):
+        model_class = xgboost.get("model_class")
+        if model_class not in XGBOOST_CLASSES:
+            raise UntrustedModel(f"its xgboost flavor is a {model_class!r}: retrainer adopts XGBClassifier and "
+                                 "XGBRegressor (a bare Booster predicts scores, not the model's answers)")
+        if xgboost.get("model_format") not in XGBOOST_FORMATS:
+            raise UntrustedModel(f"its XGBoost model is saved as {xgboost.get('model_format')!r}: retrainer "
+                                 f"adopts {' or '.join(XGBOOST_FORMATS)} (mlflow.xgboost.log_model's default is ubj)")
+        return ExternalFormat("xgboost", _plain_name(xgboost.get("data")), model_class)
+    raise UntrustedModel(f"it is not a scikit-learn, LightGBM or XGBoost model (its flavors: "
+                         f"{', '.join(sorted(flavors)) or 'none'})")
+
+
+def load_external(folder: Path, described: ExternalFormat, trusted: list[str]) -> Any:
+    """A checked external model folder's model: a skops file under the trusted types, or an XGBoost
+    estimator of a class built here (and trusted) filled from XGBoost's own model file."""
+    file = folder / described.file
+    if file.is_symlink() or not file.is_file():
+        raise UntrustedModel(f"its model file {file.name} is missing or not a plain file")
+    if described.flavor != "xgboost":
+        return load_skops(file, trusted)
+    assert described.model_class is not None
+    check_types([described.model_class], trusted)
+    try:
+        import xgboost
+    except ImportError:
+        raise RegistryError("this version is an XGBoost model, and XGBoost is not installed here: "
+                            "pip install 'retrainer[xgboost]'") from None
+
+    model = getattr(xgboost, XGBOOST_CLASSES[described.model_class])()
+    try:
+        model.load_model(file)
+    except Exception as exc:  # XGBoost's parser: a damaged or foreign file is one line, not a traceback
+        raise UntrustedModel(f"its XGBoost model file is not readable ({type(exc).__name__})") from None
+    return model
 
 
 def trusted_types(configured: Iterable[str]) -> list[str]:

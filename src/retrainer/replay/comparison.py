@@ -226,7 +226,7 @@ def run_from_records(policy: str, records: Sequence[Any], accepted: set[int], wi
             first = max(r.window_start or 0, r.batch_index - window_batches + 1)
             on_rejected = any(i in accepted and i in rejected for i in range(first, r.batch_index + 1))
         note = "; ".join(r.reasons[:1])
-        outcomes.append(BatchOutcome(r.batch, r.metric, retrained=r.decision == "retrain", promoted=r.promoted,
+        outcomes.append(BatchOutcome(r.batch, r.metric, retrained=r.decision == "retrain", promoted=r.champion_moved,
                                      rejected=r.decision == "reject_batch", trained_on_rejected=on_rejected,
                                      note=note))
     return PolicyRun(policy, outcomes, seconds)

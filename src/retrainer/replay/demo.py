@@ -54,6 +54,8 @@ def format_line(record: BatchRecord, event: str | None = None) -> str:
     elif record.decision == "retrain":
         reason += (f" -> promoted v{record.new_champion_version}" if record.promoted
                    else f" -> {_not_promoted(record)}")
+    if record.shadow is not None and record.shadow.outcome in ("promoted", "retired"):
+        reason += f" -> shadow v{record.shadow.version} {record.shadow.outcome}: {record.shadow.reason}"
     line = (f"{record.batch:<8} {record.rows:>5} {'yes' if record.valid else 'NO':<5} {drift:>5} {metric:>6} "
             f"{record.decision:<12} {champion:>5}  {reason}")
     return line + (f"   | {event}" if event else "")

@@ -132,6 +132,11 @@ def cycle_note(model: str, record: BatchRecord) -> str:
         if record.challenger_version:
             lines.append(f"[version {record.challenger_version}](#/models/{quote(model)}/versions/"
                          f"{record.challenger_version})")
+    if record.shadow is not None and record.shadow.outcome != "started":
+        shadow = record.shadow
+        lines.append(f"Challenger [version {shadow.version}](#/models/{quote(model)}/versions/{shadow.version}) in "
+                     f"shadow: {shadow.outcome} ({shadow.batches} of {shadow.needed} labelled batches)"
+                     + (f": {shadow.reason}" if shadow.reason else ""))
     return "\n\n".join(lines)[:5000]
 
 

@@ -1,0 +1,150 @@
+"""Shadow evaluation (`promotion.shadow_batches`): a challenger that passed the gate stays @challenger and
+predicts each next labelled batch beside the champion; after `shadow_batches` of them it is promoted only if
+the paired test over their rows favours it (`core.shadow`), and otherwise retired, with the reason.
+
+The state lives on the challenger's version (tags `shadow`, `shadow_since`, `shadow_champion`) and in the
+records (`BatchRecord.shadow`), so any process — `run`, `serve`'s deployments, a backtest — carries on a
+shadow another one started. The shadow batches are read back from the accepted store: the rows kept after
+validation, with their labels, which neither model trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from retrainer.core.gate import GateVerdict
+from retrainer.core.metrics import MetricError, Outputs, measure
+from retrainer.core.records import BatchRecord, ShadowRecord
+from retrainer.core.schema import feature_frame, target_values
+from retrainer.core.shadow import ShadowVerdict, shadow_verdict
+from retrainer.core.training import labelled_rows, model_outputs
+from retrainer.registry import ModelVersionInfo, PromotionConflict
+from retrainer.state import stores
+from retrainer.steps.runtime import Runtime
+
+SHADOW, SINCE, AGAINST = "shadow", "shadow_since", "shadow_champion"
+ACTOR = "retrainer (shadow evaluation)"
+
+
+@dataclass(frozen=True)
+class InShadow:
+    """The challenger in shadow: its version, the batch whose retrain put it there, the champion it is judged against."""
+
+    version: ModelVersionInfo
+    since: int
+    champion: str
+
+
+def start_shadow(rt: Runtime, challenger: ModelVersionInfo, champion: ModelVersionInfo, verdict: GateVerdict,
+                 batch_index: int) -> ShadowRecord | None:
+    """A challenger that passed the gate, in auto mode with `promotion.shadow_batches`: kept as @challenger in
+    shadow instead of promoted (None: promote as usual). A challenger still in shadow is retired: the new one
+    replaces it."""
+    needed = rt.config.promotion.shadow_batches
+    if not verdict.passed or needed == 0 or rt.config.promotion.mode != "auto":
+        return None
+    replaced = [v for v in rt.registry.versions() if v.tag(SHADOW) == "running" and v.version != challenger.version]
+    for version in replaced:
+        _retire(rt, version.version, f"replaced by version {challenger.version}, a newer challenger in shadow")
+    rt.registry.tag_version(challenger.version, SINCE, str(batch_index))
+    rt.registry.tag_version(challenger.version, AGAINST, champion.version)
+    rt.registry.tag_version(challenger.version, SHADOW, "running")
+    reason = (f"passed the gate; predicts the next {needed} labelled batch(es) beside champion version "
+              f"{champion.version} before it may be promoted")
+    rt.registry.describe_version(challenger.version, f"In shadow: {reason}.", lead=True)
+    return ShadowRecord(version=challenger.version, outcome="started", needed=needed, reason=reason,
+                        replaced=replaced[-1].version if replaced else None)
+
+
+def in_shadow(rt: Runtime) -> InShadow | None:
+    """The @challenger in shadow, if there is one."""
+    version = rt.registry.version_by_alias(rt.config.mlflow.aliases.challenger)
+    if version is None or version.tag(SHADOW) != "running":
+        return None
+    return InShadow(version, int(version.tag(SINCE) or -1), version.tag(AGAINST) or "")
+
+
+def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, labelled: bool,
+                 past: list[BatchRecord]) -> ShadowRecord | None:
+    """The challenger in shadow on this accepted batch (`labelled`: its rows carry labels): its metric beside
+    the champion's, and once `promotion.shadow_batches` labelled batches are in, promoted or retired by the
+    paired test over their rows. A champion moved meanwhile (a person, a rollback) retires it: its gate and
+    shadow were against another model. None: no challenger in shadow."""
+    shadow = in_shadow(rt)
+    if shadow is None:
+        return None
+    version, needed = shadow.version.version, rt.config.promotion.shadow_batches
+    counted = [r.batch_index for r in past if r.shadow is not None and r.shadow.version == version
+               and r.shadow.outcome == "running" and r.shadow.metric is not None and r.batch_index > shadow.since]
+    if shadow.champion != champion.version:
+        return _retired(rt, version, len(counted), needed,
+                        f"@champion moved to version {champion.version} (it was judged against version "
+                        f"{shadow.champion})")
+    if needed == 0:
+        return _retired(rt, version, len(counted), needed, "promotion.shadow_batches is 0 now: no shadow to finish")
+    if not labelled:
+        return ShadowRecord(version=version, outcome="running", batches=len(counted), needed=needed)
+    frames = _shadow_rows(rt, [*counted, index])
+    champion_model, challenger_model = rt.registry.load_model(champion), rt.registry.load_model(shadow.version)
+    this = frames[index]
+    try:
+        metric = _metric(rt, challenger_model, this)
+        champion_metric = _metric(rt, champion_model, this)
+    except MetricError as exc:  # the team's metric failed on this batch: it does not count
+        logging.getLogger("retrainer").warning("retrainer: warning: shadow evaluation: %s", exc)
+        return ShadowRecord(version=version, outcome="running", batches=len(counted), needed=needed)
+    batches = len(counted) + 1
+    if batches < needed:
+        return ShadowRecord(version=version, outcome="running", metric=metric, champion_metric=champion_metric,
+                            batches=batches, needed=needed)
+    verdict = _verdict(rt, champion_model, challenger_model, pd.concat(frames.values(), ignore_index=True), batches)
+    if not verdict.promote:
+        return _retired(rt, version, batches, needed, verdict.reason(), metric, champion_metric)
+    try:
+        with rt.lock(rt.config):
+            rt.registry.promote(version, expected_champion=champion.version, actor=ACTOR, reason=verdict.reason())
+    except PromotionConflict as exc:
+        return _retired(rt, version, batches, needed, f"another promotion came first: {exc}", metric, champion_metric)
+    rt.registry.tag_version(version, SHADOW, "promoted")
+    rt.registry.describe_version(version, f"Promoted from shadow: {verdict.reason()}.", lead=True)
+    return ShadowRecord(version=version, outcome="promoted", metric=metric, champion_metric=champion_metric,
+                        batches=batches, needed=needed, reason=verdict.reason())
+
+
+def _shadow_rows(rt: Runtime, indices: list[int]) -> dict[int, pd.DataFrame]:
+    """The labelled rows of the shadow batches, as the accepted store keeps them, by batch index."""
+    store = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name))
+    frames = store.each(min(indices), max(indices))
+    return {i: labelled_rows(frames[i], rt.schema) for i in indices if i in frames}
+
+
+def _outputs(rt: Runtime, model: object, rows: pd.DataFrame) -> Outputs:
+    return model_outputs(model, feature_frame(rows, rt.schema), rt.schema.task)
+
+
+def _metric(rt: Runtime, model: object, rows: pd.DataFrame) -> float:
+    return measure(rt.metric, rt.schema.task, target_values(rows, rt.schema), _outputs(rt, model, rows))
+
+
+def _verdict(rt: Runtime, champion: object, challenger: object, rows: pd.DataFrame, batches: int) -> ShadowVerdict:
+    return shadow_verdict(rt.schema.task, rt.metric, target_values(rows, rt.schema), _outputs(rt, champion, rows),
+                          _outputs(rt, challenger, rows), rt.config.promotion, batches, seed=rt.config.training.seed)
+
+
+def _retire(rt: Runtime, version: str, reason: str) -> None:
+    """Out of shadow for good: tagged retired, the reason in its description, @challenger taken off it."""
+    rt.registry.tag_version(version, SHADOW, "retired")
+    rt.registry.describe_version(version, f"Retired from shadow: {reason}.", lead=True)
+    challenger = rt.registry.version_by_alias(rt.config.mlflow.aliases.challenger)
+    if challenger is not None and challenger.version == version:
+        rt.registry.move_alias(rt.config.mlflow.aliases.challenger, None, ACTOR, f"retired from shadow: {reason}")
+
+
+def _retired(rt: Runtime, version: str, batches: int, needed: int, reason: str, metric: float | None = None,
+             champion_metric: float | None = None) -> ShadowRecord:
+    _retire(rt, version, reason)
+    return ShadowRecord(version=version, outcome="retired", metric=metric, champion_metric=champion_metric,
+                        batches=batches, needed=needed, reason=reason)

@@ -12,6 +12,7 @@ policy.rejection_streak_batches without a `rejection_streak` alert.
 
     python benchmarks/decision_quality.py [--rows 2000] [--large-rows 50000] [--streams a,b] [--direct]
     python benchmarks/decision_quality.py --real [--streams fair-weekly,...] [--direct]
+    python benchmarks/decision_quality.py [--real] --shadow 2 --direct   # shadow evaluation on vs off
 
 `--streams` takes names from either module (`--rows` does not apply to the real streams: their rows
 are the data set's). Under each table the configured policy's retrains, promotions (with the gate's
@@ -43,14 +44,15 @@ from retrainer.replay.comparison import PolicySummary, load_ground_truth
 from retrainer.replay.sweep import Comparison, compare_policies
 
 
-def replay(stream: Stream, root: Path, every_k: int, direct: bool) -> tuple[Comparison, BacktestResult]:
+def replay(stream: Stream, root: Path, every_k: int, direct: bool,
+           shadow: int | None = None) -> tuple[Comparison, BacktestResult]:
     batches, truth = stream.write(root / stream.name)
     with contextlib.redirect_stdout(io.StringIO()):
         result = run_backtest(batches, "y", task=stream.task, workdir=root / stream.name / "work",  # type: ignore[arg-type]
                               name=stream.name, orchestrated=not direct)
     write_timeline(result.records, root / stream.name / "timeline.json")
     return compare_policies(result, default_baselines(every_k), root / stream.name / "work",
-                            load_ground_truth(truth)), result
+                            load_ground_truth(truth), batches, shadow), result
 
 
 def _figure(value: float | None) -> str:
@@ -158,6 +160,8 @@ def main() -> int:
                         help="cut every stream to its first N batches (smoke runs)")
     parser.add_argument("--every-k", type=int, default=5)
     parser.add_argument("--direct", action="store_true", help="configured policy without Prefect (same decisions)")
+    parser.add_argument("--shadow", type=int, default=None, metavar="N",
+                        help="also the configured policy with promotion.shadow_batches N (issue 19: shadow on vs off)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     synthetic: list[Stream] = streams(args.rows, args.large_rows)
@@ -178,7 +182,7 @@ def main() -> int:
     missed: list[str] = []
     for stream in chosen:
         started = time.perf_counter()
-        comparison, result = replay(stream, root, args.every_k, args.direct)
+        comparison, result = replay(stream, root, args.every_k, args.direct, args.shadow)
         print(f"\n== {stream.name}: {stream.description} ({stream.batches} × {stream.rows:,} rows, "
               f"{comparison.metric_name}; {time.perf_counter() - started:.0f} s, backtest {result.seconds:.0f} s)")
         print(f"  {'policy':<14}{'mean':>9}{'retrains':>9}{'promotions':>11}{'on rej.':>10}{'delay':>10}"

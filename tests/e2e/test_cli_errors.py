@@ -16,6 +16,8 @@ pytestmark = pytest.mark.e2e
     [
         (("backtest", "/nonexistent/batches", "--target", "y"), "/nonexistent/batches: not a folder of batch files"),
         (("run", "--config", "/nonexistent/retrainer.yaml", "b.csv"), "/nonexistent/retrainer.yaml: config file not found"),
+        (("backtest", "/tmp", "--target", "y", "--shadow", "2"),
+         "--shadow N (N >= 0) compares shadow on and off within --baselines"),
     ],
 )
 def test_bad_input_gives_one_line_error(args: tuple[str, ...], message: str) -> None:

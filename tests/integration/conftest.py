@@ -212,9 +212,9 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
 
 
 def screenshot_path(name: str) -> Path | None:
-    """Where to save a page's screenshot: a PNG in $RETRAINER_TEST_SCREENSHOTS when set (to look at what a test
+    """Where to save a page's screenshot: a PNG in $TEST_SCREENSHOTS when set (to look at what a test
     read), else none is taken."""
-    folder = os.environ.get("RETRAINER_TEST_SCREENSHOTS")
+    folder = os.environ.get("TEST_SCREENSHOTS")
     if not folder:
         return None
     Path(folder).mkdir(parents=True, exist_ok=True)

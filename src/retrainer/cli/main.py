@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also replay the stream under never, every-k, every-batch and drift-trigger; "
                                "prints a comparison and writes policies.{json,png,html} into the work dir")
     backtest.add_argument("--every-k", type=int, default=5, metavar="K", help="the every-k baseline's K (default 5)")
+    backtest.add_argument("--shadow", type=int, default=None, metavar="N",
+                          help="with --baselines: also replay the configured policy with promotion.shadow_batches N "
+                               "(0: shadow off), to compare shadow evaluation on and off")
     backtest.add_argument("--truth", metavar="FILE",
                           help="ground truth (YAML/JSON: change_points, stable stretches) for detection delay "
                                "and false retrains")
@@ -222,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "backtest" and args.every_k < 1:
         print("retrainer: error: --every-k must be at least 1", file=sys.stderr)
+        return 2
+    if args.command == "backtest" and args.shadow is not None and (args.shadow < 0 or not args.baselines):
+        print("retrainer: error: --shadow N (N >= 0) compares shadow on and off within --baselines", file=sys.stderr)
         return 2
     try:
         return int(args.handler(args))

@@ -43,7 +43,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print_summary(result, sys.stdout)
     print(f"work dir: {result.workdir}" + (f"\ntimeline: {args.json}" if args.json else ""))
     if args.baselines:
-        _compare_baselines(result, args.every_k, truth)
+        _compare_baselines(result, args.every_k, truth, Path(args.batch_dir), args.shadow)
     if grid is not None:
         _sweep(result, Path(args.batch_dir), grid, truth)
     return 0
@@ -75,16 +75,18 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))))
 
 
-def _compare_baselines(result: BacktestResult, every_k: int, truth: GroundTruth | None) -> None:
+def _compare_baselines(result: BacktestResult, every_k: int, truth: GroundTruth | None, batch_dir: Path,
+                       shadow: int | None) -> None:
     from retrainer.replay.baselines import default_baselines
     from retrainer.replay.comparison import GroundTruthError
     from retrainer.replay.plots import summary_rows
     from retrainer.replay.sweep import compare_policies
 
-    print(f"\nreplaying the same stream under the baselines (never, every-{every_k}, every-batch, drift-trigger) …",
-          flush=True)
+    also = "" if shadow is None else f", and the configured policy with promotion.shadow_batches {shadow}"
+    print(f"\nreplaying the same stream under the baselines (never, every-{every_k}, every-batch, drift-trigger"
+          f"{also}) …", flush=True)
     try:
-        comparison = compare_policies(result, default_baselines(every_k), result.workdir, truth)
+        comparison = compare_policies(result, default_baselines(every_k), result.workdir, truth, batch_dir, shadow)
     except GroundTruthError as exc:
         raise UserError(str(exc)) from None
     print(f"\npolicies on the same {len(comparison.order)} batches "

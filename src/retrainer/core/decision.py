@@ -32,6 +32,7 @@ class Rule(StrEnum):
     FOLLOW_UP = "follow-up"
     REJECTION_STREAK = "rejection streak"
     COOL_DOWN = "cool-down"
+    SHADOW = "shadow"
     MINIMUM_LABELS = "minimum labels"
 
 
@@ -68,6 +69,9 @@ class Signals:
     new_labelled_rows: int = 0
     # Why the champion was refused before loading (see registry.trust): nothing was scored.
     champion_refused: str | None = None
+    # A challenger in shadow (promotion.shadow_batches) whose verdict is still to come, for a person:
+    # "challenger v2 is in shadow (1 of 2 labelled batches in)"; it holds retrains back.
+    in_shadow: str | None = None
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,9 @@ class GateVerdict:
         # plain bullet), and that plain fonts have: a server's browser or terminal often has no emoji font.
         lines += [check_line(c.passed, c.name, c.detail) for c in self.checks]
         if self.importance_shift:
-            lines.append("features the challenger leans on differently (permutation importance): "
-                         + "; ".join(self.importance_shift))
+            # A paragraph of its own: markdown (the MLflow UI) would run it into the last check's bullet.
+            lines += ["", "features the challenger leans on differently (permutation importance): "
+                      + "; ".join(self.importance_shift)]
         return "\n".join(lines)
 
 

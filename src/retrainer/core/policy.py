@@ -311,6 +311,12 @@ def decide(signals: Signals, history: Sequence[PastCycle], settings: PolicySetti
                         f"<= {settings.cooldown_batches}"],
             dataset_drift=dataset_drift, shifted=shifted, checks=checks,
         )
+    # A challenger already answers the change, in shadow: a retrain now would only replace it and restart
+    # its count, so that no challenger ever finished one while the champion kept failing.
+    if signals.in_shadow is not None:
+        checks.append(SignalCheck(Rule.SHADOW, "challenger_in_shadow", 1.0, 0.0, True))
+        return Decision("none", triggers + [f"but {signals.in_shadow}: its verdict comes first"],
+                        dataset_drift=dataset_drift, shifted=shifted, checks=checks)
     too_few = signals.new_labelled_rows < settings.min_new_labelled_rows
     checks.append(SignalCheck(Rule.MINIMUM_LABELS, "new_labelled_rows", float(signals.new_labelled_rows),
                               float(settings.min_new_labelled_rows), too_few))

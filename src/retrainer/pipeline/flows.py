@@ -48,7 +48,8 @@ def retrain_evaluate_promote(config_path: str, batch_index: int, window_start: i
                              reasons: list[str]) -> dict[str, Any]:
     """Train a challenger on accepted data, score both models on the same holdout, promote on a pass."""
     outcome = cycle.retrain(PREFECT, config_path, batch_index, window_start, decision_id, reasons)
-    _summary(config_path, "retrain", tasks.retrain_markdown(RetrainOutcome.from_dict(outcome), None))
+    # Its own key: the `retrain` deployment's run (the parent, when started by event) writes `<model>-retrain`.
+    _summary(config_path, "gate", tasks.retrain_markdown(RetrainOutcome.from_dict(outcome), None))
     return outcome
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrainer.config import ConfigError, PolicySettings, load_config, write_config
+from retrainer.config import ConfigError, PolicySettings, RetrainerConfig, load_config, write_config
 from retrainer.core.metrics import configured_metric
 from retrainer.core.records import BatchRecord
 from retrainer.replay.backtest import BacktestResult, run_backtest
@@ -73,8 +73,11 @@ def configured_run(result: BacktestResult, policy: str = CONFIGURED) -> PolicyRu
 
 
 def compare_policies(result: BacktestResult, baselines: Sequence[Baseline], out_dir: Path,
-                     truth: GroundTruth | None = None) -> Comparison:
-    """The backtest's own policy beside `baselines` on the same stream; writes policies.{json,png,html}."""
+                     truth: GroundTruth | None = None, batch_dir: Path | None = None,
+                     shadow: int | None = None) -> Comparison:
+    """The backtest's own policy beside `baselines` on the same stream; writes policies.{json,png,html}. With
+    `shadow` (and the stream's `batch_dir`), also the configured policy replayed with
+    `promotion.shadow_batches: shadow` (`shadow-N`, or `shadow-off` for 0), to compare shadow on and off."""
     order = [r.batch for r in result.records]
     if truth is not None:
         check_ground_truth(truth, order)
@@ -82,6 +85,12 @@ def compare_policies(result: BacktestResult, baselines: Sequence[Baseline], out_
     metric = configured_metric(config.model, config.model.task or "classification")
     rejected = {r.batch for r in result.records if r.decision == "reject_batch"}
     runs = [configured_run(result)]
+    if shadow is not None and shadow != config.promotion.shadow_batches:
+        if batch_dir is None:
+            raise ValueError("comparing shadow on and off replays the stream: give its batch_dir")
+        promotion = config.promotion.model_copy(update={"shadow_batches": shadow})
+        runs.append(replay_variant(result, batch_dir, config.model_copy(update={"promotion": promotion}),
+                                   f"shadow-{shadow}" if shadow else "shadow-off", out_dir / "shadow"))
     runs += run_baselines(config, result.initial_paths, result.replayed_paths, rejected, list(baselines))
     scored = scored_batches(result.records)
     summaries = [summarise_run(run, order, scored, metric.name, truth) for run in runs]
@@ -166,7 +175,6 @@ def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[flo
         check_ground_truth(truth, order)
     scored = scored_batches(result.records)
     metric = configured_metric(base.model, base.model.task or "classification")
-    init_batches = len(result.initial_paths)
     points: list[SweepPoint] = []
     settings_list = grid_points(grid)
     for number, settings in enumerate(settings_list, start=1):
@@ -175,17 +183,8 @@ def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[flo
             policy = base.policy.model_validate({**base.policy.model_dump(), **settings})
         except ValueError as exc:
             raise ConfigError(f"sweep point {settings}: {str(exc).splitlines()[-1].strip()}") from None
-        point_dir = out_dir / f"point-{number:02d}"
-        config_path = out_dir / f"point-{number:02d}.yaml"
-        write_config(base.model_copy(update={"policy": policy}), config_path)
-        started = time.perf_counter()
-        # The flows print the gate's verdict for a run's log; a sweep's own table is what the user reads.
-        with contextlib.redirect_stdout(io.StringIO()):
-            replay = run_backtest(batch_dir, base.model.target, task=base.model.task, init_batches=init_batches,
-                                  config_path=config_path, workdir=point_dir, name=base.model.name,
-                                  orchestrated=False)
-        run = configured_run(replay, policy=_label(settings))
-        run.seconds = time.perf_counter() - started
+        run = replay_variant(result, batch_dir, base.model_copy(update={"policy": policy}), _label(settings),
+                             out_dir / f"point-{number:02d}")
         configured = all(getattr(base.policy, k) == v for k, v in settings.items())
         point = SweepPoint(settings, summarise_run(run, order, scored, metric.name, truth), configured)
         points.append(point)
@@ -199,6 +198,24 @@ def run_sweep(result: BacktestResult, batch_dir: Path, grid: dict[str, tuple[flo
                                                      "on_frontier": p.on_frontier, **p.summary.to_dict()}
                                                     for p in points]})
     return points
+
+
+def replay_variant(result: BacktestResult, batch_dir: Path, config: RetrainerConfig, label: str,
+                   workdir: Path) -> PolicyRun:
+    """The backtest's stream replayed again under `config` (a variant of its resolved config), with the
+    flows' steps as plain functions (the same decisions as Prefect's runs, without their ~0.7 s a cycle)."""
+    config_path = workdir.with_suffix(".yaml")
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    write_config(config, config_path)
+    started = time.perf_counter()
+    # The flows print the gate's verdict for a run's log; the comparison's own table is what the user reads.
+    with contextlib.redirect_stdout(io.StringIO()):
+        replay = run_backtest(batch_dir, config.model.target, task=config.model.task,
+                              init_batches=len(result.initial_paths), config_path=config_path, workdir=workdir,
+                              name=config.model.name, orchestrated=False)
+    run = configured_run(replay, policy=label)
+    run.seconds = time.perf_counter() - started
+    return run
 
 
 def _label(settings: dict[str, float]) -> str:

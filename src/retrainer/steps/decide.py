@@ -41,6 +41,19 @@ def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
     return now
 
 
+def _in_shadow(history: list[BatchRecord], index: int, needed: int) -> str | None:
+    """The challenger in shadow whose verdict is still to come, as the journal has it (None: none). One that
+    got no labelled batch for twice its `needed` batches no longer holds retrains back."""
+    latest = next((r.shadow for r in reversed(history) if r.shadow is not None), None)
+    if needed == 0 or latest is None or latest.outcome not in ("started", "running"):
+        return None
+    started = next((r.batch_index for r in reversed(history) if r.shadow is not None
+                    and r.shadow.version == latest.version and r.shadow.outcome == "started"), None)
+    if started is None or index - started > 2 * needed:
+        return None
+    return f"challenger v{latest.version} is in shadow ({latest.batches} of {needed} labelled batches in)"
+
+
 @dataclass
 class DecisionInputs:
     """What `decide` saw, besides the decision: recorded as they were."""
@@ -95,6 +108,7 @@ def decide(
         champion_version=champion.version,
         new_labelled_rows=new_labelled,
         champion_refused=champion_refused,
+        in_shadow=_in_shadow(history, index, rt.config.promotion.shadow_batches),
     )
     decision = policy.decide(signals, [r.past_cycle() for r in history], rt.config.policy, rt.config.training.window_batches)
     return DecisionInputs(decision, age, new_labelled)

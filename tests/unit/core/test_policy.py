@@ -941,3 +941,22 @@ def test_an_outgrown_reference_is_judged_at_the_pessimistic_end_of_the_noise() -
                       history, _settings(max_relative_gain=0.10))
     assert served(8, 0.719, (0.647 * 0.353 / 68) ** 0.5).action == "none"
     assert served(8, 0.80, 0.01).action == "retrain"
+
+
+def test_a_challenger_in_shadow_holds_a_retrain_back_until_its_verdict() -> None:
+    """A drop that would retrain is held while a challenger answers it in shadow (a retrain would only replace
+    it and restart its count); the hold is a named signal."""
+    from retrainer.config import PolicySettings
+    from retrainer.core.decision import Rule, Signals
+    from retrainer.core.metrics import primary_metric
+    from retrainer.core.policy import decide
+
+    signals = Signals(batch_index=9, valid=True, metric=primary_metric("classification"), metric_value=0.60,
+                      reference_metric=0.90, new_labelled_rows=5000,
+                      in_shadow="challenger v3 is in shadow (1 of 2 labelled batches in)")
+    held = decide(signals, [], PolicySettings())
+    assert held.action == "none"
+    assert held.reasons[-1] == "but challenger v3 is in shadow (1 of 2 labelled batches in): its verdict comes first"
+    assert [c.rule for c in held.checks if c.fired][-1] == Rule.SHADOW
+    free = decide(Signals(**{**signals.__dict__, "in_shadow": None}), [], PolicySettings())
+    assert free.action == "retrain"

@@ -48,14 +48,15 @@ class GateRecord(BaseModel):
         return cls.model_validate(asdict(verdict))
 
 
-ShadowOutcome = Literal["started", "running", "promoted", "retired"]
+ShadowOutcome = Literal["started", "running", "promoted", "retired", "won"]
 
 
 class ShadowRecord(BaseModel):
     """A challenger in shadow (`promotion.shadow_batches`) as a batch's record sees it: `started` by this
     cycle's retrain (its gate passed), `running` while it predicts labelled batches beside the champion, then
-    `promoted` or `retired` (with the reason) once `needed` labelled batches are in, or retired early (a new
-    challenger replaced it, @champion moved). `metric` and `champion_metric` are both models' on this batch's
+    `promoted` or `retired` (with the reason) once `needed` labelled batches are in (`won` when the mode was
+    switched to manual meanwhile: it awaits approval), or retired early (a new challenger replaced it,
+    @champion moved). `metric` and `champion_metric` are both models' on this batch's
     labelled rows (None: no labels); `batches` counts the labelled shadow batches so far, this one included."""
 
     version: str
@@ -64,6 +65,8 @@ class ShadowRecord(BaseModel):
     champion_metric: float | None = None
     batches: int = 0
     needed: int = 0
+    # Whether this batch counted towards `needed` (its labels scored both models).
+    counted: bool = False
     reason: str | None = None
     # The challenger in shadow that this cycle's retrain replaced (retired), if any.
     replaced: str | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -204,9 +204,18 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
         s.accept(rt, index, name, batch)
         s.save_predictions(rt, index, name, batch, scoring)
     # A challenger in shadow predicts this batch beside the champion (its labels, once accepted): it may be
-    # promoted or retired here, before a retrain this batch asks for replaces it.
-    shadow = (s.shadow_batch(rt, champion, index, scoring.labelled_rows > 0, past)
-              if decision.action != "reject_batch" and refused is None else None)
+    # promoted or retired here. Its failure (the registry down, say) fails neither the cycle nor the shadow:
+    # the batch just does not count.
+    shadow = None
+    if decision.action != "reject_batch" and refused is None:
+        judged = r.attempt(s.shadow_batch, rt, champion, index, scoring.labelled_rows > 0, past)
+        warn_if_failed(judged, "shadow evaluation")
+        shadow = judged.value
+    if shadow is not None and shadow.outcome == "promoted" and decision.action == "retrain":
+        # The challenger that answers this batch's signals serves from now: a retrain against it comes, if it
+        # must, from the next batch's own signals.
+        decision = replace(decision, action="none", reasons=[
+            *decision.reasons, f"but challenger v{shadow.version} was promoted from shadow in this cycle"])
     retrained = None
     if decision.action == "retrain" and retrain_trigger == "inline":
         with timer.stage("retrain"):

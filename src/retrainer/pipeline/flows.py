@@ -85,8 +85,13 @@ def _model(config_path: str) -> str:
 
 
 def _summary(config_path: str | None, kind: str, markdown: str) -> None:
-    """The flow run's own page in the Prefect UI; failing to write it does not fail the run."""
-    model = _model(config_path) if config_path is not None else "fleet"
+    """The flow run's own page in the Prefect UI; failing to write it (or to read the model's name) does not
+    fail the run."""
+    try:
+        model = _model(config_path) if config_path is not None else "fleet"
+    except Exception as exc:  # the run's work is done: its page is not worth failing it
+        cycle.warn_if_failed(cycle.Attempt(error=exc), "run summary artifact")
+        return
     cycle.warn_if_failed(_attempt(tasks.summary_artifact, model, kind, markdown), "run summary artifact")
 
 

@@ -15,6 +15,8 @@ from retrainer.errors import ServiceError
 
 # How long a tracking server may take to accept a connection before it counts as unreachable.
 CONNECT_TIMEOUT_SECONDS = 5.0
+# How long a server that took the connection may take to start answering (a busy or just-started one).
+ANSWER_TIMEOUT_SECONDS = 15.0
 
 
 def _quiet_mlflow() -> None:
@@ -52,8 +54,14 @@ def check_reachable(uri: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
         with socket.create_connection((parsed.hostname, port), timeout=timeout) as connection:
             if parsed.scheme == "http":
                 # A process that holds the port but hangs (or is not a web server) takes connections too.
+                connection.settimeout(ANSWER_TIMEOUT_SECONDS)
                 connection.sendall(f"GET /health HTTP/1.0\r\nHost: {parsed.hostname}\r\n\r\n".encode("ascii"))
-                if not connection.recv(1):
+                try:
+                    answered = bool(connection.recv(1))
+                except TimeoutError:
+                    raise ServiceError(f"MLflow tracking server {uri} took the connection but did not answer within "
+                                       f"{ANSWER_TIMEOUT_SECONDS:g} s (mlflow.tracking_uri)") from None
+                if not answered:
                     raise ServiceError(f"MLflow tracking server {uri} closed the connection without answering "
                                        "(mlflow.tracking_uri)")
     except TimeoutError:

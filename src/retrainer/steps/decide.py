@@ -42,8 +42,9 @@ def _batch_time(batch: BatchRead, schema: BatchSchema) -> datetime:
 
 
 def _in_shadow(history: list[BatchRecord], index: int, needed: int) -> str | None:
-    """The challenger in shadow whose verdict is still to come, as the journal has it (None: none). One that
-    got no labelled batch for twice its `needed` batches no longer holds retrains back."""
+    """The challenger in shadow whose verdict is still to come, as the journal has it (None: none). One still
+    unfinished twice `needed` batches after it started no longer holds retrains back (labels that stopped
+    coming must not stop retraining); a retrain then replaces it."""
     latest = next((r.shadow for r in reversed(history) if r.shadow is not None), None)
     if needed == 0 or latest is None or latest.outcome not in ("started", "running"):
         return None

@@ -21,7 +21,7 @@ from retrainer.core.records import BatchRecord, ShadowRecord
 from retrainer.core.schema import feature_frame, target_values
 from retrainer.core.shadow import ShadowVerdict, shadow_verdict
 from retrainer.core.training import labelled_rows, model_outputs
-from retrainer.registry import ModelVersionInfo, PromotionConflict
+from retrainer.registry import ModelVersionInfo, PromotionConflict, UntrustedModel
 from retrainer.state import stores
 from retrainer.steps.runtime import Runtime
 
@@ -40,15 +40,15 @@ class InShadow:
 
 def start_shadow(rt: Runtime, challenger: ModelVersionInfo, champion: ModelVersionInfo, verdict: GateVerdict,
                  batch_index: int) -> ShadowRecord | None:
-    """A challenger that passed the gate, in auto mode with `promotion.shadow_batches`: kept as @challenger in
-    shadow instead of promoted (None: promote as usual). A challenger still in shadow is retired: the new one
-    replaces it."""
+    """After a retrain's gate. A challenger still in shadow is retired whatever the verdict: @challenger moved
+    to the new one. Then a challenger that passed, in auto mode with `promotion.shadow_batches`, is kept as
+    @challenger in shadow instead of promoted (None: promote, or not, as usual)."""
     needed = rt.config.promotion.shadow_batches
-    if not verdict.passed or needed == 0 or rt.config.promotion.mode != "auto":
-        return None
     replaced = [v for v in rt.registry.versions() if v.tag(SHADOW) == "running" and v.version != challenger.version]
     for version in replaced:
-        _retire(rt, version.version, f"replaced by version {challenger.version}, a newer challenger in shadow")
+        _retire(rt, version.version, f"replaced by version {challenger.version}, a newer challenger")
+    if not verdict.passed or needed == 0 or rt.config.promotion.mode != "auto":
+        return None
     rt.registry.tag_version(challenger.version, SINCE, str(batch_index))
     rt.registry.tag_version(challenger.version, AGAINST, champion.version)
     rt.registry.tag_version(challenger.version, SHADOW, "running")
@@ -78,7 +78,7 @@ def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, labelled: 
         return None
     version, needed = shadow.version.version, rt.config.promotion.shadow_batches
     counted = [r.batch_index for r in past if r.shadow is not None and r.shadow.version == version
-               and r.shadow.outcome == "running" and r.shadow.metric is not None and r.batch_index > shadow.since]
+               and r.shadow.outcome == "running" and r.shadow.counted and r.batch_index > shadow.since]
     if shadow.champion != champion.version:
         return _retired(rt, version, len(counted), needed,
                         f"@champion moved to version {champion.version} (it was judged against version "
@@ -88,8 +88,11 @@ def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, labelled: 
     if not labelled:
         return ShadowRecord(version=version, outcome="running", batches=len(counted), needed=needed)
     frames = _shadow_rows(rt, [*counted, index])
-    champion_model, challenger_model = rt.registry.load_model(champion), rt.registry.load_model(shadow.version)
-    this = frames[index]
+    try:
+        challenger_model = rt.registry.load_model(shadow.version)
+    except UntrustedModel as exc:  # its files changed since its gate, say: it can never serve
+        return _retired(rt, version, len(counted), needed, f"refused: {exc}")
+    champion_model, this = rt.registry.load_model(champion), frames[index]
     try:
         metric = _metric(rt, challenger_model, this)
         champion_metric = _metric(rt, champion_model, this)
@@ -97,21 +100,34 @@ def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, labelled: 
         logging.getLogger("retrainer").warning("retrainer: warning: shadow evaluation: %s", exc)
         return ShadowRecord(version=version, outcome="running", batches=len(counted), needed=needed)
     batches = len(counted) + 1
+    running = ShadowRecord(version=version, outcome="running", metric=metric, champion_metric=champion_metric,
+                           batches=batches, needed=needed, counted=True)
+    rows = pd.concat(frames.values(), ignore_index=True)
     if batches < needed:
-        return ShadowRecord(version=version, outcome="running", metric=metric, champion_metric=champion_metric,
-                            batches=batches, needed=needed)
-    verdict = _verdict(rt, champion_model, challenger_model, pd.concat(frames.values(), ignore_index=True), batches)
+        return running
+    if len(rows) < rt.config.promotion.min_holdout_rows:
+        # Too few rows to judge yet (small batches): it goes on predicting until there are enough.
+        return running.model_copy(update={"reason": f"{len(rows)} labelled rows so far, fewer than "
+                                                    f"promotion.min_holdout_rows {rt.config.promotion.min_holdout_rows}"})
+    verdict = _verdict(rt, champion_model, challenger_model, rows, batches)
     if not verdict.promote:
         return _retired(rt, version, batches, needed, verdict.reason(), metric, champion_metric)
+    if rt.config.promotion.mode != "auto":
+        # Switched to manual meanwhile: a person decides, with the shadow's figures in the description.
+        rt.registry.tag_version(version, "awaiting-approval", "true")
+        rt.registry.tag_version(version, SHADOW, "won")
+        rt.registry.describe_version(version, f"Won its shadow, awaiting approval: {verdict.reason()}.", lead=True)
+        return running.model_copy(update={"outcome": "won", "reason": verdict.reason()})
     try:
         with rt.lock(rt.config):
             rt.registry.promote(version, expected_champion=champion.version, actor=ACTOR, reason=verdict.reason())
     except PromotionConflict as exc:
         return _retired(rt, version, batches, needed, f"another promotion came first: {exc}", metric, champion_metric)
+    except UntrustedModel as exc:
+        return _retired(rt, version, batches, needed, f"refused: {exc}", metric, champion_metric)
     rt.registry.tag_version(version, SHADOW, "promoted")
     rt.registry.describe_version(version, f"Promoted from shadow: {verdict.reason()}.", lead=True)
-    return ShadowRecord(version=version, outcome="promoted", metric=metric, champion_metric=champion_metric,
-                        batches=batches, needed=needed, reason=verdict.reason())
+    return running.model_copy(update={"outcome": "promoted", "reason": verdict.reason()})
 
 
 def _shadow_rows(rt: Runtime, indices: list[int]) -> dict[int, pd.DataFrame]:

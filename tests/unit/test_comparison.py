@@ -84,7 +84,7 @@ def test_configured_run_counts_a_rejected_batch_in_its_training_window() -> None
     """A rejected batch that reached the accepted store would show as a retrain on rejected data."""
     def record(index: int, decision: str, window_start: int | None = None) -> SimpleNamespace:
         return SimpleNamespace(batch=f"b{index}", batch_index=index, decision=decision, metric=0.8,
-                               champion_moved=decision == "retrain", reasons=[], window_start=window_start)
+                               champion_moved=decision == "retrain", reasons=[], window_start=window_start, shadow=None)
 
     records = [record(0, "init"), record(1, "none"), record(2, "reject_batch"), record(3, "retrain", 1)]
     clean = run_from_records("retrainer", records, accepted={0, 1, 3}, window_batches=3)

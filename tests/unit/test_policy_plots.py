@@ -201,3 +201,22 @@ def test_without_ground_truth_there_is_no_truth_legend(tmp_path: Path) -> None:
     assert [t["name"] for t in data if t.get("showlegend", True)] == ["never", "retrainer", "retrain, promoted",
                                                                       "rejected batch"]
     assert plots.write_png(runs, ORDER, SCORED, "accuracy", tmp_path / "p.png").stat().st_size > 0
+
+
+def test_a_challenger_into_shadow_and_its_promotion_later_are_their_own_markers(tmp_path: Path) -> None:
+    """With promotion.shadow_batches: the retrain that put its challenger in shadow is not drawn as refused, and
+    the batch where the shadow promoted it (no retrain there) gets a marker of its own, in both outputs."""
+    shadow = PolicyRun("shadow-2", [
+        BatchOutcome("b2", 0.90), BatchOutcome("b3", 0.41, retrained=True, shadowed=True),
+        BatchOutcome("b4", None), BatchOutcome("b5", 0.40), BatchOutcome("b6", 0.42, promoted=True),
+        BatchOutcome("b7", 0.88)])
+    points = plots.plot_points([shadow], ORDER, SCORED)
+    assert {kind: m.xs for kind, m in points[0].markers.items()} == {"shadow": (ORDER.index("b3"),),
+                                                                      "shadow-promoted": (ORDER.index("b6"),)}
+    page = plots.write_html([shadow], [summarise_run(shadow, ORDER, SCORED, "accuracy")], ORDER, SCORED, "accuracy",
+                            tmp_path / "policies.html")
+    data, _ = _plotly(page.read_text(encoding="utf-8"))
+    assert {t["name"] for t in data if t.get("showlegend", True)} >= {"retrain, challenger in shadow",
+                                                                      "promoted from shadow"}
+    figure_path = plots.write_png([shadow], ORDER, SCORED, "accuracy", tmp_path / "policies.png")
+    assert figure_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -40,6 +40,9 @@ class BatchOutcome:
     # A retrain whose training data held rows of a batch the suite rejects.
     trained_on_rejected: bool = False
     note: str = ""
+    # This batch's retrain put its challenger in shadow (`promotion.shadow_batches`) instead of promoting it;
+    # `promoted` on a batch without a retrain: the challenger in shadow was promoted there.
+    shadowed: bool = False
 
 
 @dataclass
@@ -228,5 +231,6 @@ def run_from_records(policy: str, records: Sequence[Any], accepted: set[int], wi
         note = "; ".join(r.reasons[:1])
         outcomes.append(BatchOutcome(r.batch, r.metric, retrained=r.decision == "retrain", promoted=r.champion_moved,
                                      rejected=r.decision == "reject_batch", trained_on_rejected=on_rejected,
-                                     note=note))
+                                     note=note, shadowed=r.decision == "retrain" and r.shadow is not None
+                                     and r.shadow.outcome == "started"))
     return PolicyRun(policy, outcomes, seconds)

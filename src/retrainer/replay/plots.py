@@ -52,10 +52,11 @@ def _width(rank: int) -> float:
     return 3.0 if rank == 0 else max(1.2, 2.4 - 0.3 * (rank - 1))
 
 
-MarkerKind = Literal["promoted", "refused", "rejected"]
-MARKER_KINDS: tuple[MarkerKind, ...] = ("promoted", "refused", "rejected")
+MarkerKind = Literal["promoted", "refused", "rejected", "shadow", "shadow-promoted"]
+MARKER_KINDS: tuple[MarkerKind, ...] = ("promoted", "refused", "rejected", "shadow", "shadow-promoted")
 MARKER_LABELS: dict[MarkerKind, str] = {"promoted": "retrain, promoted", "refused": "retrain, refused",
-                                        "rejected": "rejected batch"}
+                                        "rejected": "rejected batch", "shadow": "retrain, challenger in shadow",
+                                        "shadow-promoted": "promoted from shadow"}
 STABLE_LABEL = "stable stretch (ground truth)"
 CHANGE_LABEL = "known change (ground truth)"
 # The legend swatches of the marker kinds stand for every policy, so they take no policy's colour.
@@ -94,7 +95,9 @@ def _value(metric: float | None) -> float | None:
 def _kinds(outcome: BatchOutcome) -> list[MarkerKind]:
     kinds: list[MarkerKind] = []
     if outcome.retrained:
-        kinds.append("promoted" if outcome.promoted else "refused")
+        kinds.append("shadow" if outcome.shadowed else "promoted" if outcome.promoted else "refused")
+    elif outcome.promoted:  # a challenger in shadow since an earlier retrain
+        kinds.append("shadow-promoted")
     if outcome.rejected:
         kinds.append("rejected")
     return kinds
@@ -174,6 +177,12 @@ def write_png(runs: Sequence[PolicyRun], order: Sequence[str], scored: Collectio
                 elif kind == "refused":
                     axes.scatter(points.xs, points.ys, marker="^", s=size, facecolors="white", edgecolors=d.colour,
                                  linewidths=1.6, zorder=layer + 1)
+                elif kind == "shadow":
+                    axes.scatter(points.xs, points.ys, marker="D", s=size * 0.7, facecolors="white",
+                                 edgecolors=d.colour, linewidths=1.6, zorder=layer + 1)
+                elif kind == "shadow-promoted":
+                    axes.scatter(points.xs, points.ys, marker="D", s=size * 0.7, color=d.colour, edgecolors="black",
+                                 linewidths=0.6, zorder=layer)
                 else:
                     axes.scatter(points.xs, points.ys, marker="x", s=size, color=d.colour, linewidths=1.6,
                                  zorder=layer + 1)
@@ -185,6 +194,10 @@ def write_png(runs: Sequence[PolicyRun], order: Sequence[str], scored: Collectio
                               markeredgecolor=NEUTRAL, markeredgewidth=1.6),
             "rejected": Line2D([], [], linestyle="none", marker="x", markersize=8, color=NEUTRAL,
                                markeredgewidth=1.6),
+            "shadow": Line2D([], [], linestyle="none", marker="D", markersize=6, markerfacecolor="white",
+                             markeredgecolor=NEUTRAL, markeredgewidth=1.6),
+            "shadow-promoted": Line2D([], [], linestyle="none", marker="D", markersize=6, color=NEUTRAL,
+                                      markeredgecolor="black"),
         }
         for kind in _present(drawn):
             swatches[kind].set_label(MARKER_LABELS[kind])
@@ -223,6 +236,10 @@ def _plotly_marker(kind: MarkerKind, colour: str, size: int) -> dict[str, Any]:
         return {"symbol": "triangle-up", "color": colour, "size": size, "line": {"width": 1, "color": "black"}}
     if kind == "refused":
         return {"symbol": "triangle-up-open", "color": colour, "size": size, "line": {"width": 2}}
+    if kind == "shadow":
+        return {"symbol": "diamond-open", "color": colour, "size": size - 2, "line": {"width": 2}}
+    if kind == "shadow-promoted":
+        return {"symbol": "diamond", "color": colour, "size": size - 2, "line": {"width": 1, "color": "black"}}
     return {"symbol": "x", "color": colour, "size": size}
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,22 +43,24 @@ def test_init_then_run_one_batch_with_a_config_file(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["decision"] == "reject_batch"
 
 
-def test_an_unreachable_tracking_server_fails_fast_in_one_full_line(tmp_path: Path) -> None:
-    """No MLflow server at the configured address: `init` says so at once (MLflow alone would retry for
-    minutes), in one whole line naming the address, exit 3."""
-    import socket
-    import time
-
-    with socket.socket() as probe:  # a loopback port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    rng = np.random.default_rng(4)
-    binary_batch(rng, 300).to_csv(tmp_path / "first.csv", index=False)
+def _init_against(tmp_path: Path, port: int) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`retrainer init` with the tracking server at a loopback port: the finished command and its seconds."""
     config = tmp_path / "retrainer.yaml"
     config.write_text(f"model:\n  name: churn\n  target: y\nmlflow:\n  tracking_uri: http://127.0.0.1:{port}\n")
     started = time.monotonic()
     done = run_cli("init", "--config", str(config), "--data", str(tmp_path / "first.csv"), timeout=120)
-    assert time.monotonic() - started < 30
+    return done, time.monotonic() - started
+
+
+def test_an_unreachable_tracking_server_fails_fast_in_one_full_line(tmp_path: Path) -> None:
+    """No MLflow server at the configured address: `init` says so at once (MLflow alone would retry for
+    minutes), in one whole line naming the address, exit 3."""
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    binary_batch(np.random.default_rng(4), 300).to_csv(tmp_path / "first.csv", index=False)
+    done, seconds = _init_against(tmp_path, port)
+    assert seconds < 30
     assert done.returncode == 3
     assert done.stderr.strip().splitlines() == [
         f"retrainer: error: MLflow tracking server http://127.0.0.1:{port} is unreachable: connection refused "
@@ -66,10 +71,8 @@ def test_an_unreachable_tracking_server_fails_fast_in_one_full_line(tmp_path: Pa
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # the kernel completes connections; nothing reads or answers them
         silent_port = silent.getsockname()[1]
-        config.write_text(f"model:\n  name: churn\n  target: y\nmlflow:\n  tracking_uri: http://127.0.0.1:{silent_port}\n")
-        started = time.monotonic()
-        hung = run_cli("init", "--config", str(config), "--data", str(tmp_path / "first.csv"), timeout=120)
-        assert time.monotonic() - started < 30
+        hung, seconds = _init_against(tmp_path, silent_port)
+        assert seconds < 30
     assert hung.returncode == 3
     assert hung.stderr.strip().splitlines() == [
         f"retrainer: error: MLflow tracking server http://127.0.0.1:{silent_port} took the connection but did not "

@@ -326,6 +326,12 @@ def build_record(
     )
 
 
+def open_shadow(records: list[BatchRecord]) -> ShadowRecord | None:
+    """The journal's latest word on a challenger in shadow, when its verdict is still to come (None: none)."""
+    latest = next((r.shadow for r in reversed(records) if r.shadow is not None), None)
+    return latest if latest is not None and latest.outcome in ("started", "running") else None
+
+
 def labelled_since_champion(records: list[BatchRecord], champion_version: str | None) -> int:
     """Labelled rows accepted after the last batch the champion was trained on.
 

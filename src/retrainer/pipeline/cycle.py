@@ -208,7 +208,7 @@ def monitor(r: Runner, config_path: str, batch_path: str, move_rejected: bool = 
     # the batch just does not count.
     shadow = None
     if decision.action != "reject_batch" and refused is None:
-        judged = r.attempt(s.shadow_batch, rt, champion, index, scoring.labelled_rows > 0, past)
+        judged = r.attempt(s.shadow_batch, rt, champion, index, scoring.metric, past)
         warn_if_failed(judged, "shadow evaluation")
         shadow = judged.value
     if shadow is not None and shadow.outcome == "promoted" and decision.action == "retrain":

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from retrainer.config import RetrainerConfig
 from retrainer.registry import trust
 from retrainer.registry.versions import MODEL_DIGEST, MODEL_SIGNATURE, NOT_FOUND_CODES, REGISTERED_BY, ModelVersionInfo
+
+T = TypeVar("T")
 
 
 def checked_download(client: Any, config: RetrainerConfig, name: str, info: ModelVersionInfo, folder: Path) -> Path:
@@ -33,7 +35,7 @@ def download_checked_format(client: Any, config: RetrainerConfig, name: str, inf
                             folder: Path) -> tuple[Path, Path]:
     """(model folder, model file) of a version, downloaded once its MLmodel alone said skops: the
     format is checked before a byte of the model itself is read."""
-    local = _download_after(client, config, name, info, folder, trust.check_format)
+    local, _ = _download_after(client, config, name, info, folder, trust.check_format)
     return local, trust.model_file(local)
 
 
@@ -41,15 +43,13 @@ def download_external(client: Any, config: RetrainerConfig, name: str, info: Mod
                       folder: Path) -> tuple[Path, trust.ExternalFormat]:
     """(model folder, its format) of a version registered elsewhere, downloaded once its MLmodel alone said
     it is a format `retrainer adopt` loads (`trust.check_external_format`)."""
-    described: list[trust.ExternalFormat] = []
-    local = _download_after(client, config, name, info, folder,
-                            lambda head: described.append(trust.check_external_format(head)))
-    return local, described[0]
+    return _download_after(client, config, name, info, folder, trust.check_external_format)
 
 
 def _download_after(client: Any, config: RetrainerConfig, name: str, info: ModelVersionInfo, folder: Path,
-                    check: Callable[[Path], object]) -> Path:
-    """The version's MLmodel file fetched alone and `check`ed, then (only if it passed) its whole folder."""
+                    check: Callable[[Path], T]) -> tuple[Path, T]:
+    """The version's MLmodel file fetched alone and `check`ed, then (only if it passed) its whole folder, with
+    what the check said."""
     from mlflow.exceptions import MlflowException
 
     source = client.get_model_version_download_uri(name, info.version).rstrip("/")
@@ -59,8 +59,8 @@ def _download_after(client: Any, config: RetrainerConfig, name: str, info: Model
         if isinstance(exc, MlflowException) and exc.error_code not in NOT_FOUND_CODES:
             raise  # an outage, not a verdict on the version
         raise trust.UntrustedModel("it has no MLmodel file (not an MLflow model)") from None
-    check(head)
-    return download(config, source, folder / "model")
+    checked = check(head)
+    return download(config, source, folder / "model"), checked
 
 
 def download(config: RetrainerConfig, artifact_uri: str, folder: Path) -> Path:

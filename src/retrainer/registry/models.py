@@ -8,6 +8,7 @@ exists, so a person reading the MLflow UI needs nothing else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import tempfile
@@ -445,14 +446,22 @@ class ModelRegistry:
 _MODEL_LIBRARIES = ("lightgbm", "xgboost")
 
 
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    """Installed distributions by top-level module (a scan of every installed package: once per process)."""
+    from importlib.metadata import packages_distributions
+
+    return dict(packages_distributions())
+
+
 def _requirements(types: list[str]) -> list[str]:
     """What loading the model needs (given, not inferred: inferring costs ~6 s per model): scikit-learn at
     this version, and the installed distribution and version of each model library among the model's `types`
     (XGBoost's module comes from `xgboost` or `xgboost-cpu`, say)."""
-    from importlib.metadata import packages_distributions, version
+    from importlib.metadata import version
 
     modules = {name.split(".")[0] for name in types}
-    installed = packages_distributions()
+    installed = _distributions()
     extra = [f"{package}=={version(package)}" for module in _MODEL_LIBRARIES if module in modules
              for package in installed.get(module, [module])[:1]]
     return [f"scikit-learn=={version('scikit-learn')}", "pandas", "numpy", *extra]

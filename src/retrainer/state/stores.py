@@ -46,6 +46,10 @@ class AcceptedStore(BatchFiles):
         frames = list(self.each(first_index, last_index).values())
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def read(self, index: int) -> pd.DataFrame:
+        """The accepted batch with index `index`."""
+        return pd.read_parquet(self.paths()[index])
+
     def each(self, first_index: int, last_index: int) -> dict[int, pd.DataFrame]:
         """Accepted batches with index in [first_index, last_index], one frame each, by index, in order."""
         return {index: pd.read_parquet(path) for index, path in self.paths().items()

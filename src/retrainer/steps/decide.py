@@ -9,7 +9,7 @@ import pandas as pd
 
 from retrainer.core import policy, staleness
 from retrainer.core.decision import Decision, Signals
-from retrainer.core.records import BatchRecord, labelled_since_champion, late_measurement
+from retrainer.core.records import BatchRecord, labelled_since_champion, late_measurement, open_shadow
 from retrainer.core.schema import (
     BatchSchema,
     parse_times,
@@ -45,8 +45,8 @@ def _in_shadow(history: list[BatchRecord], index: int, needed: int) -> str | Non
     """The challenger in shadow whose verdict is still to come, as the journal has it (None: none). One still
     unfinished twice `needed` batches after it started no longer holds retrains back (labels that stopped
     coming must not stop retraining); a retrain then replaces it."""
-    latest = next((r.shadow for r in reversed(history) if r.shadow is not None), None)
-    if needed == 0 or latest is None or latest.outcome not in ("started", "running"):
+    latest = open_shadow(history)
+    if needed == 0 or latest is None:
         return None
     started = next((r.batch_index for r in reversed(history) if r.shadow is not None
                     and r.shadow.version == latest.version and r.shadow.outcome == "started"), None)

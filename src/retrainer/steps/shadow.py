@@ -17,7 +17,7 @@ import pandas as pd
 
 from retrainer.core.gate import GateVerdict
 from retrainer.core.metrics import MetricError, Outputs, measure
-from retrainer.core.records import BatchRecord, ShadowRecord
+from retrainer.core.records import BatchRecord, ShadowRecord, open_shadow
 from retrainer.core.schema import feature_frame, target_values
 from retrainer.core.shadow import ShadowVerdict, shadow_verdict
 from retrainer.core.training import labelled_rows, model_outputs
@@ -67,12 +67,15 @@ def in_shadow(rt: Runtime) -> InShadow | None:
     return InShadow(version, int(version.tag(SINCE) or -1), version.tag(AGAINST) or "")
 
 
-def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, labelled: bool,
+def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, champion_metric: float | None,
                  past: list[BatchRecord]) -> ShadowRecord | None:
-    """The challenger in shadow on this accepted batch (`labelled`: its rows carry labels): its metric beside
-    the champion's, and once `promotion.shadow_batches` labelled batches are in, promoted or retired by the
-    paired test over their rows. A champion moved meanwhile (a person, a rollback) retires it: its gate and
-    shadow were against another model. None: no challenger in shadow."""
+    """The challenger in shadow on this accepted batch: its metric beside the champion's (`champion_metric`, as
+    the cycle measured it on the batch's labelled rows; None: no labels, the batch does not count), and once
+    `promotion.shadow_batches` labelled batches are in, promoted or retired by the paired test over their rows.
+    A champion moved meanwhile (a person, a rollback) retires it: its gate and shadow were against another
+    model. None: no challenger in shadow."""
+    if rt.config.promotion.shadow_batches == 0 and open_shadow(past) is None:
+        return None  # shadow off and none left open: no registry call on every cycle
     shadow = in_shadow(rt)
     if shadow is None:
         return None
@@ -85,31 +88,39 @@ def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, labelled: 
                         f"{shadow.champion})")
     if needed == 0:
         return _retired(rt, version, len(counted), needed, "promotion.shadow_batches is 0 now: no shadow to finish")
-    if not labelled:
+    if champion_metric is None:
         return ShadowRecord(version=version, outcome="running", batches=len(counted), needed=needed)
-    frames = _shadow_rows(rt, [*counted, index])
+    store = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name))
     try:
         challenger_model = rt.registry.load_model(shadow.version)
     except UntrustedModel as exc:  # its files changed since its gate, say: it can never serve
         return _retired(rt, version, len(counted), needed, f"refused: {exc}")
-    champion_model, this = rt.registry.load_model(champion), frames[index]
+    this = labelled_rows(store.read(index), rt.schema)
     try:
         metric = _metric(rt, challenger_model, this)
-        champion_metric = _metric(rt, champion_model, this)
     except MetricError as exc:  # the team's metric failed on this batch: it does not count
         logging.getLogger("retrainer").warning("retrainer: warning: shadow evaluation: %s", exc)
         return ShadowRecord(version=version, outcome="running", batches=len(counted), needed=needed)
     batches = len(counted) + 1
     running = ShadowRecord(version=version, outcome="running", metric=metric, champion_metric=champion_metric,
                            batches=batches, needed=needed, counted=True)
-    rows = pd.concat(frames.values(), ignore_index=True)
     if batches < needed:
         return running
+    rows = pd.concat([*(labelled_rows(store.read(i), rt.schema) for i in counted), this], ignore_index=True)
     if len(rows) < rt.config.promotion.min_holdout_rows:
         # Too few rows to judge yet (small batches): it goes on predicting until there are enough.
         return running.model_copy(update={"reason": f"{len(rows)} labelled rows so far, fewer than "
                                                     f"promotion.min_holdout_rows {rt.config.promotion.min_holdout_rows}"})
-    verdict = _verdict(rt, champion_model, challenger_model, rows, batches)
+    return _conclude(rt, champion, challenger_model, rows, running)
+
+
+def _conclude(rt: Runtime, champion: ModelVersionInfo, challenger_model: object, rows: pd.DataFrame,
+              running: ShadowRecord) -> ShadowRecord:
+    """The paired test over all the shadow batches' rows: promoted (in auto mode, if @champion is still the one
+    it was judged against), awaiting approval (manual mode), or retired with the figures."""
+    version, batches, needed = running.version, running.batches, running.needed
+    metric, champion_metric = running.metric, running.champion_metric
+    verdict = _verdict(rt, rt.registry.load_model(champion), challenger_model, rows, batches)
     if not verdict.promote:
         return _retired(rt, version, batches, needed, verdict.reason(), metric, champion_metric)
     if rt.config.promotion.mode != "auto":
@@ -128,13 +139,6 @@ def shadow_batch(rt: Runtime, champion: ModelVersionInfo, index: int, labelled: 
     rt.registry.tag_version(version, SHADOW, "promoted")
     rt.registry.describe_version(version, f"Promoted from shadow: {verdict.reason()}.", lead=True)
     return running.model_copy(update={"outcome": "promoted", "reason": verdict.reason()})
-
-
-def _shadow_rows(rt: Runtime, indices: list[int]) -> dict[int, pd.DataFrame]:
-    """The labelled rows of the shadow batches, as the accepted store keeps them, by batch index."""
-    store = stores.AcceptedStore(rt.config.storage.accepted_dir(rt.config.model.name))
-    frames = store.each(min(indices), max(indices))
-    return {i: labelled_rows(frames[i], rt.schema) for i in indices if i in frames}
 
 
 def _outputs(rt: Runtime, model: object, rows: pd.DataFrame) -> Outputs:
